@@ -1,0 +1,115 @@
+"""Every error campaign raises, as one tree under :class:`CampaignError`.
+
+::
+
+    CampaignError                     catch this to catch everything campaign raises
+    ├── InputError (ValueError)       a bad argument or bad input data: says what to fix
+    │   ├── ColumnNotFoundError       load_phones could not tell which column holds phones
+    │   └── PayloadError              a pushed or pulled vendor payload that cannot be parsed
+    │                                 (kept in the store's `rejected` table, never dropped)
+    ├── ConfigError                   a missing credential or setting: names the argument and env var
+    └── VendorError                   a vendor call failed; keeps the vendor's own code and message
+        ├── VendorRejected            the vendor said no where no result object fits (e.g. balance)
+        ├── VendorUnreachable         the request certainly never reached the vendor: safe to retry
+        └── VendorResponseUnknown     it may have reached the vendor: outcome unknown, never
+                                      retried automatically (the SMS may already be on its way)
+
+Messages never contain credentials: vendor errors are built from the vendor key, the
+vendor's code and the vendor's message only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CampaignError",
+    "ColumnNotFoundError",
+    "ConfigError",
+    "InputError",
+    "PayloadError",
+    "VendorError",
+    "VendorRejected",
+    "VendorResponseUnknown",
+    "VendorUnreachable",
+]
+
+
+class CampaignError(Exception):
+    """Base class of every error raised by campaign."""
+
+
+class InputError(CampaignError, ValueError):
+    """A bad argument or bad input data; the message says which row or field and what to do."""
+
+
+class ColumnNotFoundError(InputError, KeyError):
+    """``load_phones`` could not decide which column holds the phone numbers.
+
+    ``candidates`` lists the columns that were considered (best first).
+    """
+
+    def __init__(self, message: str, *, candidates: list[str] | None = None):
+        super().__init__(message)
+        self.candidates = list(candidates or [])
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return str(self.args[0])
+
+
+class PayloadError(InputError):
+    """A vendor payload (pushed form, pulled XML, reply body) that cannot be parsed.
+
+    The message names the missing or bad field; callers store the payload in ``rejected``.
+    """
+
+
+class ConfigError(CampaignError):
+    """A missing or invalid setting, such as a credential given neither as argument nor env var."""
+
+
+class VendorError(CampaignError):
+    """A vendor call failed.
+
+    Attributes
+    ----------
+    vendor : str
+        The vendor key, e.g. ``"jzyyun-sms"``.
+    code : str or None
+        The vendor's own result code, kept as the vendor sent it.
+    vendor_message : str or None
+        The vendor's own message, kept as the vendor sent it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vendor: str,
+        code: str | int | None = None,
+        vendor_message: str | None = None,
+    ):
+        text = f"{vendor}: {message}"
+        if code is not None:
+            text += f" [{code}]"
+        if vendor_message:
+            text += f" {vendor_message}"
+        super().__init__(text)
+        self.vendor = vendor
+        self.code = code
+        self.vendor_message = vendor_message
+
+
+class VendorRejected(VendorError):
+    """The vendor answered and refused, where no result object fits (e.g. a balance query)."""
+
+
+class VendorUnreachable(VendorError):
+    """The request certainly never reached the vendor (connection refused, DNS): safe to retry."""
+
+
+class VendorResponseUnknown(VendorError):
+    """The request may have reached the vendor but its answer was lost or unreadable.
+
+    Read timeouts, connections reset after sending, HTTP 5xx and unparseable replies. For a
+    send the outcome is unknown: it must not be retried automatically, or people get the
+    message twice.
+    """
