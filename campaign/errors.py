@@ -7,7 +7,7 @@
     │   ├── ColumnNotFoundError       load_phones could not tell which column holds phones
     │   └── PayloadError              a pushed or pulled vendor payload that cannot be parsed
     │                                 (kept in the store's `rejected` table, never dropped)
-    ├── ConfigError                   a missing credential or setting: names the argument and env var
+    ├── ConfigError                   a missing credential or setting: names argument and env var
     └── VendorError                   a vendor call failed; keeps the vendor's own code and message
         ├── VendorRejected            the vendor said no where no result object fits (e.g. balance)
         ├── VendorUnreachable         the request certainly never reached the vendor: safe to retry
