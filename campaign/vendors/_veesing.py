@@ -1,0 +1,328 @@
+"""The 中昱维信 (veesing) protocol shared by veesing-sms, veesing-code and veesing-voice.
+
+Seeds 000, 001 and 002: a form-encoded POST with ``appId``/``appKey``; a JSON answer
+
+    {"returnStatus": "1 ", "message": "成功", "remainPoint": "241", "taskId": "3313746",
+     "successCounts": "1"}
+
+where success is ``"1 "`` *with a trailing space* in the seed (``"1"`` is accepted too) and every
+refusal is ``"0"`` with a Chinese message; receipts and replies are pushed as form posts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from campaign.errors import InputError, PayloadError
+from campaign.vendors._base import (
+    READ,
+    SEND,
+    Receipt,
+    Reply,
+    SendResult,
+    VendorClient,
+    credential,
+    payload_phone,
+    phone_list,
+    rejected,
+    shanghai_iso,
+)
+
+__all__ = ["ERROR_MESSAGES", "VeesingClient", "parse_balance", "parse_push", "parse_send"]
+
+#: The messages the seeds list for ``returnStatus`` 0 (sends); all share the code "0".
+ERROR_MESSAGES = (
+    "账号或密码错误",
+    "缺少参数",
+    "模板不存在或者未通过",
+    "模板id格式不正确",
+    "您的账户已被锁定,请联系您的专属客服",
+    "余额不足",
+    "手机号码格式不正确",
+    "该号码今日发送次数已达上限",
+    "相同手机号码一分钟之内只可发送一次",
+    "当日发送量已超出最大发送限制",
+    "未知原因,请联系客服",
+)
+#: The extra message the balance endpoints list.
+BALANCE_ERROR_MESSAGES = (
+    "账号或密码错误",
+    "缺少参数",
+    "您的账户已被锁定,请联系您的专属客服",
+    "未知原因,请联系客服",
+    "IP受限",
+)
+
+SEND_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_STATUS = {"1": "delivered", "0": "failed"}
+
+
+def _answer(body: str) -> dict[str, Any] | None:
+    """The JSON object of an answer, or None when it is not one."""
+    try:
+        data = json.loads(body.strip().lstrip("\ufeff"))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "returnStatus" not in data:
+        return None
+    return data
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _int(value: Any) -> int | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        return None
+
+
+def parse_send(body: str, *, phones: int) -> SendResult | None:
+    """A send answer as a :class:`SendResult`; ``None`` when the answer cannot be read.
+
+    >>> parse_send('{"returnStatus": "1 ", "message": "成功", "remainPoint": "241", '
+    ...            '"taskId": "3313746", "successCounts": "1"}', phones=1).task_id
+    '3313746'
+    """
+    data = _answer(body)
+    if data is None:
+        return None
+    status = _text(data.get("returnStatus"))
+    if status not in ("0", "1"):
+        return None
+    ok = status == "1"
+    accepted = _int(data.get("successCounts"))
+    if accepted is None:
+        accepted = phones if ok else 0
+    return SendResult(
+        ok=ok,
+        task_id=_text(data.get("taskId")),
+        accepted=accepted if ok else 0,
+        message=_text(data.get("message")),
+        code=status,
+        remaining=_int(data.get("remainPoint")),
+        raw=body,
+    )
+
+
+def parse_balance(body: str) -> tuple[bool, int | None, str | None]:
+    """A balance answer as ``(ok, remainPoint, message)``; raises ValueError when unreadable."""
+    data = _answer(body)
+    status = None if data is None else _text(data.get("returnStatus"))
+    if data is None or status not in ("0", "1"):
+        raise ValueError("not a veesing answer")
+    remain = _int(data.get("remainPoint"))
+    if status == "1" and remain is None:
+        raise ValueError("remainPoint missing")
+    return status == "1", remain, _text(data.get("message"))
+
+
+def _value(form: Mapping[str, Any], name: str, *, vendor: str) -> str | None:
+    value = form.get(name)
+    if isinstance(value, list | tuple):
+        if len(value) != 1:
+            raise PayloadError(f"{vendor}: field {name!r} given {len(value)} times")
+        value = value[0]
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    return None if value is None else str(value)
+
+
+def parse_push(
+    form: Mapping[str, Any],
+    *,
+    vendor: str,
+    receipt_fields: Sequence[str],
+    replies: bool = True,
+) -> Receipt | Reply:
+    """One pushed form: a receipt when it has ``status``, a reply when it has ``content``.
+
+    ``receipt_fields`` are the fields the vendor's page marks required for receipts; a missing
+    one (or an empty ``mobile``/``taskid``/``status``/``receivetime``) is a
+    :class:`~campaign.errors.PayloadError` naming it.
+    """
+    if not isinstance(form, Mapping):
+        raise PayloadError(f"{vendor}: a push must be a form (mapping), not {type(form).__name__}")
+
+    def get(name: str, *, required: bool = True, nonempty: bool = True) -> str | None:
+        value = _value(form, name, vendor=vendor)
+        if value is None:
+            if required:
+                raise PayloadError(f"{vendor}: missing field {name!r} in pushed form")
+            return None
+        if nonempty and not value.strip():
+            raise PayloadError(f"{vendor}: field {name!r} is empty in pushed form")
+        return value
+
+    has_status = "status" in form
+    has_content = "content" in form
+    if has_status and has_content:
+        raise PayloadError(f"{vendor}: pushed form has both 'status' and 'content'")
+    if has_content:
+        if not replies:
+            raise PayloadError(f"{vendor}: this vendor documents no reply push (form has content)")
+        return Reply(
+            vendor=vendor,
+            task_id=get("taskid"),
+            phone=payload_phone(get("mobile") or "", vendor=vendor),
+            content=get("content", nonempty=False) or "",
+            received_at=shanghai_iso(get("receivetime") or "", vendor=vendor, field="receivetime"),
+        )
+    if not has_status:
+        raise PayloadError(
+            f"{vendor}: missing field 'status' (receipt) or 'content' (reply) in pushed form"
+        )
+    for name in receipt_fields:  # name the first missing documented field
+        get(name, nonempty=False)
+    status = (get("status") or "").strip()
+    code = get("code", required=False, nonempty=False)
+    talk = get("talktime", required="talktime" in receipt_fields, nonempty=False)
+    talk_seconds = None
+    if talk is not None and talk.strip():
+        if not re.fullmatch(r"\d+", talk.strip()):
+            raise PayloadError(f"{vendor}: talktime {talk!r} is not a whole number of seconds")
+        talk_seconds = int(talk.strip())
+    remark = get("remark", required="remark" in receipt_fields, nonempty=False)
+    return Receipt(
+        vendor=vendor,
+        task_id=(get("taskid") or "").strip(),
+        phone=payload_phone(get("mobile") or "", vendor=vendor),
+        status=_STATUS.get(status, "unknown"),  # type: ignore[arg-type]
+        code=code.strip() if code and code.strip() else None,
+        received_at=shanghai_iso(get("receivetime") or "", vendor=vendor, field="receivetime"),
+        talk_seconds=talk_seconds,
+        remark=remark if remark else None,
+    )
+
+
+class VeesingClient(VendorClient):
+    """A veesing client; the three vendor modules subclass it with their paths and limits."""
+
+    SECRET_PARAMS = ("appId", "appKey")
+    SEND_PATH: ClassVar[str] = ""
+    BALANCE_PATH: ClassVar[str] = ""
+    RECEIPT_FIELDS: ClassVar[tuple[str, ...]] = ()
+    PUSHES_REPLIES: ClassVar[bool] = True
+
+    def __init__(self, *, app_id: str | None = None, app_key: str | None = None, **options: Any):
+        super().__init__(**options)
+        ident = credential(app_id, keyword="app_id", env="VEESING_APP_ID", vendor=self.KEY)
+        key = credential(app_key, keyword="app_key", env="VEESING_APP_KEY", vendor=self.KEY)
+        assert ident is not None
+        assert key is not None
+        self._app_id = self._secret(ident)
+        self._app_key = self._secret(key)
+
+    def _identity(self) -> str:
+        return f"app_id='{self._app_id.reveal()[:4]}***'"
+
+    def _credentials(self) -> dict[str, str]:
+        return {"appId": self._app_id.reveal(), "appKey": self._app_key.reveal()}
+
+    def _params(
+        self,
+        phones: list[str],
+        *,
+        content: str | None,
+        template_id: str | None,
+        variables: str | None,
+        send_at: dt.datetime | None,
+    ) -> dict[str, str]:
+        raise NotImplementedError
+
+    def send(
+        self,
+        phones: str | Sequence[str],
+        *,
+        content: str | None = None,
+        template_id: str | None = None,
+        variables: str | None = None,
+        send_at: dt.datetime | str | None = None,
+    ) -> SendResult:
+        """Submit one call; a refusal is ``ok=False`` with the vendor's message (code ``"0"``).
+
+        Raises :class:`~campaign.errors.VendorUnreachable` (nothing sent; already retried) or
+        :class:`~campaign.errors.VendorResponseUnknown` (outcome unknown; never retried).
+        """
+        numbers = phone_list(phones, vendor=self.vendor, limits=self.limits)
+        moment = self._check_send_at(send_at)
+        self._check_message(content=content, template_id=template_id, variables=variables)
+        params = self._params(
+            numbers, content=content, template_id=template_id, variables=variables, send_at=moment
+        )
+        response = self._call(SEND, self.SEND_PATH, data=params)
+        body = response.content.decode("utf-8", errors="replace")
+        result = parse_send(body, phones=len(numbers))
+        if result is None:
+            raise self._unknown("not a veesing JSON answer with returnStatus 0/1", body)
+        return _with_raw(result, self.redact(body))
+
+    def _check_message(
+        self, *, content: str | None, template_id: str | None, variables: str | None
+    ) -> None:
+        if self.limits.message == "template":
+            if content is not None:
+                raise InputError(
+                    f"{self.vendor} sends an approved template: pass template_id= and "
+                    "variables=, not content="
+                )
+            if not template_id or not str(template_id).strip():
+                raise InputError(f"{self.vendor}: template_id is required")
+            if variables is None or not str(variables).strip():
+                raise InputError(f"{self.vendor}: variables is required")
+        else:
+            if template_id is not None or variables is not None:
+                raise InputError(
+                    f"{self.vendor} sends free content: pass content=, not template_id/variables"
+                )
+            if not content or not content.strip():
+                raise InputError(f"{self.vendor}: content is required")
+
+    def balance(self) -> int:
+        """Messages (条) left on the account (``remainPoint``).
+
+        >>> client.balance()
+        241
+        """
+        response = self._call(READ, self.BALANCE_PATH, data=self._credentials())
+        body = response.content.decode("utf-8", errors="replace")
+        try:
+            ok, remain, message = parse_balance(body)
+        except ValueError:
+            raise self._unknown("not a veesing balance answer", body) from None
+        if not ok:
+            raise rejected(self.vendor, "balance", "0", message)
+        assert remain is not None
+        return remain
+
+    def parse_push(self, form: Mapping[str, Any]) -> Receipt | Reply:
+        """One pushed receipt or reply form (see :func:`parse_push`)."""
+        return parse_push(
+            form,
+            vendor=self.vendor,
+            receipt_fields=self.RECEIPT_FIELDS,
+            replies=self.PUSHES_REPLIES,
+        )
+
+
+def _with_raw(result: SendResult, raw: str) -> SendResult:
+    import dataclasses
+
+    return dataclasses.replace(result, raw=raw)
+
+
+def send_time(moment: dt.datetime) -> str:
+    """``sendTime`` as the seed writes it: ``yyyy-MM-dd HH:mm:ss`` (Beijing time)."""
+    return moment.strftime(SEND_TIME_FORMAT)

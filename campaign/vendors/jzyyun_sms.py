@@ -1,0 +1,497 @@
+"""jzyyun-sms: 嘉之元 SMS (seed 004).
+
+Everything is ``POST http://smsapi.jzyyun.com:9003/servlet/UserServiceAPI?method=<name>`` with a
+form body: ``username`` in clear, ``password`` BASE64-encoded, content GBK url-encoded.
+
+- ``sendSMS``: ``isLongSms`` (0/1), ``smstype`` (0 卡发, 1 网关, 2 会员), ``extenno`` (optional),
+  ``mobile`` (up to 20,000, comma separated), ``content``. Answer ``success;<batch id>`` or
+  ``failure;<reason>``.
+- ``getRestMoney``: ``memberSmsNum=684;gateSmsNum=49919;kaSmsNum=49964``.
+- ``getSmsReport`` / ``getRecvSMS``: XML (``smsreport/psreport``, ``smsrerecv/psrerecv``) that
+  the vendor hands out once (a destructive queue); reply text is BASE64 of GBK bytes.
+- ``updatePassword``: answers 1 (changed), 2 (failed), 3 (no such user), 4 (unknown error).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from campaign.errors import ConfigError, InputError, PayloadError, VendorRejected
+from campaign.vendors._base import (
+    CHANGE,
+    DEQUEUE,
+    READ,
+    SEND,
+    Receipt,
+    Reply,
+    SendResult,
+    VendorClient,
+    VendorLimits,
+    child_text,
+    credential,
+    decode_text,
+    parse_xml,
+    payload_phone,
+    phone_list,
+    receipts_frame,
+    rejected,
+    replies_frame,
+    response_charset,
+    shanghai_iso,
+)
+
+KEY = "jzyyun-sms"
+BASE_URL = "http://smsapi.jzyyun.com:9003"
+PATH = "/servlet/UserServiceAPI"
+CONTENT_TYPE = "application/x-www-form-urlencoded; charset=GBK"
+
+#: smstype values and the balance pool each draws on (getRestMoney names in brackets).
+SMSTYPES = {0: "card", 1: "gateway", 2: "member"}  # 0 卡发 (kaSmsNum), 1 网关, 2 会员
+POOLS = {"memberSmsNum": "member", "gateSmsNum": "gateway", "kaSmsNum": "card"}
+#: updatePassword answers.
+PASSWORD_RESULTS = {"1": "修改密码成功", "2": "修改密码失败", "3": "用户不存在", "4": "未知错误"}
+_STATUS = {"1": "delivered", "0": "failed", "2": "unknown"}
+
+LIMITS = VendorLimits(
+    max_phones_per_call=20_000,
+    channel="sms",
+    message="content",
+    encoding="gbk",
+    signature_required=True,
+    emoji_forbidden=True,
+    schedulable=False,
+    min_interval_seconds=None,
+    segment_chars=70,
+    multipart_segment_chars=67,
+    long_sms=True,
+    delivery="pull",
+    replies="pull",
+)
+"""jzyyun limits: up to 20,000 numbers a call (最大2万个号码), content must encode in GBK (so no
+emoji), a 【signature】 as for every mainland marketing SMS (the page itself does not say), no
+scheduling, no published per-number interval or daily caps (None); reports and replies pulled."""
+
+
+def encode_password(password: str) -> str:
+    """BASE64 of the password, as the page requires (``123456`` -> ``MTIzNDU2``).
+
+    >>> encode_password("123456")
+    'MTIzNDU2'
+    """
+    return base64.b64encode(password.encode("utf-8")).decode("ascii")
+
+
+def build_send(
+    phones: Sequence[str],
+    content: str,
+    *,
+    username: str,
+    password: str,
+    smstype: int = 1,
+    extenno: str | None = None,
+    long_sms: bool | None = None,
+) -> dict[str, str]:
+    """The form fields of one ``sendSMS`` (``method`` goes in the URL), password encoded.
+
+    ``long_sms=None`` sets ``isLongSms=1`` when the content is longer than one SMS (70).
+
+    >>> build_send(["13866194295", "15375427702"], "短信测试", username="test", password="123")
+    {'isLongSms': '0', 'username': 'test', 'password': 'MTIz', 'smstype': '1', \
+'mobile': '13866194295,15375427702', 'content': '短信测试'}
+    """
+    if long_sms is None:
+        long_sms = len(content) > LIMITS.segment_chars  # type: ignore[operator]
+    params = {
+        "isLongSms": "1" if long_sms else "0",
+        "username": username,
+        "password": encode_password(password),
+        "smstype": str(int(smstype)),
+    }
+    if extenno:
+        params["extenno"] = str(extenno)
+    params["mobile"] = ",".join(phones)
+    params["content"] = content
+    return params
+
+
+def encode_form(params: Mapping[str, str]) -> bytes:
+    """The form body with every value GBK url-encoded; unencodable content is an InputError.
+
+    >>> encode_form({"content": "短信测试"})
+    b'content=%B6%CC%D0%C5%B2%E2%CA%D4'
+    """
+    for name, value in params.items():
+        try:
+            value.encode("gbk")
+        except UnicodeEncodeError as exc:
+            bad = value[exc.start : exc.end]
+            raise InputError(
+                f"{KEY}: {name} cannot be sent in GBK: {bad!r} at position {exc.start} "
+                "(remove emoji and rare characters)"
+            ) from None
+    return urllib.parse.urlencode(params, encoding="gbk").encode("ascii")
+
+
+def parse_send(text: str, *, phones: int) -> SendResult | None:
+    """``success;<id>`` / ``failure;<reason>`` as a :class:`SendResult`; None if neither.
+
+    >>> parse_send("success;66", phones=2)
+    SendResult(ok=True, task_id='66', accepted=2, message=None, code='success', remaining=None, \
+raw='success;66')
+    """
+    body = text.strip().lstrip("\ufeff").strip()
+    word, _sep, rest = body.partition(";")
+    word = word.strip().lower()
+    if word == "success":
+        task = rest.strip() or None
+        return SendResult(True, task, phones, None, "success", None, body)
+    if word == "failure":
+        return SendResult(False, None, 0, rest.strip() or None, "failure", None, body)
+    return None
+
+
+def parse_balances(text: str) -> dict[str, int]:
+    """``memberSmsNum=684;gateSmsNum=49919;kaSmsNum=49964`` as ``{"member", "gateway", "card"}``.
+
+    Raises ValueError when the text is not that.
+
+    >>> parse_balances("memberSmsNum=684;gateSmsNum=49919;kaSmsNum=49964")
+    {'member': 684, 'gateway': 49919, 'card': 49964}
+    """
+    pools: dict[str, int] = {}
+    for item in text.strip().lstrip("\ufeff").split(";"):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        if not sep or name.strip() not in POOLS:
+            continue
+        pools[POOLS[name.strip()]] = int(value.strip())
+    if set(pools) != set(POOLS.values()):
+        raise ValueError("missing pools")
+    return {name: pools[name] for name in ("member", "gateway", "card")}
+
+
+def _failure(text: str) -> str | None:
+    """The reason of a ``failure;...`` answer, else None."""
+    body = text.strip().lstrip("\ufeff").strip()
+    word, _, rest = body.partition(";")
+    return rest.strip() if word.strip().lower() == "failure" else None
+
+
+def _items(body: bytes | str, *, root_tag: str, item_tag: str) -> list[Any]:
+    text = body if isinstance(body, str) else decode_text(body)
+    if not text.strip().lstrip("\ufeff").strip():
+        return []  # an empty queue may come back as an empty body
+    reason = _failure(text)
+    if reason is not None:
+        raise PayloadError(f"{KEY}: the vendor answered failure: {reason}")
+    root = parse_xml(body, vendor=KEY)
+    if root.tag != root_tag:
+        raise PayloadError(f"{KEY}: expected <{root_tag}>, got <{root.tag}>")
+    return list(root.iter(item_tag))
+
+
+def parse_reports(body: bytes | str) -> list[Receipt]:
+    """Pulled ``getSmsReport`` XML as receipts (status 1 delivered, 0 failed, 2 unknown).
+
+    ``code`` keeps the raw status; ``received_at`` is the report's ``sendtime`` (the only time
+    given) in ISO-8601 +08:00. A missing ``mobile``, ``smslogid``, ``status`` or ``sendtime`` is a
+    :class:`~campaign.errors.PayloadError` naming it.
+
+    >>> parse_reports(b"<smsreport><psreport><mobile>15275427712</mobile><username>a</username>"
+    ...   b"<smslogid>66</smslogid><status>1</status><sendtime>2012-08-16 01:05:39.0</sendtime>"
+    ...   b"</psreport></smsreport>")[0].received_at
+    '2012-08-16T01:05:39+08:00'
+    """
+    receipts = []
+    for n, item in enumerate(_items(body, root_tag="smsreport", item_tag="psreport"), start=1):
+        where = f" in psreport #{n}"
+        phone = child_text(item, "mobile", vendor=KEY, where=where)
+        task = child_text(item, "smslogid", vendor=KEY, where=where)
+        status = child_text(item, "status", vendor=KEY, where=where)
+        sent = child_text(item, "sendtime", vendor=KEY, where=where)
+        if not task:
+            raise PayloadError(f"{KEY}: empty field 'smslogid'{where}")
+        receipts.append(
+            Receipt(
+                vendor=KEY,
+                task_id=task,
+                phone=payload_phone(phone, vendor=KEY),
+                status=_STATUS.get(status, "unknown"),  # type: ignore[arg-type]
+                code=status or None,
+                received_at=shanghai_iso(sent, vendor=KEY, field=f"sendtime{where}"),
+            )
+        )
+    return receipts
+
+
+def decode_reply_content(value: str) -> str:
+    """Reply text: BASE64 of GBK bytes (``xOPLrbChPw==`` -> ``你谁啊?``).
+
+    >>> decode_reply_content("xOPLrbChPw==")
+    '你谁啊?'
+    """
+    compact = re.sub(r"\s+", "", value)
+    try:
+        raw = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise PayloadError(f"{KEY}: reply content {value[:40]!r} is not BASE64") from None
+    for codec in ("gb18030", "utf-8"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    raise PayloadError(f"{KEY}: reply content is neither GBK nor UTF-8 once decoded")
+
+
+def parse_replies(body: bytes | str) -> list[Reply]:
+    """Pulled ``getRecvSMS`` XML as replies (content decoded from BASE64 of GBK bytes).
+
+    The format carries no batch id, so ``task_id`` is None; ``received_at`` is ``sendtime``.
+    """
+    replies = []
+    for n, item in enumerate(_items(body, root_tag="smsrerecv", item_tag="psrerecv"), start=1):
+        where = f" in psrerecv #{n}"
+        phone = child_text(item, "mobile", vendor=KEY, where=where)
+        content = child_text(item, "content", vendor=KEY, where=where)
+        sent = child_text(item, "sendtime", vendor=KEY, where=where)
+        replies.append(
+            Reply(
+                vendor=KEY,
+                task_id=None,
+                phone=payload_phone(phone, vendor=KEY),
+                content=decode_reply_content(content),
+                received_at=shanghai_iso(sent, vendor=KEY, field=f"sendtime{where}"),
+            )
+        )
+    return replies
+
+
+def parse_push(form: Mapping[str, Any]) -> Receipt | Reply:
+    """jzyyun pushes nothing: its reports and replies are pulled (see :func:`parse_reports`)."""
+    raise PayloadError(f"{KEY}: reports and replies are pulled as XML, not pushed")
+
+
+class JzyyunSmsClient(VendorClient):
+    """jzyyun SMS client; build with ``cp.vendor("jzyyun-sms")``.
+
+    ``smstype`` (kw or env ``JZYYUN_SMSTYPE``; 0 卡发, 1 网关 (default, as the page's examples),
+    2 会员) picks the channel and so the balance pool; ``extenno`` (kw or env
+    ``JZYYUN_EXTENNO``) the extension sub-number; ``long_sms`` forces ``isLongSms`` (default:
+    1 when the content is longer than 70 characters).
+    """
+
+    KEY = KEY
+    DEFAULT_BASE_URL = BASE_URL
+    LIMITS = LIMITS
+    SECRET_PARAMS = ("password", "newPassword")
+
+    def __init__(
+        self,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        smstype: int | str | None = None,
+        extenno: str | None = None,
+        long_sms: bool | None = None,
+        **options: Any,
+    ):
+        super().__init__(**options)
+        user = credential(username, keyword="username", env="JZYYUN_USERNAME", vendor=KEY)
+        secret = credential(password, keyword="password", env="JZYYUN_PASSWORD", vendor=KEY)
+        assert user is not None
+        assert secret is not None
+        self._username = user
+        self._password = self._secret(secret)
+        kind = credential(
+            None if smstype is None else str(smstype),
+            keyword="smstype",
+            env="JZYYUN_SMSTYPE",
+            vendor=KEY,
+            required=False,
+        )
+        try:
+            self.smstype = 1 if kind is None else int(kind)
+        except ValueError:
+            self.smstype = -1
+        if self.smstype not in SMSTYPES:
+            raise ConfigError(
+                f"{KEY}: smstype must be 0 (卡发), 1 (网关) or 2 (会员), not {kind!r}"
+            )
+        self.extenno = credential(
+            extenno, keyword="extenno", env="JZYYUN_EXTENNO", vendor=KEY, required=False
+        )
+        if self.extenno is not None and not re.fullmatch(r"\d{1,20}", self.extenno):
+            raise ConfigError(f"{KEY}: extenno must be digits, not {self.extenno!r}")
+        self.long_sms = long_sms
+
+    def _identity(self) -> str:
+        return f"username='{self._username[:2]}***' smstype={self.smstype}"
+
+    def _auth(self) -> dict[str, str]:
+        return {"username": self._username, "password": encode_password(self._password.reveal())}
+
+    def _text(self, response: Any) -> str:
+        return decode_text(response.content, declared=response_charset(response))
+
+    def send(
+        self,
+        phones: str | Sequence[str],
+        *,
+        content: str | None = None,
+        template_id: str | None = None,
+        variables: str | None = None,
+        send_at: dt.datetime | str | None = None,
+    ) -> SendResult:
+        """Submit up to 20,000 numbers; ``failure;<reason>`` is ``ok=False``, code ``"failure"``.
+
+        The answer has no count: ``accepted`` is the number of phones submitted when it says
+        success. Raises :class:`~campaign.errors.VendorUnreachable` (nothing sent; already
+        retried) or :class:`~campaign.errors.VendorResponseUnknown` (never retried).
+
+        >>> client.send(["13866194295", "15375427702"], content="【云通信】短信测试")
+        SendResult(ok=True, task_id='66', accepted=2, ...)
+        """
+        numbers = phone_list(phones, vendor=KEY, limits=self.limits)
+        self._check_send_at(send_at)
+        if template_id is not None or variables is not None:
+            raise InputError(f"{KEY} sends free content: pass content=, not template_id/variables")
+        if not content or not content.strip():
+            raise InputError(f"{KEY}: content is required")
+        params = build_send(
+            numbers,
+            content,
+            username=self._username,
+            password=self._password.reveal(),
+            smstype=self.smstype,
+            extenno=self.extenno,
+            long_sms=self.long_sms,
+        )
+        body = encode_form(params)
+        response = self._call(
+            SEND,
+            PATH,
+            query={"method": "sendSMS"},
+            body=body,
+            content_type=CONTENT_TYPE,
+            log_params=params,
+        )
+        text = self._text(response)
+        result = parse_send(text, phones=len(numbers))
+        if result is None:
+            raise self._unknown("neither success; nor failure;", text)
+        if result.ok and result.task_id is None:
+            raise self._unknown("success without a batch id", text)
+        return SendResult(
+            result.ok,
+            result.task_id,
+            result.accepted,
+            result.message,
+            result.code,
+            None,
+            self.redact(text),
+        )
+
+    def balances(self) -> dict[str, int]:
+        """Messages left in each pool: ``{"member": ..., "gateway": ..., "card": ...}``.
+
+        (``memberSmsNum`` 会员, ``gateSmsNum`` 网关, ``kaSmsNum`` 卡发.)
+
+        >>> client.balances()
+        {'member': 684, 'gateway': 49919, 'card': 49964}
+        """
+        response = self._call(READ, PATH, query={"method": "getRestMoney"}, data=self._auth())
+        text = self._text(response)
+        reason = _failure(text)
+        if reason is not None:
+            raise rejected(KEY, "balance", "failure", reason)
+        try:
+            return parse_balances(text)
+        except ValueError:
+            raise self._unknown("not memberSmsNum=..;gateSmsNum=..;kaSmsNum=..", text) from None
+
+    def balance(self) -> int:
+        """Messages left in the pool this client's ``smstype`` draws on."""
+        return self.balances()[SMSTYPES[self.smstype]]
+
+    def _pull(self, method: str) -> bytes:
+        response = self._call(DEQUEUE, PATH, query={"method": method}, data=self._auth())
+        reason = _failure(self._text(response))
+        if reason is not None:
+            raise rejected(KEY, method, "failure", reason)
+        return response.content
+
+    def fetch_reports_xml(self) -> bytes:
+        """The raw ``getSmsReport`` answer (the vendor hands each report out once: keep it).
+
+        A lost answer raises :class:`~campaign.errors.VendorResponseUnknown` and is not retried:
+        the reports in it may be gone for good, and a silent retry would hide that.
+        """
+        return self._pull("getSmsReport")
+
+    def fetch_replies_xml(self) -> bytes:
+        """The raw ``getRecvSMS`` answer (handed out once, like reports)."""
+        return self._pull("getRecvSMS")
+
+    def fetch_reports(self) -> pd.DataFrame:
+        """Pull the waiting delivery reports.
+
+        Returns columns vendor, task_id, phone, status (delivered/failed/unknown), code (raw
+        status), received_at (ISO-8601 +08:00), talk_seconds, remark. An unparseable answer is a
+        :class:`~campaign.errors.PayloadError` whose ``payload`` attribute keeps the bytes.
+
+        >>> client.fetch_reports()[["task_id", "phone", "status"]]
+        """
+        body = self.fetch_reports_xml()
+        try:
+            return receipts_frame(parse_reports(body))
+        except PayloadError as exc:
+            exc.payload = body  # type: ignore[attr-defined]
+            raise
+
+    def fetch_replies(self) -> pd.DataFrame:
+        """Pull the waiting replies: columns vendor, task_id (None), phone, content, received_at."""
+        body = self.fetch_replies_xml()
+        try:
+            return replies_frame(parse_replies(body))
+        except PayloadError as exc:
+            exc.payload = body  # type: ignore[attr-defined]
+            raise
+
+    def update_password(self, new_password: str) -> None:
+        """Change the account password; the client uses the new one from then on.
+
+        ``password`` is sent BASE64 like every other call (the page's example shows it in clear,
+        but the server checks it the same way everywhere); ``newPassword`` is sent as typed.
+        Answers 2 (修改密码失败), 3 (用户不存在), 4 (未知错误) raise
+        :class:`~campaign.errors.VendorRejected` with that code.
+
+        >>> client.update_password("abc123")
+        """
+        if not re.fullmatch(r"[A-Za-z0-9]+", new_password or ""):
+            raise InputError(f"{KEY}: the new password must be letters and digits only")
+        self._secret(new_password)  # redact it from now on
+        params = {**self._auth(), "newPassword": new_password}
+        response = self._call(CHANGE, PATH, query={"method": "updatePassword"}, data=params)
+        text = self._text(response).strip().lstrip("\ufeff").strip()
+        if text not in PASSWORD_RESULTS:
+            raise self._unknown("not an updatePassword result 1-4", text)
+        if text != "1":
+            raise VendorRejected(
+                "password change refused",
+                vendor=KEY,
+                code=text,
+                vendor_message=PASSWORD_RESULTS[text],
+            )
+        self._password = self._secret(new_password)
+
+
+Client = JzyyunSmsClient
