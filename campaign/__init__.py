@@ -2,7 +2,8 @@
 
 >>> import campaign as cp
 >>> contacts = cp.load_phones(["138 0013 8000", "+86 139-0013-9000", "12345"])
->>> contacts[["phone", "valid", "reason"]].to_string()
+>>> contacts["reason"].tolist()
+[nan, nan, 'wrong length']
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from campaign.errors import (
     VendorResponseUnknown,
     VendorUnreachable,
 )
-from campaign.phones import load_phones, normalize_phones
+from campaign.phones import load_phones, normalize_phone, normalize_phones
 
 __version__ = "0.1.0"
 
@@ -34,5 +35,6 @@ __all__ = [
     "VendorUnreachable",
     "__version__",
     "load_phones",
+    "normalize_phone",
     "normalize_phones",
 ]

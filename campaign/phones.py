@@ -508,12 +508,11 @@ def load_phones(
 
 
 def _drop_previous_output(frame: pd.DataFrame) -> pd.DataFrame:
-    """A frame that load_phones already returned loads again from its original column."""
+    """A frame that load_phones already returned loads again from its original columns."""
     if set(OUTPUT_COLUMNS) <= set(frame.columns):
-        frame = frame.drop(
-            columns=[c for c in OUTPUT_COLUMNS if c != "phone" or "phone_raw" in frame]
-        )
-        frame = frame.rename(columns={"phone_raw": "phone"})
+        frame = frame.drop(columns=list(OUTPUT_COLUMNS))
+        restored = {f"{c}_raw": c for c in OUTPUT_COLUMNS}
+        frame = frame.rename(columns={c: restored[c] for c in frame.columns if c in restored})
     return frame
 
 
@@ -614,7 +613,8 @@ def _read_text(data: bytes, *, name: str, encoding: str | None, txt: bool) -> pd
         chosen = "gb18030"  # UTF-8 at the start, something else later on
         frame = _read_csv(data, sep=sep or ",", header=header, encoding=chosen)
     except pd.errors.ParserError as exc:
-        raise InputError(f"{name}: {exc}; fix that row or quote the field") from exc
+        problem = _parser_message(exc)
+        raise InputError(f"{name}: {problem}; fix that row or quote the field") from exc
     if header is None:
         frame.columns = (
             ["phone"] if frame.shape[1] == 1 else [f"column_{i + 1}" for i in range(frame.shape[1])]
@@ -622,6 +622,14 @@ def _read_text(data: bytes, *, name: str, encoding: str | None, txt: bool) -> pd
     else:
         frame.columns = _dedupe([str(c).strip() for c in frame.columns])
     return frame
+
+
+def _parser_message(exc: Exception) -> str:
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+    if found:
+        expected, line, saw = found.groups()
+        return f"line {line} has {saw} fields where the header has {expected}"
+    return str(exc).strip()
 
 
 def _read_csv(data: bytes, *, sep: str, header: int | None, encoding: str) -> pd.DataFrame:
@@ -691,8 +699,8 @@ def _is_header_word(value: str) -> bool:
 def _read_excel(source, *, sheet, name: str | None = None) -> pd.DataFrame:
     name = name or str(source)
     try:
-        book = pd.ExcelFile(source)
-    except Exception as exc:  # openpyxl/xlrd raise many unrelated types for a broken file
+        book = pd.ExcelFile(source, engine="calamine")  # one fast reader for .xlsx and .xls
+    except Exception as exc:  # a broken workbook raises many unrelated types
         raise InputError(f"{name}: cannot open as an Excel workbook ({exc})") from exc
     with book:
         sheets = book.sheet_names
@@ -702,7 +710,7 @@ def _read_excel(source, *, sheet, name: str | None = None) -> pd.DataFrame:
             raise InputError(f"{name}: there is no sheet {sheet}; its sheets are {sheets}")
         if isinstance(sheet, str) and sheet not in sheets:
             raise InputError(f"{name}: there is no sheet {sheet!r}; its sheets are {sheets}")
-        raw = book.parse(sheet, header=None, dtype=object)
+        raw = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
     raw = raw.dropna(how="all").reset_index(drop=True)
     if raw.empty:
         return pd.DataFrame({"phone": pd.Series([], dtype="str")})
