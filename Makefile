@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with only Python 3.11+ and pip:
 #   make demo   sets up .venv and runs the main job
-#   make test   sets up .venv and runs the linter and the whole test suite
+#   make test   sets up .venv and runs the linters and the whole test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,11 +20,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .
