@@ -18,13 +18,15 @@ import datetime as dt
 import hashlib
 import json
 import time as _time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from campaign.errors import InputError, PayloadError
 from campaign.vendors._base import (
     READ,
     SEND,
+    Receipt,
+    Reply,
     SendResult,
     VendorClient,
     VendorLimits,
@@ -158,6 +160,11 @@ def parse_answer(body: bytes | str) -> dict[str, str | None]:
     }
 
 
+def parse_push(form: Mapping[str, Any]) -> Receipt | Reply:
+    """ihuyi documents no push in this seed: every form is a PayloadError (kept in ``rejected``)."""
+    raise PayloadError(f"{KEY}: the seed documents no receipt or reply push")
+
+
 class IhuyiVoiceClient(VendorClient):
     """ihuyi voice verify-code client; build with ``cp.vendor("ihuyi-voice")``.
 
@@ -168,7 +175,7 @@ class IhuyiVoiceClient(VendorClient):
     KEY = KEY
     DEFAULT_BASE_URL = BASE_URL
     LIMITS = LIMITS
-    SECRET_PARAMS = ("password",)
+    SECRET_PARAMS = ("account", "password")
 
     def __init__(
         self,
