@@ -1301,3 +1301,20 @@ def test_records_to_dict_and_frames():
     assert pd.Timestamp(frame.loc[0, "received_at"]).utcoffset() == dt.timedelta(hours=8)
     assert SendResult(True, "1", 1, None, "1").to_dict()["raw"] == ""
     assert veesing_sms.parse_push(REPLY).to_dict()["content"] == "收到"
+
+
+def test_redirects_are_not_followed(fake):
+    fake.always("reply", 302, "moved")
+    with pytest.raises(VendorResponseUnknown) as info:
+        make("jzyyun-sms", fake.url).send(["13866194295"], content="【云】测")
+    assert info.value.code == "302"
+    assert len(fake.requests) == 1
+
+
+def test_log_lines_stay_short_for_big_batches(fake, caplog):
+    caplog.set_level(logging.DEBUG, logger="campaign")
+    fake.reply("success;1")
+    make("jzyyun-sms", fake.url).send([f"138{i:08d}" for i in range(5000)], content="【云】测")
+    line = next(r.getMessage() for r in caplog.records if "params=" in r.getMessage())
+    assert len(line) < 1000
+    assert "(59999 chars)" in line

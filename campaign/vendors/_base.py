@@ -450,6 +450,25 @@ class Secret:
         raise TypeError("credentials are not picklable")
 
 
+class _SecretForms:
+    """Every textual form of a client's secrets, longest first; prints as ``<redacted>``."""
+
+    __slots__ = ("forms",)
+
+    def __init__(self) -> None:
+        self.forms: tuple[str, ...] = ()
+
+    def add(self, value: str) -> None:
+        merged = set(self.forms) | secret_forms(value)
+        self.forms = tuple(sorted(merged, key=len, reverse=True))
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("credentials are not picklable")
+
+
 def credential(
     given: str | None, *, keyword: str, env: str, vendor: str, required: bool = True
 ) -> str | None:
@@ -565,6 +584,7 @@ class VendorClient:
             raise InputError(f"{self.KEY}: retries must be >= 0, not {retries}")
         self.backoff = DEFAULT_BACKOFF
         self._secrets: list[Secret] = []
+        self._secret_forms = _SecretForms()
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
         self._session.mount("http://", adapter)
@@ -599,19 +619,27 @@ class VendorClient:
     def _secret(self, value: str) -> Secret:
         secret = Secret(value)
         self._secrets.append(secret)
+        self._secret_forms.add(value)
         return secret
 
     def redact(self, text: str) -> str:
         """``text`` with every form of every credential of this client replaced by ``***``."""
-        forms: set[str] = set()
-        for secret in self._secrets:
-            forms |= secret_forms(secret.reveal())
-        for form in sorted(forms, key=len, reverse=True):
-            text = text.replace(form, "***")
+        for form in self._secret_forms.forms:
+            if form in text:
+                text = text.replace(form, "***")
         return text
 
     def _safe_params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
-        return {k: ("***" if k in self.SECRET_PARAMS else v) for k, v in dict(params or {}).items()}
+        """Parameters fit for a log line: secrets masked, long values (20,000 phones) cut."""
+        safe: dict[str, Any] = {}
+        for name, value in dict(params or {}).items():
+            if name in self.SECRET_PARAMS:
+                safe[name] = "***"
+            elif isinstance(value, str) and len(value) > 120:
+                safe[name] = f"{value[:100]}...({len(value)} chars)"
+            else:
+                safe[name] = value
+        return safe
 
     # -- the transport boundary ---------------------------------------------------------------
 
@@ -669,7 +697,11 @@ class VendorClient:
     ) -> requests.Response:
         try:
             response = self._session.post(
-                url, data=body if body is not None else data, headers=headers, timeout=self.timeout
+                url,
+                data=body if body is not None else data,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,  # a redirected POST becomes a GET elsewhere: don't guess
             )
             response.content  # noqa: B018  read the whole body inside the boundary
         except requests.exceptions.RequestException as exc:
