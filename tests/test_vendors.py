@@ -924,11 +924,18 @@ def test_jzyyun_failure_is_a_result_with_the_reason(fake):
     assert result.message == "用户名或密码错误"
 
 
-@pytest.mark.parametrize("body", ["", "ok", "success;", "<html>500</html>"])
+@pytest.mark.parametrize("body", ["", "ok", "successful", "<html>500</html>"])
 def test_jzyyun_unreadable_send_answer_is_unknown(fake, body):
     fake.reply(body)
     with pytest.raises(VendorResponseUnknown):
         make("jzyyun-sms", fake.url).send(["13866194295"], content="【云】测试")
+
+
+def test_jzyyun_bare_success_is_ok_without_task(fake, caplog):
+    fake.reply("success")
+    result = make("jzyyun-sms", fake.url).send(["13866194295"], content="【云】测试")
+    assert (result.ok, result.task_id, result.accepted) == (True, None, 1)
+    assert "batch id" in caplog.text
 
 
 def test_jzyyun_balances_seed_string(fake):

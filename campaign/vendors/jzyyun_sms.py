@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import logging
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,8 @@ from campaign.vendors._base import (
     response_charset,
     shanghai_iso,
 )
+
+logger = logging.getLogger(__name__)
 
 KEY = "jzyyun-sms"
 BASE_URL = "http://smsapi.jzyyun.com:9003"
@@ -388,8 +391,8 @@ class JzyyunSmsClient(VendorClient):
         result = parse_send(text, phones=len(numbers))
         if result is None:
             raise self._unknown("neither success; nor failure;", text)
-        if result.ok and result.task_id is None:
-            raise self._unknown("success without a batch id", text)
+        if result.ok and result.task_id is None:  # the web-service form answers bare success
+            logger.warning("%s: success without a batch id; receipts cannot be linked", KEY)
         return SendResult(
             result.ok,
             result.task_id,
