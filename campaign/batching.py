@@ -1,0 +1,460 @@
+"""Plans: which numbers go in which vendor call, within the vendor's limits and rules.
+
+Nothing here talks HTTP or names a vendor: every rule is read from the vendor's
+:class:`~campaign.vendors.VendorLimits`, and what was already sent or opted out is read
+from the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from campaign.errors import InputError
+from campaign.phones import OUTPUT_COLUMNS, load_phones
+from campaign.store import SHANGHAI, DbLike, open_db
+from campaign.vendors import VendorClient, VendorLimits, vendor_limits
+from campaign.vendors._base import as_shanghai
+
+__all__ = [
+    "BATCH_COLUMNS",
+    "SKIP_REASONS",
+    "Plan",
+    "count_segments",
+    "plan_batches",
+    "store_skips",
+]
+
+log = logging.getLogger(__name__)
+
+#: Columns of :attr:`Plan.batches`.
+BATCH_COLUMNS = ("batch", "size", "phones", "segments", "messages")
+
+INVALID = "invalid number"
+REPEAT = "repeat of an earlier row"
+OPTED_OUT = "opted out"
+ALREADY_IN_CAMPAIGN = "already in this campaign"
+TOO_SOON = "sent too recently for the vendor's per-number interval"
+DAILY_CAP = "reached the vendor's daily cap for this number"
+
+#: The reasons :attr:`Plan.skipped` gives (invalid numbers add load_phones' own reason).
+SKIP_REASONS = (INVALID, REPEAT, OPTED_OUT, ALREADY_IN_CAMPAIGN, TOO_SOON, DAILY_CAP)
+
+_SIGNATURE = re.compile(r"^\s*【[^【】]{1,20}】|【[^【】]{1,20}】\s*$")
+_EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\U0001f1e6-\U0001f1ff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d"
+    "\U0001fb00-\U0001fbff]"
+)
+_OPT_OUT_PHRASE = re.compile(r"退订|拒收|回\s*[TtNnRr]\b|STOP", re.IGNORECASE)
+
+
+@dataclass
+class Plan:
+    """The vendor calls that will deliver a message to a contact list.
+
+    Attributes
+    ----------
+    vendor : str
+        The vendor key.
+    limits : VendorLimits
+        The limits the plan was made within.
+    batches : DataFrame
+        One row per vendor call: ``batch`` (1, 2, ...), ``size`` (numbers), ``phones`` (list of
+        11-digit strings), ``segments`` (billed SMS per number; 1 for voice) and ``messages``
+        (size x segments).
+    recipients : DataFrame
+        One row per planned number: ``phone``, ``batch``, ``carrier``, ``province``, ``city``
+        and the contact list's own columns.
+    skipped : DataFrame
+        The contact rows left out, with their columns and ``skip_reason`` (and load_phones'
+        ``reason`` for invalid numbers).
+    warnings : list of str
+        Things worth a look that do not stop the send (e.g. no opt-out phrase).
+    """
+
+    vendor: str
+    limits: VendorLimits
+    content: str | None
+    template_id: str | None
+    variables: str | None
+    send_at: dt.datetime | None
+    campaign: str | None
+    batches: pd.DataFrame
+    recipients: pd.DataFrame
+    skipped: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def numbers(self) -> int:
+        """Numbers the plan sends to."""
+        return len(self.recipients)
+
+    @property
+    def messages(self) -> int:
+        """Billed messages in total (numbers x segments)."""
+        return int(self.batches["messages"].sum()) if len(self.batches) else 0
+
+    @property
+    def segments(self) -> int:
+        """Billed SMS per number (1 for voice and template sends)."""
+        return int(self.batches["segments"].iloc[0]) if len(self.batches) else 0
+
+    def __len__(self) -> int:
+        return self.numbers
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers as a dict."""
+        return {
+            "vendor": self.vendor,
+            "campaign": self.campaign,
+            "numbers": self.numbers,
+            "calls": len(self.batches),
+            "segments": self.segments,
+            "messages": self.messages,
+            "skipped": len(self.skipped),
+            "send_at": self.send_at.isoformat() if self.send_at else None,
+        }
+
+    def skip_counts(self) -> pd.Series:
+        """Skipped rows per reason."""
+        return self.skipped["skip_reason"].value_counts()
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        lines = [
+            f"<Plan {s['vendor']}: {s['numbers']:,} numbers in {s['calls']:,} calls, "
+            f"{s['segments']} segment(s) each, {s['messages']:,} messages; "
+            f"{s['skipped']:,} skipped>"
+        ]
+        lines += [f"  skipped {n:,}: {reason}" for reason, n in self.skip_counts().items()]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        s = self.summary()
+        rows = [
+            ("vendor", s["vendor"]),
+            ("campaign", s["campaign"] or "—"),
+            ("numbers", f"{s['numbers']:,}"),
+            ("vendor calls", f"{s['calls']:,}"),
+            ("segments per number", s["segments"]),
+            ("messages billed", f"{s['messages']:,}"),
+            ("send at", s["send_at"] or "now"),
+        ]
+        rows += [(f"skipped: {r}", f"{n:,}") for r, n in self.skip_counts().items()]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+            f"<td style='text-align:right'>{html.escape(str(v))}</td></tr>"
+            for k, v in rows
+        )
+        notes = "".join(f"<p>⚠ {html.escape(w)}</p>" for w in self.warnings)
+        return f"<div><strong>Plan</strong><table>{body}</table>{notes}</div>"
+
+
+def count_segments(content: str | None, limits: VendorLimits) -> int:
+    """Billed SMS for one message: 70 characters fit one; longer messages are 67 per part.
+
+    Voice and template sends count 1. Characters are counted as the gateways do: each Chinese
+    character, letter, digit or punctuation mark (and the 【signature】) is one.
+
+    >>> count_segments("【云通信】" + "好" * 65, cp.vendor_limits("jzyyun-sms"))
+    1
+    >>> count_segments("【云通信】" + "好" * 66, cp.vendor_limits("jzyyun-sms"))
+    2
+    """
+    if content is None or limits.segment_chars is None:
+        return 1
+    length = len(content)
+    if length <= limits.segment_chars:
+        return 1
+    return math.ceil(length / (limits.multipart_segment_chars or limits.segment_chars))
+
+
+def plan_batches(
+    contacts: Any,
+    *,
+    vendor: str | VendorClient,
+    content: str | None = None,
+    template_id: str | None = None,
+    variables: str | None = None,
+    send_at: dt.datetime | str | None = None,
+    db: DbLike | None = None,
+    campaign: str | None = None,
+    batch_size: int | None = None,
+) -> Plan:
+    """Plan the vendor calls that send one message to a contact list.
+
+    The message is checked first, against the vendor's rules, with errors that say what to
+    fix: a 【signature】 for SMS, no emoji, characters the vendor can encode (GBK for jzyyun),
+    template variables in the vendor's format, and ``send_at`` allowed and far enough ahead.
+    Marketing SMS without an opt-out phrase (回T退订, 拒收请回复R...) gets a warning.
+
+    Numbers are skipped, each with a reason: invalid, repeats, opted out (a reply such as 退订
+    in the store), already in this campaign, and those the vendor would refuse now under its
+    per-number interval or daily cap given what the store says was sent.
+
+    Parameters
+    ----------
+    contacts
+        What :func:`~campaign.load_phones` returns, or anything it accepts.
+    vendor
+        A vendor key (``"jzyyun-sms"``) or a client from :func:`campaign.vendor`.
+    db, campaign
+        The store to read opt-outs and earlier sends from, and the campaign name.
+    batch_size
+        Numbers per call, at most the vendor's ``max_phones_per_call`` (the default).
+
+    Examples
+    --------
+    >>> contacts = cp.load_phones("data/contacts.csv")
+    >>> plan = cp.plan_batches(contacts, vendor="jzyyun-sms",
+    ...                        content="【云通信】双11会员专享,回T退订")
+    >>> plan.batches[["batch", "size", "segments", "messages"]]
+    """
+    key, limits = _vendor(vendor)
+    size = _batch_size(batch_size, limits, key)
+    plan_warnings = _check_message(
+        limits, key, content=content, template_id=template_id, variables=variables
+    )
+    moment = _check_send_at(send_at, limits, key)
+
+    frame = contacts
+    if not (isinstance(frame, pd.DataFrame) and set(OUTPUT_COLUMNS) <= set(frame.columns)):
+        frame = load_phones(contacts)
+
+    valid = frame["valid"].to_numpy(dtype=bool)
+    duplicate = frame["duplicate"].to_numpy(dtype=bool)
+    reasons = np.full(len(frame), None, dtype=object)
+    if (~valid).any():
+        why = frame["reason"].to_numpy(dtype=object)[~valid]
+        reasons[~valid] = [f"{INVALID}: {r}" for r in why]
+    reasons[valid & duplicate] = REPEAT
+    candidates = valid & ~duplicate
+
+    if db is not None and candidates.any():
+        phones = frame["phone"].to_numpy(dtype=object)
+        skips = store_skips(
+            phones[candidates], db=db, vendor=key, limits=limits, campaign=campaign, when=moment
+        )
+        if skips:
+            hit = candidates & np.isin(phones, list(skips))
+            reasons[hit] = [skips[p] for p in phones[hit]]
+
+    keep = reasons == None  # noqa: E711 - elementwise on an object array
+    planned = frame.loc[keep]
+    phones = planned["phone"].tolist()
+    segments = count_segments(content, limits)
+    batches = _split(phones, size, segments)
+
+    recipients = planned.copy()
+    recipients["batch"] = np.repeat(np.arange(1, len(batches) + 1), batches["size"].to_numpy())
+    ordered = ["phone", "batch", "carrier", "province", "city"]
+    user_columns = [c for c in frame.columns if c not in OUTPUT_COLUMNS]
+    recipients = recipients[ordered + user_columns].reset_index(drop=True)
+
+    skipped = frame.loc[~keep].copy()
+    skipped["skip_reason"] = reasons[~keep]
+
+    for w in plan_warnings:
+        warnings.warn(w, UserWarning, stacklevel=2)
+    plan = Plan(
+        vendor=key,
+        limits=limits,
+        content=content,
+        template_id=template_id,
+        variables=variables,
+        send_at=moment,
+        campaign=campaign,
+        batches=batches,
+        recipients=recipients,
+        skipped=skipped,
+        warnings=plan_warnings,
+    )
+    log.info("%r", plan)
+    return plan
+
+
+def _vendor(vendor: str | VendorClient) -> tuple[str, VendorLimits]:
+    if isinstance(vendor, VendorClient):
+        return vendor.vendor, vendor.limits
+    if isinstance(vendor, str):
+        limits = vendor_limits(vendor)
+        return vendor.strip().lower().replace("_", "-"), limits
+    raise InputError(
+        f"vendor must be a vendor key such as 'jzyyun-sms' or a client from cp.vendor(), "
+        f"not {type(vendor).__name__}"
+    )
+
+
+def _batch_size(batch_size: int | None, limits: VendorLimits, key: str) -> int:
+    if batch_size is None:
+        return limits.max_phones_per_call
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InputError(f"batch_size must be a positive whole number, not {batch_size!r}")
+    if batch_size > limits.max_phones_per_call:
+        raise InputError(
+            f"batch_size {batch_size:,} is more than {key} takes in one call "
+            f"({limits.max_phones_per_call:,}); use at most that"
+        )
+    return batch_size
+
+
+def _split(phones: list[str], size: int, segments: int) -> pd.DataFrame:
+    chunks = [phones[i : i + size] for i in range(0, len(phones), size)]
+    sizes = np.fromiter((len(c) for c in chunks), dtype=np.int64, count=len(chunks))
+    return pd.DataFrame(
+        {
+            "batch": np.arange(1, len(chunks) + 1, dtype=np.int64),
+            "size": sizes,
+            "phones": pd.Series(chunks, dtype=object),
+            "segments": np.full(len(chunks), segments, dtype=np.int64),
+            "messages": sizes * segments,
+        },
+        columns=list(BATCH_COLUMNS),
+    )
+
+
+# --------------------------------------------------------------------------- message rules
+
+
+def _check_message(
+    limits: VendorLimits,
+    key: str,
+    *,
+    content: str | None,
+    template_id: str | None,
+    variables: str | None,
+) -> list[str]:
+    """Raise InputError naming what to fix; return warnings that do not stop the send."""
+    notes: list[str] = []
+    if limits.message == "template":
+        if content is not None:
+            raise InputError(
+                f"{key} sends a template: pass template_id=... and variables=..., not content"
+            )
+        if template_id is None or not str(template_id).strip():
+            raise InputError(f"{key} sends a template: pass template_id=... (from the console)")
+        _check_text("variables", variables or "", limits, key, limits.variables_pattern,
+                    limits.variables_rule)  # fmt: skip
+        return notes
+
+    if template_id is not None or variables is not None:
+        raise InputError(f"{key} sends text: pass content=..., not template_id/variables")
+    if content is None or not content.strip():
+        raise InputError(f"{key} needs content=...: the message text, with its 【signature】")
+    if limits.signature_required and not _SIGNATURE.search(content):
+        raise InputError(
+            f"{key}: content must start or end with the sender's 【signature】, e.g. "
+            f"'【云通信】{content.strip()[:12]}…'; the vendor refuses unsigned SMS"
+        )
+    _check_text("content", content, limits, key, limits.content_pattern, limits.content_rule)
+    if limits.channel == "sms" and not _OPT_OUT_PHRASE.search(content):
+        notes.append(
+            "the content has no opt-out phrase (e.g. 回T退订 or 拒收请回复R); marketing SMS "
+            "should tell people how to stop them"
+        )
+    return notes
+
+
+def _check_text(
+    what: str, text: str, limits: VendorLimits, key: str, pattern: str | None, rule: str | None
+) -> None:
+    if limits.emoji_forbidden:
+        found = _EMOJI.search(text)
+        if found:
+            raise InputError(
+                f"{key}: {what} has an emoji ({found.group()!r} at character "
+                f"{found.start() + 1}); the vendor does not accept emoji: remove it"
+            )
+    try:
+        text.encode(limits.encoding)
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end]
+        raise InputError(
+            f"{key}: {what} character {bad!r} (at character {exc.start + 1}) cannot be sent: "
+            f"the vendor takes {limits.encoding.upper()} text; replace it"
+        ) from None
+    if pattern is not None and not re.fullmatch(pattern, text):
+        raise InputError(f"{key}: {what} {text!r} does not fit the vendor's rule: {rule}")
+
+
+def _check_send_at(
+    send_at: dt.datetime | str | None, limits: VendorLimits, key: str
+) -> dt.datetime | None:
+    if send_at is None:
+        return None
+    if not limits.schedulable:
+        raise InputError(f"{key} cannot schedule sends: leave send_at empty to send now")
+    moment = as_shanghai(send_at, vendor=key)
+    lead = limits.min_lead_seconds or 0
+    now = dt.datetime.now(SHANGHAI)
+    if (moment - now).total_seconds() <= lead:
+        earliest = now + dt.timedelta(seconds=lead + 60)
+        raise InputError(
+            f"{key}: send_at {moment:%Y-%m-%d %H:%M:%S} must be more than {lead // 60} minutes "
+            f"from now; the earliest is about {earliest:%Y-%m-%d %H:%M} (Asia/Shanghai)"
+        )
+    return moment
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def store_skips(
+    phones: list[str] | np.ndarray,
+    *,
+    db: DbLike,
+    vendor: str,
+    limits: VendorLimits,
+    campaign: str | None = None,
+    when: dt.datetime | None = None,
+) -> dict[str, str]:
+    """Numbers the store says must not be sent to now, each with its reason.
+
+    Opted out (a reply matching 退订, TD, T, R... in any campaign), already in ``campaign``,
+    or inside the vendor's per-number interval or daily cap given what was sent (batches
+    submitting, accepted or unknown).
+    """
+    database = open_db(db)
+    wanted = set(phones)
+    found: dict[str, str] = {}
+
+    def mark(rows, reason: str) -> None:
+        for (phone,) in rows:
+            if phone in wanted and phone not in found:
+                found[phone] = reason
+
+    mark(database.execute("SELECT DISTINCT phone FROM replies WHERE opt_out = 1"), OPTED_OUT)
+    if campaign is not None:
+        mark(
+            database.execute("SELECT phone FROM recipients WHERE campaign = ?", [campaign]),
+            ALREADY_IN_CAMPAIGN,
+        )
+    when = when or dt.datetime.now(SHANGHAI)
+    sent = (
+        "SELECT r.phone FROM recipients r JOIN batches b USING (campaign, batch) "
+        "WHERE b.vendor = ? AND b.state IN ('submitting', 'accepted', 'unknown') "
+        "AND b.submitted_at > ?"
+    )
+    if limits.min_interval_seconds:
+        since = (when - dt.timedelta(seconds=limits.min_interval_seconds)).isoformat()
+        mark(database.execute(sent, [vendor, since]), TOO_SOON)
+    if limits.daily_cap_per_number:
+        day = when.replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
+        mark(
+            database.execute(
+                f"SELECT phone FROM ({sent}) GROUP BY phone HAVING COUNT(*) >= ?",
+                [vendor, day, limits.daily_cap_per_number],
+            ),
+            DAILY_CAP,
+        )
+    return found

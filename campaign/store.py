@@ -1,0 +1,209 @@
+"""The SQLite store: one file per project (default ``campaign.db``), the only DDL in campaign.
+
+Tables (DESIGN.md, "Data model"); times are ISO-8601 text in Asia/Shanghai, the vendors' clock:
+
+==============  ==================  ==========================================================
+table           one row per         key
+==============  ==================  ==========================================================
+campaigns       campaign            name
+batches         vendor call         (campaign, batch); state planned / submitting / accepted /
+                                    rejected / unknown
+recipients      phone in campaign   (campaign, phone); its batch, carrier, province, city and
+                                    the contact list's own columns as JSON (``attrs``)
+receipts        delivery receipt    unique per (vendor, task_id, phone, status, code,
+                                    received_at): ingesting twice changes nothing
+replies         inbound reply       unique per (vendor, task_id, phone, content, received_at)
+rejected        unparseable input   id; nothing is ever dropped
+==============  ==================  ==========================================================
+
+The schema is versioned with ``PRAGMA user_version``: :func:`open_db` applies the migrations a
+file has not seen yet, in order, so files written by older versions keep working.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+from campaign.errors import ConfigError
+
+__all__ = [
+    "BATCH_STATES",
+    "DEFAULT_DB",
+    "SCHEMA_VERSION",
+    "SHANGHAI",
+    "DbLike",
+    "now",
+    "open_db",
+]
+
+DbLike = str | os.PathLike | sqlite_utils.Database
+
+DEFAULT_DB = "campaign.db"
+
+#: The vendors' clock. China has kept UTC+8 without daylight saving since 1991.
+SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+#: A batch moves planned -> submitting -> accepted / rejected / unknown.
+BATCH_STATES = ("planned", "submitting", "accepted", "rejected", "unknown")
+
+
+def now() -> str:
+    """The current time as stored: ISO-8601 in Asia/Shanghai, to the second."""
+    return dt.datetime.now(SHANGHAI).isoformat(timespec="seconds")
+
+
+_V1 = f"""
+CREATE TABLE campaigns (
+    name TEXT PRIMARY KEY,
+    vendor TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    content TEXT,
+    template_id TEXT,
+    variables TEXT,
+    send_at TEXT,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE batches (
+    campaign TEXT NOT NULL REFERENCES campaigns(name),
+    batch INTEGER NOT NULL,
+    vendor TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    segments INTEGER,
+    messages INTEGER,
+    state TEXT NOT NULL DEFAULT 'planned'
+        CHECK (state IN ({", ".join(repr(s) for s in BATCH_STATES)})),
+    task_id TEXT,
+    accepted INTEGER,
+    code TEXT,
+    message TEXT,
+    submitted_at TEXT,
+    finished_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (campaign, batch)
+);
+CREATE INDEX batches_by_task ON batches(vendor, task_id);
+
+CREATE TABLE recipients (
+    campaign TEXT NOT NULL REFERENCES campaigns(name),
+    phone TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    carrier TEXT,
+    province TEXT,
+    city TEXT,
+    attrs TEXT,
+    PRIMARY KEY (campaign, phone),
+    FOREIGN KEY (campaign, batch) REFERENCES batches(campaign, batch)
+);
+CREATE INDEX recipients_by_phone ON recipients(phone);
+CREATE INDEX recipients_by_batch ON recipients(campaign, batch);
+
+CREATE TABLE receipts (
+    id INTEGER PRIMARY KEY,
+    vendor TEXT NOT NULL,
+    task_id TEXT,
+    phone TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('delivered', 'failed', 'unknown')),
+    code TEXT,
+    reason TEXT,
+    received_at TEXT,
+    talk_seconds INTEGER,
+    remark TEXT,
+    campaign TEXT,
+    batch INTEGER,
+    ingested_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX receipts_once ON receipts(
+    vendor, COALESCE(task_id, ''), phone, status, COALESCE(code, ''), COALESCE(received_at, '')
+);
+CREATE INDEX receipts_by_task ON receipts(vendor, task_id, phone);
+CREATE INDEX receipts_by_campaign ON receipts(campaign, batch);
+
+CREATE TABLE replies (
+    id INTEGER PRIMARY KEY,
+    vendor TEXT NOT NULL,
+    task_id TEXT,
+    phone TEXT NOT NULL,
+    content TEXT NOT NULL,
+    received_at TEXT,
+    opt_out INTEGER NOT NULL DEFAULT 0,
+    campaign TEXT,
+    ingested_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX replies_once ON replies(
+    vendor, COALESCE(task_id, ''), phone, content, COALESCE(received_at, '')
+);
+CREATE INDEX replies_by_phone ON replies(phone, opt_out);
+
+CREATE TABLE rejected (
+    id INTEGER PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    body BLOB,
+    error TEXT NOT NULL
+);
+"""
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _migrate_1(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_V1):  # not executescript(): it would commit halfway
+        conn.execute(statement)
+
+
+#: Migration ``i`` brings a file from schema version ``i`` to ``i + 1``. Append, never edit.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def open_db(db: DbLike = DEFAULT_DB) -> sqlite_utils.Database:
+    """Open (or create) the store and bring its schema up to date.
+
+    ``db`` is a path or an open ``sqlite_utils.Database`` (returned as is, after migrating).
+    Files are opened in WAL mode with foreign keys enforced.
+
+    Examples
+    --------
+    >>> db = open_db("campaign.db")
+    >>> db["batches"].count
+    0
+    """
+    if isinstance(db, sqlite_utils.Database):
+        database = db
+    elif isinstance(db, (str, os.PathLike)):
+        path = Path(db)
+        if path.is_dir():
+            raise ConfigError(f"{path} is a folder: give the path of the store, e.g. campaign.db")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        database = sqlite_utils.Database(conn)
+        if str(path) != ":memory:":
+            database.enable_wal()
+    else:
+        raise ConfigError(f"db must be a path or a sqlite_utils.Database, not {type(db).__name__}")
+    database.execute("PRAGMA foreign_keys = ON")
+    _migrate(database.conn)
+    return database
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise ConfigError(
+            f"this store has schema version {version}, newer than this campaign "
+            f"({SCHEMA_VERSION}): upgrade campaign to open it"
+        )
+    for target in range(version, SCHEMA_VERSION):
+        with conn:  # one transaction per migration: a failed step leaves the file as it was
+            conn.execute("BEGIN")
+            MIGRATIONS[target](conn)
+            conn.execute(f"PRAGMA user_version = {target + 1}")

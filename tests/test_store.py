@@ -1,0 +1,118 @@
+"""The store: tables, keys and migrations, on real SQLite files."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import sqlite_utils
+
+import campaign as cp
+from campaign import store
+
+
+def test_creates_every_table_with_wal_and_foreign_keys(tmp_path):
+    db = store.open_db(tmp_path / "campaign.db")
+    assert set(db.table_names()) >= {
+        "campaigns",
+        "batches",
+        "recipients",
+        "receipts",
+        "replies",
+        "rejected",
+    }
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+    assert db["batches"].pks == ["campaign", "batch"]
+    assert db["recipients"].pks == ["campaign", "phone"]
+
+
+def test_opening_again_keeps_the_data(tmp_path):
+    path = tmp_path / "campaign.db"
+    db = store.open_db(path)
+    db["campaigns"].insert(
+        {"name": "c", "vendor": "jzyyun-sms", "channel": "sms", "created_at": store.now()}
+    )
+    db.conn.commit()
+    db.close()
+    assert store.open_db(str(path))["campaigns"].count == 1
+
+
+def test_accepts_an_open_database(tmp_path):
+    opened = sqlite_utils.Database(tmp_path / "x.db")
+    assert store.open_db(opened) is opened
+    assert "receipts" in opened.table_names()
+
+
+def test_foreign_keys_are_enforced(tmp_path):
+    db = store.open_db(tmp_path / "campaign.db")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO batches (campaign, batch, vendor, size) VALUES ('nope', 1, 'v', 1)")
+
+
+def test_batch_state_is_checked(tmp_path):
+    db = store.open_db(tmp_path / "campaign.db")
+    db.execute(
+        "INSERT INTO campaigns (name, vendor, channel, created_at) VALUES ('c','v','sms','t')"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute(
+            "INSERT INTO batches (campaign, batch, vendor, size, state) VALUES ('c',1,'v',1,'sent')"
+        )
+
+
+def test_receipts_and_replies_are_stored_once_even_with_missing_fields(tmp_path):
+    db = store.open_db(tmp_path / "campaign.db")
+    row = {
+        "vendor": "veesing-sms",
+        "task_id": None,
+        "phone": "13800138000",
+        "status": "delivered",
+        "code": None,
+        "received_at": None,
+        "ingested_at": store.now(),
+    }
+    for _ in range(2):
+        db.execute(
+            "INSERT OR IGNORE INTO receipts (vendor, task_id, phone, status, code, received_at,"
+            " ingested_at) VALUES (:vendor, :task_id, :phone, :status, :code, :received_at,"
+            " :ingested_at)",
+            row,
+        )
+    assert db["receipts"].count == 1
+
+
+def test_a_newer_file_is_refused_with_a_clear_error(tmp_path):
+    path = tmp_path / "campaign.db"
+    store.open_db(path).execute(f"PRAGMA user_version = {store.SCHEMA_VERSION + 1}")
+    with pytest.raises(cp.ConfigError, match="newer than this campaign"):
+        store.open_db(path)
+
+
+def test_a_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / "campaign.db"
+    store.open_db(path)
+
+    def broken(conn):
+        conn.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, broken])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", len(store.MIGRATIONS))
+    with pytest.raises(RuntimeError):
+        store.open_db(path)
+    db = sqlite_utils.Database(path)
+    assert "half_done" not in db.table_names()
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS) - 1
+
+
+def test_bad_db_arguments(tmp_path):
+    with pytest.raises(cp.ConfigError, match="is a folder"):
+        store.open_db(tmp_path)
+    with pytest.raises(cp.ConfigError, match="must be a path"):
+        store.open_db(42)
+
+
+def test_now_is_shanghai_time():
+    assert store.now().endswith("+08:00")
