@@ -1,0 +1,148 @@
+"""How the simulated vendors behave: limits, balances and outcome distributions.
+
+Every knob is a keyword of :func:`campaign.simulator.serve` (``**behaviour``); an unknown
+keyword is a ``TypeError``. Dict-valued knobs are merged over the defaults, so
+``delivery={"China Mobile": 0.5}`` changes one carrier and keeps the others.
+
+Times are *simulated* seconds (see ``time_scale``), probabilities are fractions 0-1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+VENDORS = ("veesing-sms", "veesing-code", "veesing-voice", "ihuyi-voice", "jzyyun-sms")
+JZYYUN_POOLS = ("memberSmsNum", "gateSmsNum", "kaSmsNum")
+
+_MERGED = ("balances", "max_phones", "delivery", "require_signature")
+
+
+def _default_balances() -> dict[str, Any]:
+    return {
+        "veesing-sms": 100_000,
+        "veesing-code": 100_000,
+        "veesing-voice": 100_000,
+        "ihuyi-voice": 100_000,
+        "jzyyun-sms": dict.fromkeys(JZYYUN_POOLS, 100_000),
+    }
+
+
+@dataclass
+class Behaviour:
+    """Configurable behaviour of the simulated vendors (all keyword arguments of ``serve``).
+
+    Limits and rules
+        interval: minimum simulated seconds between two sends to one number (veesing rule,
+            "相同手机号码一分钟之内只可发送一次"); 0 disables.
+        daily_limit_per_number / daily_limit_per_account: veesing daily caps (unpublished:
+            None = unlimited), counted per Asia/Shanghai simulated day.
+        balances: starting balance per vendor key for every account (jzyyun: a dict with
+            memberSmsNum, gateSmsNum, kaSmsNum). An account dict may carry its own ``balance``.
+        max_phones: numbers per call; veesing-sms publishes none (generous default),
+            jzyyun-sms publishes 20,000.
+        schedule_lead: veesing group ``sendTime`` must be more than this many seconds ahead.
+        templates: {vendor_key: {template_id: "code" | "notice"}}; None accepts any numeric id
+            and lets the variables decide (2-8 digits for code, <=50 chars for notice).
+        require_signature: {vendor_key: bool}; content must contain 【signature】.
+        blacklist: numbers ihuyi answers 4030 for.
+    Outcomes (seeded per number)
+        delivery: {carrier (phonenumbers English name) | "default": probability delivered}.
+        failure_codes: {code: weight} for failed SMS receipts.
+        unknown_rate: share with no final status (jzyyun status 2; veesing: never pushed).
+        latency_median / latency_sigma: log-normal receipt latency, seconds.
+        expired_latency: (low, high) seconds for EXPIRED receipts, which arrive late.
+        reply_rate / opt_out_share / reply_delay_median: replies among delivered numbers.
+        answer_rate / talk_median / talk_max: voice calls answered and talk time, seconds.
+    Wire details
+        pull_max: jzyyun reports/replies returned per pull (seed silent).
+        jzyyun_default_smstype: pool used when ``smstype`` is absent (the seed's own
+            HttpClient example omits it).
+        jzyyun_charset: charset of jzyyun text and XML answers ("utf-8" or "gbk").
+        xml_bom: prefix XML answers with a byte-order mark (as some servers do).
+        ihuyi_id_field: name of the id element in ihuyi answers (the seed's table says
+            ``smsid``, its Java sample reads ``voiceid``).
+        ihuyi_time_window: dynamic-password ``time`` must be within this many real seconds
+            of now (None: not checked).
+    Pushing
+        push_retries / push_timeout / push_workers: attempts per push, seconds per attempt,
+            sender threads.
+        start: simulated start time (ISO string in Asia/Shanghai, datetime or epoch
+            seconds); None = now.
+    """
+
+    interval: float = 60.0
+    daily_limit_per_number: int | None = None
+    daily_limit_per_account: int | None = None
+    balances: Mapping[str, Any] = field(default_factory=_default_balances)
+    max_phones: Mapping[str, int] = field(
+        default_factory=lambda: {"veesing-sms": 100_000, "jzyyun-sms": 20_000}
+    )
+    schedule_lead: float = 1800.0
+    templates: Mapping[str, Mapping[str, str]] | None = None
+    require_signature: Mapping[str, bool] = field(
+        default_factory=lambda: {"veesing-sms": True, "jzyyun-sms": False}
+    )
+    blacklist: frozenset[str] = frozenset()
+
+    delivery: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "China Mobile": 0.96,
+            "China Unicom": 0.94,
+            "China Telecom": 0.93,
+            "China Broadnet": 0.9,
+            "default": 0.9,
+        }
+    )
+    failure_codes: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "UNDELIV": 4,
+            "EXPIRED": 2,
+            "REJECTD": 1,
+            "MK:0001": 1,
+            "MK:0005": 1,
+            "MN:0001": 1,
+            "MN:0054": 1,
+            "MA:0001": 1,
+        }
+    )
+    unknown_rate: float = 0.01
+    latency_median: float = 5.0
+    latency_sigma: float = 1.0
+    expired_latency: tuple[float, float] = (3600.0, 6 * 3600.0)
+    reply_rate: float = 0.03
+    opt_out_share: float = 0.4
+    reply_delay_median: float = 300.0
+    answer_rate: float = 0.75
+    talk_median: float = 15.0
+    talk_max: int = 60
+
+    pull_max: int = 500
+    jzyyun_default_smstype: str = "1"
+    jzyyun_charset: str = "utf-8"
+    xml_bom: bool = False
+    ihuyi_id_field: str = "smsid"
+    ihuyi_time_window: float | None = 600.0
+
+    push_retries: int = 3
+    push_timeout: float = 2.0
+    push_workers: int = 4
+    start: Any = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> Behaviour:
+        """Build from keyword options, merging dict-valued knobs over the defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise TypeError(f"unknown simulator option(s): {', '.join(unknown)}")
+        base = cls()
+        values = dict(options)
+        for name in _MERGED:
+            if name in values and values[name] is not None:
+                values[name] = {**getattr(base, name), **values[name]}
+        if "blacklist" in values:
+            values["blacklist"] = frozenset(values["blacklist"] or ())
+        return dataclasses.replace(base, **values)

@@ -1,0 +1,34 @@
+"""What a protocol module gives the HTTP server: routes and replies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from campaign.simulator.state import State
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer: body bytes, content type and status."""
+
+    body: bytes
+    content_type: str
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Route:
+    """One documented path of one vendor product.
+
+    ``operation(params)`` names the call as (operation, vendor's own method name or None);
+    ``handle(state, operation, params)`` validates, changes state and answers.
+    """
+
+    vendor: str
+    charset: str
+    methods: frozenset[str]
+    operation: Callable[[dict[str, str]], tuple[str | None, str | None]]
+    handle: Callable[[State, str | None, dict[str, str]], Reply]
