@@ -1,8 +1,10 @@
 """How the simulated vendors behave: limits, balances and outcome distributions.
 
 Every knob is a keyword of :func:`campaign.simulator.serve` (``**behaviour``); an unknown
-keyword is a ``TypeError``. Dict-valued knobs are merged over the defaults, so
-``delivery={"China Mobile": 0.5}`` changes one carrier and keeps the others.
+keyword is a ``TypeError``. ``balances``, ``max_phones`` and ``require_signature`` are
+merged over the defaults (``balances={"veesing-sms": 3}`` leaves the other vendors alone);
+``delivery`` and ``failure_codes`` replace them (``delivery={"default": 1.0}`` delivers
+everything; a carrier not named uses "default", itself 0.9 when not given).
 
 Times are *simulated* seconds (see ``time_scale``), probabilities are fractions 0-1.
 """
@@ -17,7 +19,7 @@ from typing import Any
 VENDORS = ("veesing-sms", "veesing-code", "veesing-voice", "ihuyi-voice", "jzyyun-sms")
 JZYYUN_POOLS = ("memberSmsNum", "gateSmsNum", "kaSmsNum")
 
-_MERGED = ("balances", "max_phones", "delivery", "require_signature")
+_MERGED = ("balances", "max_phones", "require_signature")
 
 
 def _default_balances() -> dict[str, Any]:
@@ -28,6 +30,16 @@ def _default_balances() -> dict[str, Any]:
         "ihuyi-voice": 100_000,
         "jzyyun-sms": dict.fromkeys(JZYYUN_POOLS, 100_000),
     }
+
+
+def jzyyun_pools(value: Any, defaults: Mapping[str, int]) -> dict[str, int]:
+    """jzyyun's three pools from an int (every pool) or a partial dict (over ``defaults``)."""
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(JZYYUN_POOLS)
+        if unknown:
+            raise ValueError(f"jzyyun pools are {JZYYUN_POOLS}, not {sorted(unknown)}")
+        return {**defaults, **value}
+    return dict.fromkeys(JZYYUN_POOLS, int(value))
 
 
 @dataclass
@@ -49,7 +61,8 @@ class Behaviour:
         require_signature: {vendor_key: bool}; content must contain 【signature】.
         blacklist: numbers ihuyi answers 4030 for.
     Outcomes (seeded per number)
-        delivery: {carrier (phonenumbers English name) | "default": probability delivered}.
+        delivery: {carrier (phonenumbers' English name, e.g. "China Mobile") | "default":
+            probability delivered}; replaces the default table.
         failure_codes: {code: weight} for failed SMS receipts.
         unknown_rate: share with no final status (jzyyun status 2; veesing: never pushed).
         latency_median / latency_sigma: log-normal receipt latency, seconds.
@@ -143,6 +156,9 @@ class Behaviour:
         for name in _MERGED:
             if name in values and values[name] is not None:
                 values[name] = {**getattr(base, name), **values[name]}
+        pools = values.get("balances", {}).get("jzyyun-sms")
+        if pools is not None:
+            values["balances"]["jzyyun-sms"] = jzyyun_pools(pools, base.balances["jzyyun-sms"])
         if "blacklist" in values:
             values["blacklist"] = frozenset(values["blacklist"] or ())
         return dataclasses.replace(base, **values)

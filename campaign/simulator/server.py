@@ -240,7 +240,7 @@ class Simulator:
         self._server = _Server((host, port), _Handler, self)
         serving = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.02},
             name="simulator-http",
             daemon=True,
         )

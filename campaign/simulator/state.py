@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from campaign.simulator.behaviour import JZYYUN_POOLS, VENDORS, Behaviour
+from campaign.simulator.behaviour import VENDORS, Behaviour, jzyyun_pools
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")  # no DST since 1991
 SECONDS_FMT = "%Y-%m-%d %H:%M:%S"
@@ -229,21 +229,15 @@ class State:
                 account = self.accounts.find(vendor, principal) or {}
                 start = account.get("balance", self.behaviour.balances.get(vendor, 0))
                 if vendor == "jzyyun-sms":
-                    pools = dict.fromkeys(JZYYUN_POOLS, 0)
-                    if not isinstance(start, Mapping):
-                        start = dict.fromkeys(JZYYUN_POOLS, start)
-                    pools.update(start)
-                    start = pools
+                    start = jzyyun_pools(start, self.behaviour.balances[vendor])
                 self._balances[key] = start
             return self._balances[key]
 
     def set_balance(self, vendor: str, principal: str, value: Any) -> None:
         with self.lock:
             self.balance(vendor, principal)
-            if vendor == "jzyyun-sms" and not isinstance(value, Mapping):
-                value = dict.fromkeys(JZYYUN_POOLS, value)
-            elif vendor == "jzyyun-sms":
-                value = {**self._balances[(vendor, principal)], **value}
+            if vendor == "jzyyun-sms":
+                value = jzyyun_pools(value, self._balances[(vendor, principal)])
             self._balances[(vendor, principal)] = value
 
     def charge(self, vendor: str, principal: str, units: int, *, pool: str | None = None) -> bool:
