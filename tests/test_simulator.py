@@ -798,8 +798,23 @@ def test_http_5xx_not_processed(http, make_sim):
     assert [r.processed for r in sim.requests] == [False, False, True]
 
 
+def test_vendor_error_answers_each_vendors_generic_failure(http, sim):
+    sim.inject("vendor_error", vendor="veesing-code")
+    error_shape(code(http, sim, MOBILE), "未知原因,请联系客服")
+    sim.inject("vendor_error", method="Submit")
+    data = {"account": "C", "password": "k", "mobile": MOBILE, "content": "1125"}
+    assert ihuyi(http, sim, fmt="json", **data) == {"code": 0, "msg": "提交失败", "smsid": "0"}
+    sim.inject("vendor_error", method="sendSMS")
+    assert jz_send(http, sim, [MOBILE]) == "failure;未知错误"
+    sim.inject("vendor_error", operation="update_password")
+    fields = {"method": "updatePassword", "username": "u", "password": "p", "newPassword": "q1"}
+    assert http.post(sim.url + JZ_PATH, data=fields).text == "4"
+    assert not any(r.processed for r in sim.requests)
+    assert sim.balance("jzyyun-sms", "test")["gateSmsNum"] == 100_000
+
+
 def test_faults_only_hit_matching_calls(http, sim):
-    fault = sim.inject("http_5xx", vendor="jzyyun-sms", operation="sendSMS", times=None)
+    fault = sim.inject("http_5xx", vendor="jzyyun-sms", method="sendSMS", times=None)
     assert jz(http, sim, "getRestMoney").status_code == 200
     assert code(http, sim, MOBILE)["returnStatus"] == "1 "
     for _ in range(3):
@@ -809,7 +824,7 @@ def test_faults_only_hit_matching_calls(http, sim):
     assert http.post(sim.url + JZ_PATH, data={"method": "sendSMS"}).status_code == 200
     with pytest.raises(ValueError, match="unknown fault"):
         sim.inject("explode")
-    assert set(FAULTS) == {"drop_before", "drop_after", "delay", "http_5xx"}
+    assert set(FAULTS) == {"drop_before", "drop_after", "delay", "http_5xx", "vendor_error"}
 
 
 # ---------------------------------------------------------------- records, lifecycle, options
@@ -826,6 +841,7 @@ def test_every_request_is_recorded(http, sim):
     assert json.loads(first.response)["returnStatus"] == "1 "
     assert (second.vendor, second.status, second.processed) == (None, 404, False)
     assert len(sim.calls("veesing-sms", "send", processed=True)) == 1
+    assert VEESING["appKey"] not in repr(first)
     sim.clear_requests()
     assert sim.requests == []
 

@@ -126,13 +126,20 @@ def _get_num(state: State, params: dict[str, str]) -> Reply:
     return result(2, state.balance(VENDOR, params["account"]))
 
 
+def _failed(state: State, operation: str | None, params: dict[str, str]) -> Reply:
+    """Code 0 提交失败: the table's generic failure."""
+    if operation == "balance":
+        return _answer(params, "GetNumResult", [("code", 0), ("msg", MESSAGES[0]), ("num", 0)])
+    id_field = state.behaviour.ihuyi_id_field
+    return _answer(params, "SubmitResult", [("code", 0), ("msg", MESSAGES[0]), (id_field, "0")])
+
+
 def _handle(state: State, operation: str | None, params: dict[str, str]) -> Reply:
     if operation == "send":
         return _submit(state, params)
     if operation == "balance":
         return _get_num(state, params)
-    id_field = state.behaviour.ihuyi_id_field
-    return _answer(params, "SubmitResult", [("code", 0), ("msg", MESSAGES[0]), (id_field, "0")])
+    return _failed(state, operation, params)
 
 
 def _operation(params: dict[str, str]) -> tuple[str | None, str | None]:
@@ -147,5 +154,6 @@ ROUTES = {
         methods=frozenset({"GET", "POST"}),
         operation=_operation,
         handle=_handle,
+        vendor_error=_failed,
     )
 }

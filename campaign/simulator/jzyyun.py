@@ -43,6 +43,7 @@ FAILURES = {
     "signature": "短信内容缺少签名",
     "balance": "余额不足",
     "method": "method参数错误",
+    "unknown": "未知错误",
 }
 
 PASSWORD_CHANGED, PASSWORD_FAILED, NO_SUCH_USER, UNKNOWN_ERROR = "1", "2", "3", "4"
@@ -215,6 +216,12 @@ def _handle(state: State, operation: str | None, params: dict[str, str]) -> Repl
     return _failure(state, "method")
 
 
+def _unknown_error(state: State, operation: str | None, params: dict[str, str]) -> Reply:
+    if operation == "update_password":
+        return _text(state, UNKNOWN_ERROR)
+    return _failure(state, "unknown")
+
+
 def _operation(params: dict[str, str]) -> tuple[str | None, str | None]:
     method = params.get("method", "")
     return _OPERATIONS.get(method), method or None
@@ -227,5 +234,6 @@ ROUTES = {
         methods=frozenset({"GET", "POST"}),
         operation=_operation,
         handle=_handle,
+        vendor_error=_unknown_error,
     )
 }

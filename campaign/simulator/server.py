@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlencode, urlsplit
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 ROUTES: dict[str, Route] = {**veesing.ROUTES, **ihuyi.ROUTES, **jzyyun.ROUTES}
 PUSHED_VENDORS = ("veesing-sms", "veesing-code", "veesing-voice")
-FAULTS = ("drop_before", "drop_after", "delay", "http_5xx")
+FAULTS = ("drop_before", "drop_after", "delay", "http_5xx", "vendor_error")
 
 
 @dataclass
@@ -43,14 +43,14 @@ class RequestRecord:
     http_method: str
     path: str
     query: str
-    params: dict[str, str]
-    body: bytes
-    headers: dict[str, str]
-    time: float
-    sim_time: float
+    params: dict[str, str] = field(repr=False)  # credentials: kept out of reprs
+    body: bytes = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    time: float = 0.0
+    sim_time: float = 0.0
     processed: bool = False
     status: int | None = None
-    response: bytes | None = None
+    response: bytes | None = field(default=None, repr=False)
     fault: str | None = None
 
 
@@ -337,6 +337,7 @@ class Simulator:
         *,
         vendor: str | None = None,
         operation: str | None = None,
+        method: str | None = None,
         path: str | None = None,
         times: int | None = 1,
         seconds: float = 5.0,
@@ -347,10 +348,16 @@ class Simulator:
         ``fault`` is one of ``drop_before`` (connection closed before processing: nothing
         changes), ``drop_after`` (processed, e.g. SMS accepted and charged, then the
         connection closed with no answer), ``delay`` (processed, answer held ``seconds``:
-        longer than the client's read timeout) or ``http_5xx`` (answer ``status``, not
-        processed). ``operation`` is ours (send, balance, reports, replies,
-        update_password) or the vendor's method name (sendSMS, Submit, ...).
+        longer than the client's read timeout), ``http_5xx`` (answer ``status``, not
+        processed) or ``vendor_error`` (the vendor's generic failure in its own format, not
+        processed: veesing 未知原因,请联系客服, ihuyi code 0, jzyyun failure;未知错误 and
+        updatePassword 4). ``operation`` (alias ``method``) is ours (send, balance, reports,
+        replies, update_password) or the vendor's method name (sendSMS, Submit, GetNum...);
+        ``path`` is the request path without query. Unset filters match everything.
         """
+        if operation is not None and method is not None and operation != method:
+            raise ValueError("give operation or method, not both")
+        operation = operation or method
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; use one of {FAULTS}")
         if fault == "http_5xx" and not 500 <= status <= 599:
@@ -417,6 +424,10 @@ class Simulator:
         if fault and fault.kind == "http_5xx":
             text = http.client.responses.get(fault.status, "Server Error").encode()
             return self._send(handler, record, Reply(text, "text/html", fault.status))
+        if fault and fault.kind == "vendor_error":
+            with self.state.lock:
+                reply = route.vendor_error(self.state, operation, params)
+            return self._send(handler, record, reply)
         try:
             with self.state.lock:
                 reply = route.handle(self.state, operation, params)

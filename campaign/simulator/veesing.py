@@ -221,6 +221,7 @@ def _route(vendor: str, operation: str, handler) -> Route:
         methods=frozenset({"POST"}),
         operation=lambda params: (operation, None),
         handle=lambda state, op, params: handler(state, vendor, op, params),
+        vendor_error=lambda state, op, params: _fail(UNKNOWN),
     )
 
 

@@ -24,7 +24,9 @@ class Route:
     """One documented path of one vendor product.
 
     ``operation(params)`` names the call as (operation, vendor's own method name or None);
-    ``handle(state, operation, params)`` validates, changes state and answers.
+    ``handle(state, operation, params)`` validates, changes state and answers;
+    ``vendor_error(state, operation, params)`` is the vendor's generic failure answer
+    (the ``vendor_error`` fault), changing nothing.
     """
 
     vendor: str
@@ -32,3 +34,4 @@ class Route:
     methods: frozenset[str]
     operation: Callable[[dict[str, str]], tuple[str | None, str | None]]
     handle: Callable[[State, str | None, dict[str, str]], Reply]
+    vendor_error: Callable[[State, str | None, dict[str, str]], Reply]
