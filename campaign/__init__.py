@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from campaign import simulator
+from campaign.batching import Plan, count_segments, plan_batches
 from campaign.errors import (
     CampaignError,
     ColumnNotFoundError,
@@ -20,6 +22,9 @@ from campaign.errors import (
     VendorUnreachable,
 )
 from campaign.phones import load_phones, normalize_phone, normalize_phones
+from campaign.send import campaign_batches, send
+from campaign.store import open_db
+from campaign.vendors import VendorLimits, vendor, vendor_keys, vendor_limits
 
 __version__ = "0.1.0"
 
@@ -29,12 +34,23 @@ __all__ = [
     "ConfigError",
     "InputError",
     "PayloadError",
+    "Plan",
     "VendorError",
+    "VendorLimits",
     "VendorRejected",
     "VendorResponseUnknown",
     "VendorUnreachable",
     "__version__",
+    "campaign_batches",
+    "count_segments",
     "load_phones",
     "normalize_phone",
     "normalize_phones",
+    "open_db",
+    "plan_batches",
+    "send",
+    "simulator",
+    "vendor",
+    "vendor_keys",
+    "vendor_limits",
 ]

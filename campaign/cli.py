@@ -91,6 +91,144 @@ def write_table(frame, path: Path) -> None:
         frame.to_csv(path, index=False, encoding="utf-8-sig")
 
 
+def _message_options(command):
+    """Options shared by `plan` and `send`: the contact list, vendor and message."""
+    options = [
+        click.argument("contacts", type=click.Path(dir_okay=False, path_type=Path)),
+        click.option("--vendor", required=True, help="Vendor key, e.g. jzyyun-sms."),
+        click.option("--content", help="Message text, with its 【signature】."),
+        click.option("--template-id", help="Template id (template vendors)."),
+        click.option("--variables", help="Template variables (template vendors)."),
+        click.option("--send-at", help="Scheduled time, e.g. '2026-11-11 20:00:00' (Shanghai)."),
+        click.option("--batch-size", type=int, help="Numbers per call (default: the maximum)."),
+        click.option("--column", help="Column holding the numbers (default: found)."),
+        click.option("--db", default="campaign.db", show_default=True, help="The store."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _plan(
+    contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
+):
+    from campaign.batching import plan_batches
+    from campaign.phones import load_phones
+
+    loaded = load_phones(contacts, column=column)
+    return plan_batches(
+        loaded,
+        vendor=vendor,
+        content=content,
+        template_id=template_id,
+        variables=variables,
+        send_at=send_at,
+        db=db if Path(db).exists() else None,
+        campaign=campaign,
+        batch_size=batch_size,
+    )
+
+
+@main.command()
+@_message_options
+@click.option("--campaign", help="Campaign name: numbers already in it are skipped.")
+def plan(
+    contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
+):
+    """Plan the vendor calls for a contact list, and say who is skipped and why."""
+    result = _plan(
+        contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
+    )
+    click.echo(repr(result))
+
+
+@main.command()
+@_message_options
+@click.option("--campaign", required=True, help="Campaign name (sending again resumes it).")
+@click.option("--base-url", help="Vendor address, e.g. the simulator's http://127.0.0.1:8000.")
+@click.option("--concurrency", default=4, show_default=True, help="Calls in flight (1-phone).")
+@click.option("--rate", type=float, help="At most this many calls per second.")
+@click.option("--dry-run", is_flag=True, help="Show the batches; record and send nothing.")
+@click.option("--resend-unknown", is_flag=True, help="Also resend batches of unknown outcome.")
+@click.option("--resend-rejected", is_flag=True, help="Also resend batches the vendor refused.")
+def send(
+    contacts,
+    vendor,
+    content,
+    template_id,
+    variables,
+    send_at,
+    batch_size,
+    column,
+    db,
+    campaign,
+    base_url,
+    concurrency,
+    rate,
+    dry_run,
+    resend_unknown,
+    resend_rejected,
+):
+    """Send a contact list through a vendor; credentials come from environment variables.
+
+    VEESING_APP_ID/VEESING_APP_KEY, IHUYI_ACCOUNT/IHUYI_API_KEY or
+    JZYYUN_USERNAME/JZYYUN_PASSWORD.
+    """
+    from campaign.send import send as send_plan
+    from campaign.vendors import vendor as make_client
+
+    planned = _plan(
+        contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
+    )
+    click.echo(repr(planned))
+    client = make_client(vendor, base_url=base_url)
+    batches = send_plan(
+        planned,
+        client,
+        db=db,
+        campaign=campaign,
+        concurrency=concurrency,
+        rate=rate,
+        dry_run=dry_run,
+        resend_unknown=resend_unknown,
+        resend_rejected=resend_rejected,
+    )
+    by_state = batches.groupby("state")["size"].agg(["count", "sum"])
+    click.echo(f"{campaign}: {len(batches)} batches")
+    for state, row in by_state.iterrows():
+        click.echo(f"  {state:<10} {row['count']:>6} batches {row['sum']:>10,} numbers")
+    if (batches["state"] == "unknown").any() and not dry_run:
+        click.echo(
+            "  unknown: the vendor may have sent these; check its console, then "
+            "--resend-unknown if it did not"
+        )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address.")
+@click.option("--port", default=8000, show_default=True, help="Port (0: any free port).")
+@click.option("--seed", default=0, show_default=True, help="Seed for the outcomes.")
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    help="Simulated seconds per real second (3600: an hour a second).",
+)
+@click.option("--push-to", help="Base URL pushes go to: {push-to}/push/{vendor}.")
+def simulator(host, port, seed, time_scale, push_to) -> None:
+    """Serve every vendor's API on loopback, for notebooks and tests (Ctrl-C stops)."""
+    from campaign.simulator import run
+
+    run(
+        host=host,
+        port=port,
+        seed=seed,
+        time_scale=time_scale,
+        push_to=push_to,
+        on_ready=lambda sim: click.echo(f"vendor simulator on {sim.url} (Ctrl-C stops)"),
+    )
+
+
 @main.command()
 @click.option(
     "--out",

@@ -71,3 +71,77 @@ def test_version():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert "0.1.0" in result.output
+
+
+SMS = "【云通信】双11会员专享,回T退订"
+
+
+def test_plan_says_who_is_skipped_and_why(tmp_path):
+    args = ["plan", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+            "--db", str(tmp_path / "campaign.db")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "<Plan jzyyun-sms: 40 numbers in 1 calls" in result.output
+    assert "skipped 1: invalid number: landline" in result.output
+
+
+def test_plan_content_error_is_one_line():
+    args = ["plan", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", "双11"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "【signature】" in result.output
+
+
+def test_send_through_the_simulator_then_resume(tmp_path, monkeypatch):
+    from campaign.simulator import serve
+
+    monkeypatch.setenv("JZYYUN_USERNAME", "user")
+    monkeypatch.setenv("JZYYUN_PASSWORD", "s3cret-pw")
+    db = tmp_path / "campaign.db"
+    with serve(seed=2) as sim:
+        args = ["send", str(DATA / "contacts_gbk.csv"), "--vendor", "jzyyun-sms", "--content",
+                SMS, "--campaign", "d11", "--db", str(db), "--base-url", sim.url,
+                "--batch-size", "10"]  # fmt: skip
+        first = CliRunner().invoke(main, args)
+        again = CliRunner().invoke(main, args)
+        calls = len(sim.calls("jzyyun-sms", "send"))
+    assert first.exit_code == 0, first.output
+    assert "d11: 3 batches" in first.output
+    assert "accepted" in first.output
+    assert again.exit_code == 0, again.output
+    assert calls == 3
+    assert "s3cret" not in first.output + again.output
+
+
+def test_send_without_credentials_names_the_env_vars(tmp_path, monkeypatch):
+    monkeypatch.delenv("JZYYUN_USERNAME", raising=False)
+    monkeypatch.delenv("JZYYUN_PASSWORD", raising=False)
+    args = ["send", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+            "--campaign", "d11", "--db", str(tmp_path / "c.db")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "JZYYUN_USERNAME" in result.output
+
+
+def test_simulator_command_serves_until_stopped():
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "campaign.cli", "simulator", "--port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert "vendor simulator on http://127.0.0.1:" in line
+        url = line.split()[3]
+        answer = requests.post(f"{url}/smsApi/group/getBalance",
+                               data={"appId": "a", "appKey": "k"}, timeout=5)  # fmt: skip
+        assert answer.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0

@@ -1,0 +1,100 @@
+"""cp.send against the simulator: calls/s, numbers/s, and the share of time outside HTTP.
+
+    python benchmarks/bench_send.py [--numbers 200000] [--calls 5000]
+
+The simulator runs in its own process (as a vendor would), and each case is timed twice in
+the same run:
+- raw: the same vendor calls made directly with client.send (a thread pool for the
+  single-phone vendor), no store: the baseline;
+- cp.send: planning's output sent with every state committed to a fresh SQLite store.
+"outside HTTP" is cp.send's wall time minus the raw run's, as a share of cp.send's: what
+recording the campaign, committing each state change and scheduling cost.
+Cases: jzyyun-sms 200,000 numbers (10 calls of 20,000); veesing-voice 5,000 single-phone
+calls at concurrency 8. Goal (issue 5): outside HTTP under 20%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import campaign as cp
+
+SIMULATOR = """
+import sys
+from campaign.simulator import run
+big = 10**9
+run(port=0, seed=1, balances={"jzyyun-sms": {"memberSmsNum": big, "gateSmsNum": big,
+    "kaSmsNum": big}, "veesing-voice": big},
+    on_ready=lambda sim: print(sim.url, flush=True))
+"""
+
+
+def raw(client, plan, concurrency: int) -> float:
+    phones = list(plan.batches["phones"])
+    kwargs = {"content": plan.content, "template_id": plan.template_id,
+              "variables": plan.variables}  # fmt: skip
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        results = list(pool.map(lambda p: client.send(p, **kwargs), phones))
+    wall = time.perf_counter() - started
+    assert all(r.ok for r in results), [r for r in results if not r.ok][:1]
+    return wall
+
+
+def case(label, plan, baseline_plan, client, concurrency, folder: Path) -> None:
+    workers = concurrency if plan.limits.single_phone_only else 1
+    base = raw(client, baseline_plan, workers)
+    started = time.perf_counter()
+    result = cp.send(plan, client, db=folder / f"{label}.db", campaign=label,
+                     concurrency=concurrency, progress=False)  # fmt: skip
+    wall = time.perf_counter() - started
+    assert (result["state"] == "accepted").all(), result["state"].value_counts()
+    calls = len(result)
+    outside = max(wall - base, 0.0)
+    print(f"{label:<14}{calls:>7,} calls{plan.numbers:>10,} numbers | raw {base:6.2f} s | "
+          f"cp.send {wall:6.2f} s {calls / wall:7.0f} calls/s {plan.numbers / wall:9,.0f} "
+          f"numbers/s | outside HTTP {outside:5.2f} s = {outside / wall:5.1%}")  # fmt: skip
+
+
+def numbers(n: int, start: int) -> list[str]:
+    return [str(start + i * 7) for i in range(n)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--numbers", type=int, default=200_000)
+    parser.add_argument("--calls", type=int, default=5_000)
+    args = parser.parse_args()
+
+    server = subprocess.Popen([sys.executable, "-c", SIMULATOR], stdout=subprocess.PIPE,
+                              text=True)  # fmt: skip
+    try:
+        url = server.stdout.readline().strip()
+        content = "【云通信】双11会员专享,回T退订"
+        sms = cp.plan_batches(numbers(args.numbers, 13_000_000_000), vendor="jzyyun-sms",
+                              content=content)  # fmt: skip
+        sms_base = cp.plan_batches(numbers(args.numbers, 13_500_000_000),
+                                   vendor="jzyyun-sms", content=content)  # fmt: skip
+        voice_kw = {"vendor": "veesing-voice", "template_id": "724", "variables": "您的快递已到"}
+        voice = cp.plan_batches(numbers(args.calls, 15_000_000_000), **voice_kw)
+        voice_base = cp.plan_batches(numbers(args.calls, 15_500_000_000), **voice_kw)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            client = cp.vendor("jzyyun-sms", username="bench", password="pw", base_url=url)
+            case("jzyyun-sms", sms, sms_base, client, 1, folder)
+            client = cp.vendor("veesing-voice", app_id="bench", app_key="k", base_url=url)
+            case("veesing-voice", voice, voice_base, client, 8, folder)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    print("goal: outside HTTP under 20% of cp.send's wall time")
+
+
+if __name__ == "__main__":
+    main()

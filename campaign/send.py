@@ -1,0 +1,426 @@
+"""Sending a plan: batch by batch, every state committed, resumable, nothing sent twice.
+
+A batch moves ``planned -> submitting -> accepted | rejected | unknown``, each step committed
+to the store before the next happens:
+
+- ``accepted`` / ``rejected``: the vendor answered (a refusal keeps its code and message).
+- ``unknown``: the request may have reached the vendor but the answer was lost (read timeout,
+  connection reset, HTTP 5xx, a crash mid-call). It is never re-sent automatically, because
+  the people in it may already have the message; ``resend_unknown=True`` says you checked.
+- a batch whose request certainly never left (connection refused) goes back to ``planned``.
+
+Calling :func:`send` again for the same campaign resumes: it sends only the batches never
+submitted, plus numbers of the plan not yet in the campaign.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlite_utils
+from tqdm.auto import tqdm
+
+from campaign.batching import Plan, store_skips
+from campaign.errors import InputError, VendorResponseUnknown, VendorUnreachable
+from campaign.store import DbLike, now, open_db
+from campaign.vendors import SendResult, VendorClient
+
+__all__ = ["SEND_COLUMNS", "campaign_batches", "send"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of the DataFrame :func:`send` returns, one row per batch of the campaign.
+SEND_COLUMNS = (
+    "campaign", "batch", "size", "state", "task_id", "accepted", "code", "message",
+    "submitted_at", "finished_at", "attempts",
+)  # fmt: skip
+
+
+def send(
+    plan: Plan,
+    client: VendorClient,
+    *,
+    db: DbLike,
+    campaign: str,
+    concurrency: int = 4,
+    rate: float | None = None,
+    dry_run: bool = False,
+    resend_unknown: bool = False,
+    resend_rejected: bool = False,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Send a plan through a vendor client, recording every step in the store.
+
+    The campaign, its recipients and batches are recorded before the first call. Calling
+    ``send`` again for the same campaign resumes where it stopped. Ctrl-C stops cleanly
+    after the calls in flight (press it twice to stop at once; those calls become
+    ``unknown``).
+
+    Parameters
+    ----------
+    plan
+        From :func:`~campaign.plan_batches`, for the client's vendor.
+    client
+        From :func:`campaign.vendor`.
+    db, campaign
+        The store (path or Database) and the campaign's name.
+    concurrency
+        Calls in flight at once for single-phone vendors (voice, verify code); group sends
+        go one call at a time.
+    rate
+        At most this many calls per second (default: as fast as the vendor answers).
+    dry_run
+        Return the batches that would be sent; record and send nothing.
+    resend_unknown, resend_rejected
+        Also send batches whose outcome is unknown (check the vendor's console first: the
+        people in them may already have the message) or that the vendor refused.
+    progress
+        Show a progress bar in numbers sent (hidden when not on a terminal or notebook).
+
+    Returns
+    -------
+    DataFrame
+        Every batch of the campaign (not only this call's): campaign, batch, size, state,
+        task_id, accepted (numbers the vendor took), code and message (the vendor's own),
+        submitted_at, finished_at (ISO-8601, Asia/Shanghai) and attempts.
+
+    Examples
+    --------
+    >>> client = cp.vendor("jzyyun-sms")
+    >>> sent = cp.send(plan, client, db="campaign.db", campaign="double11")
+    >>> sent.groupby("state")["size"].sum()
+    """
+    _check_arguments(plan, client, campaign, concurrency, rate)
+    if dry_run:
+        frame = plan.batches.drop(columns=["phones"]).assign(
+            campaign=campaign, state="planned", attempts=0
+        )
+        return frame.reindex(columns=list(SEND_COLUMNS))
+
+    database = open_db(db)
+    recorded = _record(database, plan, campaign)
+    _mark_interrupted(database, campaign)
+    states = ["planned"] + ["unknown"] * resend_unknown + ["rejected"] * resend_rejected
+    todo = _pending(database, campaign, states, known=recorded)
+    if todo:
+        _run(database, plan, client, campaign, todo, concurrency, rate, progress)
+    result = campaign_batches(database, campaign)
+    unknown = result[result["state"] == "unknown"]
+    if len(unknown) and not resend_unknown:
+        log.warning(
+            "%s: %d batch(es), %d numbers, have an unknown outcome (the vendor may have sent "
+            "them); check the vendor's console, then send(..., resend_unknown=True) if not",
+            campaign, len(unknown), int(unknown["size"].sum()),
+        )  # fmt: skip
+    return result
+
+
+def campaign_batches(db: DbLike, campaign: str) -> pd.DataFrame:
+    """Every batch of a campaign with its state, as :func:`send` returns it.
+
+    >>> cp.campaign_batches("campaign.db", "double11")
+    """
+    database = open_db(db)
+    columns = ", ".join(SEND_COLUMNS)
+    rows = database.execute(
+        f"SELECT {columns} FROM batches WHERE campaign = ? ORDER BY batch", [campaign]
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=list(SEND_COLUMNS))
+    for name in ("batch", "size", "attempts"):
+        frame[name] = frame[name].astype("int64")
+    frame["accepted"] = frame["accepted"].astype("Int64")
+    return frame
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def _check_arguments(plan, client, campaign, concurrency, rate) -> None:
+    if not isinstance(plan, Plan):
+        raise InputError(f"send needs a Plan from cp.plan_batches, not {type(plan).__name__}")
+    if not isinstance(client, VendorClient):
+        raise InputError(f"send needs a client from cp.vendor(), not {type(client).__name__}")
+    if client.vendor != plan.vendor:
+        raise InputError(
+            f"the plan is for {plan.vendor} but the client is {client.vendor}: plan again "
+            f"with vendor={client.vendor!r} (limits differ)"
+        )
+    if not isinstance(campaign, str) or not campaign.strip():
+        raise InputError("campaign must be a non-empty name, e.g. campaign='double11'")
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise InputError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
+    if rate is not None and not rate > 0:
+        raise InputError(f"rate must be calls per second > 0, not {rate!r}")
+
+
+def _record(database: sqlite_utils.Database, plan: Plan, campaign: str) -> dict[int, list[str]]:
+    """Record the campaign and the plan's numbers not yet in it, in one transaction.
+
+    Returns the new batches' numbers, so that sending them need not read them back.
+    """
+    conn = database.conn
+    with conn:
+        row = conn.execute(
+            "SELECT vendor, content, template_id, variables FROM campaigns WHERE name = ?",
+            [campaign],
+        ).fetchone()
+        message = (plan.content, plan.template_id, plan.variables)
+        if row is None:
+            conn.execute(
+                "INSERT INTO campaigns (name, vendor, channel, content, template_id, variables,"
+                " send_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [campaign, plan.vendor, plan.limits.channel, *message,
+                 plan.send_at.isoformat() if plan.send_at else None, now()],
+            )  # fmt: skip
+        elif row[0] != plan.vendor or tuple(row[1:]) != message:
+            raise InputError(
+                f"campaign {campaign!r} was started with {row[0]} and another message; "
+                "send this plan as a new campaign (a different campaign= name)"
+            )
+
+        recipients = plan.recipients
+        known = {p for (p,) in conn.execute(
+            "SELECT phone FROM recipients WHERE campaign = ?", [campaign])}  # fmt: skip
+        phones = recipients["phone"].to_numpy(dtype=object)
+        fresh = ~np.isin(phones, list(known)) if known else np.ones(len(phones), dtype=bool)
+        if fresh.any():
+            # the store may have changed since planning (another campaign sent, an opt-out)
+            late = store_skips(phones[fresh], db=database, vendor=plan.vendor,
+                               limits=plan.limits, when=plan.send_at)  # fmt: skip
+            if late:
+                log.warning(
+                    "%s: %d number(s) left out since planning: %s", campaign, len(late),
+                    pd.Series(list(late.values())).value_counts().to_dict(),
+                )  # fmt: skip
+                fresh &= ~np.isin(phones, list(late))
+        if not fresh.any():
+            return {}
+        new = recipients.loc[fresh]
+        size = int(plan.batches["size"].max()) if len(plan.batches) else 1
+        start = conn.execute(
+            "SELECT COALESCE(MAX(batch), 0) FROM batches WHERE campaign = ?", [campaign]
+        ).fetchone()[0]
+        numbers = np.arange(len(new))
+        batch_of = start + 1 + numbers // size
+        segments = plan.segments or 1
+        sizes = np.bincount(numbers // size)
+        conn.executemany(
+            "INSERT INTO batches (campaign, batch, vendor, size, segments, messages, state)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'planned')",
+            [(campaign, start + 1 + i, plan.vendor, int(n), segments, int(n) * segments)
+             for i, n in enumerate(sizes)],
+        )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO recipients (campaign, phone, batch, carrier, province, city, attrs)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            zip(
+                [campaign] * len(new),
+                new["phone"].tolist(),
+                batch_of.tolist(),
+                _nullable(new["carrier"]),
+                _nullable(new["province"]),
+                _nullable(new["city"]),
+                _attrs(new),
+                strict=True,
+            ),
+        )
+    log.info("%s: recorded %d numbers in %d batches", campaign, len(new), len(sizes))
+    phones = new["phone"].tolist()
+    return {start + 1 + i: phones[i * size : (i + 1) * size] for i in range(len(sizes))}
+
+
+def _nullable(column: pd.Series) -> list[Any]:
+    return column.astype(object).where(column.notna(), None).tolist()
+
+
+def _attrs(recipients: pd.DataFrame) -> list[str | None]:
+    """The contact list's own columns of each row, as JSON (for stats by any column)."""
+    own = recipients.drop(
+        columns=["phone", "batch", "carrier", "province", "city", "phone_raw"], errors="ignore"
+    )
+    if own.shape[1] == 0:
+        return [None] * len(recipients)
+    own.columns = [str(c) for c in own.columns]
+    text = own.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+    return text.splitlines()
+
+
+def _mark_interrupted(database: sqlite_utils.Database, campaign: str) -> None:
+    """Batches left 'submitting' by a crash may have reached the vendor: mark them unknown."""
+    with database.conn as conn:
+        hit = conn.execute(
+            "UPDATE batches SET state = 'unknown', finished_at = ?, message = COALESCE(message,"
+            " 'interrupted during the call: the vendor may have it') WHERE campaign = ? AND"
+            " state = 'submitting'",
+            [now(), campaign],
+        ).rowcount
+    if hit:
+        log.warning("%s: %d batch(es) were interrupted mid-call: now 'unknown'", campaign, hit)
+
+
+def _pending(
+    database: sqlite_utils.Database,
+    campaign: str,
+    states: list[str],
+    *,
+    known: dict[int, list[str]],
+) -> list[tuple[int, list[str]]]:
+    """The batches to send, in order, with their numbers (``known``: already in memory)."""
+    marks = ", ".join("?" * len(states))
+    wanted = [b for (b,) in database.execute(
+        f"SELECT batch FROM batches WHERE campaign = ? AND state IN ({marks}) ORDER BY batch",
+        [campaign, *states])]  # fmt: skip
+    missing = [b for b in wanted if b not in known]
+    phones: dict[int, list[str]] = {}
+    if missing:
+        rows = database.execute(
+            "SELECT batch, phone FROM recipients WHERE campaign = ? ORDER BY batch, phone",
+            [campaign],
+        )
+        wanted_set = set(missing)
+        for batch, phone in rows:
+            if batch in wanted_set:
+                phones.setdefault(batch, []).append(phone)
+    return [(b, known[b] if b in known else phones.get(b, [])) for b in wanted]
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def _run(database, plan, client, campaign, todo, concurrency, rate, progress) -> None:
+    conn = database.conn
+    workers = concurrency if plan.limits.single_phone_only else 1
+    pacer = _Pacer(rate)
+    stop = threading.Event()
+    unreachable: VendorUnreachable | None = None
+    failure: BaseException | None = None
+    total = sum(len(p) for _, p in todo)
+
+    def submit(batch: int, phones: list[str]) -> SendResult:
+        return client.send(
+            phones,
+            content=plan.content,
+            template_id=plan.template_id,
+            variables=plan.variables,
+            send_at=plan.send_at,
+        )
+
+    def update(batch: int, sql: str, params: list[Any]) -> None:
+        with conn:
+            conn.execute(
+                f"UPDATE batches SET {sql} WHERE campaign = ? AND batch = ?",
+                [*params, campaign, batch],
+            )
+
+    with (
+        _stop_on_ctrl_c(stop),
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool,
+        tqdm(total=total, unit="号码", desc=campaign, disable=None if progress else True) as bar,
+    ):
+        inflight: dict[Future, tuple[int, list[str]]] = {}
+        queue = iter(todo)
+        while True:
+            while len(inflight) < workers and not stop.is_set():
+                item = next(queue, None)
+                if item is None:
+                    break
+                batch, phones = item
+                pacer.wait(stop)
+                if stop.is_set():
+                    break
+                update(batch, "state = 'submitting', submitted_at = ?, attempts = attempts + 1",
+                       [now()])  # fmt: skip
+                inflight[pool.submit(submit, batch, phones)] = item
+            if not inflight:
+                break
+            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch, phones = inflight.pop(future)
+                error = future.exception()
+                if error is None:
+                    result: SendResult = future.result()
+                    update(
+                        batch,
+                        "state = ?, task_id = ?, accepted = ?, code = ?, message = ?,"
+                        " finished_at = ?",
+                        ["accepted" if result.ok else "rejected", result.task_id,
+                         result.accepted, result.code, result.message, now()],
+                    )  # fmt: skip
+                elif isinstance(error, VendorUnreachable):
+                    # certainly never reached the vendor: safe to send later
+                    update(batch, "state = 'planned', message = ?", [str(error)])
+                    unreachable = unreachable or error
+                    stop.set()
+                elif isinstance(error, VendorResponseUnknown):
+                    update(batch, "state = 'unknown', message = ?, finished_at = ?",
+                           [str(error), now()])  # fmt: skip
+                elif isinstance(error, InputError):
+                    # refused by the client before any request was made
+                    update(batch, "state = 'planned', message = ?", [str(error)])
+                    failure = failure or error
+                    stop.set()
+                else:
+                    update(batch, "state = 'unknown', message = ?, finished_at = ?",
+                           [f"{type(error).__name__}: {error}", now()])  # fmt: skip
+                    failure = failure or error
+                    stop.set()
+                bar.update(len(phones))
+    if failure is not None:
+        raise failure
+    if unreachable is not None:
+        left = database.execute(
+            "SELECT COUNT(*) FROM batches WHERE campaign = ? AND state = 'planned'", [campaign]
+        ).fetchone()[0]
+        raise VendorUnreachable(
+            f"stopped: the vendor cannot be reached ({unreachable}); {left} batch(es) not sent, "
+            "still planned: run send again to resume",
+            vendor=client.vendor,
+        ) from unreachable
+    if stop.is_set():
+        log.warning("%s: stopped by Ctrl-C between calls; run send again to resume", campaign)
+
+
+class _Pacer:
+    """Spaces calls so that at most ``rate`` start per second."""
+
+    def __init__(self, rate: float | None):
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next = time.monotonic()
+
+    def wait(self, stop: threading.Event) -> None:
+        if not self.interval:
+            return
+        delay = self.next - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+        self.next = max(self.next, time.monotonic()) + self.interval
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl-C: finish the calls in flight, start no more. Second: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        if stop.is_set():
+            signal.signal(signal.SIGINT, previous)
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
