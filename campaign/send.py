@@ -233,6 +233,18 @@ def _record(database: sqlite_utils.Database, plan: Plan, campaign: str) -> dict[
                 strict=True,
             ),
         )
+        counts = (
+            pd.DataFrame({"batch": batch_of, "carrier": new["carrier"].to_numpy(),
+                          "province": new["province"].to_numpy(), "city": new["city"].to_numpy()})
+            .fillna("")
+            .groupby(["batch", "carrier", "province", "city"], sort=False)
+            .size()
+        )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO recipient_counts VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            [(campaign, int(b), c, p, ci, int(n)) for (b, c, p, ci), n in counts.items()],
+        )
     log.info("%s: recorded %d numbers in %d batches", campaign, len(new), len(sizes))
     phones = new["phone"].tolist()
     return {start + 1 + i: phones[i * size : (i + 1) * size] for i in range(len(sizes))}

@@ -9,9 +9,16 @@ campaigns       campaign            name
 batches         vendor call         (campaign, batch); state planned / submitting / accepted /
                                     rejected / unknown
 recipients      phone in campaign   (campaign, phone); its batch, carrier, province, city and
-                                    the contact list's own columns as JSON (``attrs``)
+                                    the contact list's own columns as JSON (``attrs``);
+                                    its state is its batch's
 receipts        delivery receipt    unique per (vendor, task_id, phone, status, code,
-                                    received_at): ingesting twice changes nothing
+                                    received_at): ingesting twice changes nothing;
+                                    ``matched`` 0 flags a receipt for an unknown task
+deliveries      recipient with a    (campaign, phone): its latest receipt (the latest
+                receipt             received_at wins), with carrier/province/city
+delivery_counts deliveries counted  (campaign, batch, carrier, province, city, status),
+                                    kept by triggers; '' stands for unknown
+recipient_counts recipients counted (campaign, batch, carrier, province, city)
 replies         inbound reply       unique per (vendor, task_id, phone, content, received_at)
 rejected        unparseable input   id; nothing is ever dropped
 ==============  ==================  ==========================================================
@@ -150,8 +157,99 @@ CREATE TABLE rejected (
 """
 
 
+# v2: what the statistics read, kept up to date as data arrives, so that a report on a
+# campaign of millions does not regroup every receipt (DESIGN.md, Statistics):
+# - deliveries: the latest receipt of each recipient (latest received_at wins, ties by id),
+#   with its carrier/province/city copied from recipients; written by ingest.
+# - delivery_counts: deliveries counted per (campaign, batch, carrier, province, city,
+#   status); kept by triggers, so no writer can forget it. '' stands for unknown.
+# - recipient_counts: recipients counted per (campaign, batch, carrier, province, city);
+#   written with the recipients when a campaign is recorded.
+_V2 = """
+ALTER TABLE receipts ADD COLUMN matched INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE deliveries (
+    campaign TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    vendor TEXT NOT NULL,
+    task_id TEXT,
+    status TEXT NOT NULL CHECK (status IN ('delivered', 'failed', 'unknown')),
+    code TEXT,
+    reason TEXT,
+    received_at TEXT,
+    talk_seconds INTEGER,
+    carrier TEXT,
+    province TEXT,
+    city TEXT,
+    receipt_id INTEGER NOT NULL,
+    PRIMARY KEY (campaign, phone),
+    FOREIGN KEY (campaign, phone) REFERENCES recipients(campaign, phone)
+) WITHOUT ROWID;
+CREATE INDEX deliveries_by_batch ON deliveries(campaign, batch);
+
+CREATE TABLE delivery_counts (
+    campaign TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    carrier TEXT NOT NULL,
+    province TEXT NOT NULL,
+    city TEXT NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, batch, carrier, province, city, status)
+) WITHOUT ROWID;
+
+CREATE TRIGGER deliveries_counted_on_insert AFTER INSERT ON deliveries BEGIN
+    INSERT INTO delivery_counts VALUES (NEW.campaign, NEW.batch, COALESCE(NEW.carrier, ''),
+        COALESCE(NEW.province, ''), COALESCE(NEW.city, ''), NEW.status, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER deliveries_counted_on_update AFTER UPDATE OF status ON deliveries
+WHEN OLD.status IS NOT NEW.status BEGIN
+    UPDATE delivery_counts SET n = n - 1 WHERE campaign = OLD.campaign AND batch = OLD.batch
+        AND carrier = COALESCE(OLD.carrier, '') AND province = COALESCE(OLD.province, '')
+        AND city = COALESCE(OLD.city, '') AND status = OLD.status;
+    INSERT INTO delivery_counts VALUES (NEW.campaign, NEW.batch, COALESCE(NEW.carrier, ''),
+        COALESCE(NEW.province, ''), COALESCE(NEW.city, ''), NEW.status, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TABLE recipient_counts (
+    campaign TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    carrier TEXT NOT NULL,
+    province TEXT NOT NULL,
+    city TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, batch, carrier, province, city),
+    FOREIGN KEY (campaign, batch) REFERENCES batches(campaign, batch)
+) WITHOUT ROWID;
+
+INSERT INTO recipient_counts
+SELECT campaign, batch, COALESCE(carrier, ''), COALESCE(province, ''), COALESCE(city, ''),
+       COUNT(*)
+FROM recipients GROUP BY 1, 2, 3, 4, 5;
+
+CREATE INDEX replies_by_campaign ON replies(campaign, phone)
+"""
+
+
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a script on the semicolons that end statements (not those inside triggers)."""
+    statements, current = [], []
+    for line in script.splitlines():
+        current.append(line)
+        text = "\n".join(current).strip()
+        if line.rstrip().endswith(";") and (
+            not text.upper().startswith("CREATE TRIGGER") or line.strip().upper() == "END;"
+        ):
+            statements.append(text.rstrip(";"))
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return [s for s in statements if s]
 
 
 def _migrate_1(conn: sqlite3.Connection) -> None:
@@ -159,8 +257,13 @@ def _migrate_1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migrate_2(conn: sqlite3.Connection) -> None:
+    for statement in _statements(_V2):
+        conn.execute(statement)
+
+
 #: Migration ``i`` brings a file from schema version ``i`` to ``i + 1``. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

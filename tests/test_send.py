@@ -83,6 +83,8 @@ def test_sends_every_batch_and_records_it(sim, db):
     # the contact list's own columns, as typed, for stats by any of them
     assert json.loads(recipients[0]["attrs"]) == {"会员等级": "金卡"}
     assert recipients[0]["carrier"] == "中国移动"
+    counts = store.execute("SELECT batch, carrier, SUM(n) FROM recipient_counts GROUP BY 1, 2")
+    assert counts.fetchall() == [(1, "中国移动", 2), (2, "中国移动", 1)]
 
 
 def test_sending_again_resumes_and_sends_nothing_twice(sim, db):

@@ -116,3 +116,50 @@ def test_bad_db_arguments(tmp_path):
 
 def test_now_is_shanghai_time():
     assert store.now().endswith("+08:00")
+
+
+def test_counts_follow_deliveries_through_triggers(tmp_path):
+    db = store.open_db(tmp_path / "campaign.db")
+    with db.conn as c:
+        c.execute(
+            "INSERT INTO campaigns (name, vendor, channel, created_at) VALUES ('c','v','sms','t')"
+        )
+        c.execute("INSERT INTO batches (campaign, batch, vendor, size) VALUES ('c', 1, 'v', 2)")
+        c.execute("INSERT INTO recipients (campaign, phone, batch, carrier) VALUES"
+                  " ('c', '1', 1, '中国移动'), ('c', '2', 1, NULL)")  # fmt: skip
+        c.execute("INSERT INTO deliveries (campaign, phone, batch, vendor, status, carrier,"
+                  " receipt_id) VALUES ('c', '1', 1, 'v', 'unknown', '中国移动', 1),"
+                  " ('c', '2', 1, 'v', 'failed', NULL, 2)")  # fmt: skip
+        c.execute("UPDATE deliveries SET status = 'delivered' WHERE phone = '1'")
+        c.execute("UPDATE deliveries SET received_at = 'later' WHERE phone = '1'")
+    counts = db.execute(
+        "SELECT carrier, status, n FROM delivery_counts WHERE n > 0 ORDER BY carrier"
+    ).fetchall()
+    assert counts == [("", "failed", 1), ("中国移动", "delivered", 1)]
+
+
+def test_statement_splitting_keeps_triggers_whole():
+    statements = store._statements(store._V2)
+    triggers = [s for s in statements if s.startswith("CREATE TRIGGER")]
+    assert len(triggers) == 2
+    assert all(t.endswith("END") for t in triggers)
+
+
+def test_a_version_1_file_is_migrated(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:1])
+    monkeypatch.setattr(store, "SCHEMA_VERSION", 1)
+    old = store.open_db(path)
+    with old.conn as c:
+        c.execute(
+            "INSERT INTO campaigns (name, vendor, channel, created_at) VALUES ('c','v','sms','t')"
+        )
+        c.execute("INSERT INTO batches (campaign, batch, vendor, size) VALUES ('c', 1, 'v', 2)")
+        c.execute("INSERT INTO recipients (campaign, phone, batch, carrier) VALUES"
+                  " ('c', '1', 1, '中国移动'), ('c', '2', 1, '中国移动')")  # fmt: skip
+    old.close()
+    monkeypatch.undo()
+    db = store.open_db(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
+    assert db.execute("SELECT carrier, n FROM recipient_counts").fetchall() == [("中国移动", 2)]
+    assert "matched" in db["receipts"].columns_dict
