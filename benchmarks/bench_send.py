@@ -2,8 +2,9 @@
 
     python benchmarks/bench_send.py [--numbers 200000] [--calls 5000]
 
-The simulator runs in its own process (as a vendor would), and each case is timed twice in
-the same run:
+The simulator runs in its own process (as a vendor would; a fresh one for each timing, so
+that neither inherits the other's held receipts), and each case is timed twice in the same
+run:
 - raw: the same vendor calls made directly with client.send (a thread pool for the
   single-phone vendor), no store: the baseline;
 - cp.send: planning's output sent with every state committed to a fresh SQLite store.
@@ -47,13 +48,28 @@ def raw(client, plan, concurrency: int) -> float:
     return wall
 
 
-def case(label, plan, baseline_plan, client, concurrency, folder: Path) -> None:
+class Simulator:
+    """The vendor simulator in a child process."""
+
+    def __enter__(self) -> str:
+        self.proc = subprocess.Popen([sys.executable, "-c", SIMULATOR], stdout=subprocess.PIPE,
+                                     text=True)  # fmt: skip
+        return self.proc.stdout.readline().strip()
+
+    def __exit__(self, *exc) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def case(label, plan, make_client, concurrency, folder: Path) -> None:
     workers = concurrency if plan.limits.single_phone_only else 1
-    base = raw(client, baseline_plan, workers)
-    started = time.perf_counter()
-    result = cp.send(plan, client, db=folder / f"{label}.db", campaign=label,
-                     concurrency=concurrency, progress=False)  # fmt: skip
-    wall = time.perf_counter() - started
+    with Simulator() as url:
+        base = raw(make_client(url), plan, workers)
+    with Simulator() as url:
+        started = time.perf_counter()
+        result = cp.send(plan, make_client(url), db=folder / f"{label}.db", campaign=label,
+                         concurrency=concurrency, progress=False)  # fmt: skip
+        wall = time.perf_counter() - started
     assert (result["state"] == "accepted").all(), result["state"].value_counts()
     calls = len(result)
     outside = max(wall - base, 0.0)
@@ -72,27 +88,17 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5_000)
     args = parser.parse_args()
 
-    server = subprocess.Popen([sys.executable, "-c", SIMULATOR], stdout=subprocess.PIPE,
-                              text=True)  # fmt: skip
-    try:
-        url = server.stdout.readline().strip()
-        content = "【云通信】双11会员专享,回T退订"
-        sms = cp.plan_batches(numbers(args.numbers, 13_000_000_000), vendor="jzyyun-sms",
-                              content=content)  # fmt: skip
-        sms_base = cp.plan_batches(numbers(args.numbers, 13_500_000_000),
-                                   vendor="jzyyun-sms", content=content)  # fmt: skip
-        voice_kw = {"vendor": "veesing-voice", "template_id": "724", "variables": "您的快递已到"}
-        voice = cp.plan_batches(numbers(args.calls, 15_000_000_000), **voice_kw)
-        voice_base = cp.plan_batches(numbers(args.calls, 15_500_000_000), **voice_kw)
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            client = cp.vendor("jzyyun-sms", username="bench", password="pw", base_url=url)
-            case("jzyyun-sms", sms, sms_base, client, 1, folder)
-            client = cp.vendor("veesing-voice", app_id="bench", app_key="k", base_url=url)
-            case("veesing-voice", voice, voice_base, client, 8, folder)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    content = "【云通信】双11会员专享,回T退订"
+    sms = cp.plan_batches(numbers(args.numbers, 13_000_000_000), vendor="jzyyun-sms",
+                          content=content)  # fmt: skip
+    voice = cp.plan_batches(numbers(args.calls, 15_000_000_000), vendor="veesing-voice",
+                            template_id="724", variables="您的快递已到")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        case("jzyyun-sms", sms, lambda url: cp.vendor("jzyyun-sms", username="bench",
+             password="pw", base_url=url), 1, folder)  # fmt: skip
+        case("veesing-voice", voice, lambda url: cp.vendor("veesing-voice", app_id="bench",
+             app_key="k", base_url=url), 8, folder)  # fmt: skip
     print("goal: outside HTTP under 20% of cp.send's wall time")
 
 

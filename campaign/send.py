@@ -234,16 +234,18 @@ def _record(database: sqlite_utils.Database, plan: Plan, campaign: str) -> dict[
             ),
         )
         counts = (
-            pd.DataFrame({"batch": batch_of, "carrier": new["carrier"].to_numpy(),
-                          "province": new["province"].to_numpy(), "city": new["city"].to_numpy()})
-            .fillna("")
-            .groupby(["batch", "carrier", "province", "city"], sort=False)
+            new[["carrier", "province", "city"]]
+            .assign(batch=batch_of)
+            .groupby(["batch", "carrier", "province", "city"], sort=False, dropna=False)
             .size()
-        )  # fmt: skip
+        )
         conn.executemany(
             "INSERT INTO recipient_counts VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT DO UPDATE SET n = n + excluded.n",
-            [(campaign, int(b), c, p, ci, int(n)) for (b, c, p, ci), n in counts.items()],
+            [
+                (campaign, int(b), *("" if pd.isna(v) else v for v in (c, p, ci)), int(n))
+                for (b, c, p, ci), n in counts.items()
+            ],
         )
     log.info("%s: recorded %d numbers in %d batches", campaign, len(new), len(sizes))
     phones = new["phone"].tolist()
@@ -251,7 +253,7 @@ def _record(database: sqlite_utils.Database, plan: Plan, campaign: str) -> dict[
 
 
 def _nullable(column: pd.Series) -> list[Any]:
-    return column.astype(object).where(column.notna(), None).tolist()
+    return column.to_numpy(dtype=object, na_value=None).tolist()
 
 
 def _attrs(recipients: pd.DataFrame) -> list[str | None]:
