@@ -23,7 +23,7 @@ from campaign.errors import InputError
 from campaign.phones import OUTPUT_COLUMNS, load_phones
 from campaign.store import SHANGHAI, DbLike, open_db
 from campaign.vendors import VendorClient, VendorLimits, vendor_limits
-from campaign.vendors._base import as_shanghai
+from campaign.vendors._base import check_send_at
 
 __all__ = [
     "BATCH_COLUMNS",
@@ -225,7 +225,7 @@ def plan_batches(
     plan_warnings = _check_message(
         limits, key, content=content, template_id=template_id, variables=variables
     )
-    moment = _check_send_at(send_at, limits, key)
+    moment = check_send_at(send_at, limits=limits, vendor=key)
 
     frame = contacts
     if not (isinstance(frame, pd.DataFrame) and set(OUTPUT_COLUMNS) <= set(frame.columns)):
@@ -385,25 +385,6 @@ def _check_text(
         ) from None
     if pattern is not None and not re.fullmatch(pattern, text):
         raise InputError(f"{key}: {what} {text!r} does not fit the vendor's rule: {rule}")
-
-
-def _check_send_at(
-    send_at: dt.datetime | str | None, limits: VendorLimits, key: str
-) -> dt.datetime | None:
-    if send_at is None:
-        return None
-    if not limits.schedulable:
-        raise InputError(f"{key} cannot schedule sends: leave send_at empty to send now")
-    moment = as_shanghai(send_at, vendor=key)
-    lead = limits.min_lead_seconds or 0
-    now = dt.datetime.now(SHANGHAI)
-    if (moment - now).total_seconds() <= lead:
-        earliest = now + dt.timedelta(seconds=lead + 60)
-        raise InputError(
-            f"{key}: send_at {moment:%Y-%m-%d %H:%M:%S} must be more than {lead // 60} minutes "
-            f"from now; the earliest is about {earliest:%Y-%m-%d %H:%M} (Asia/Shanghai)"
-        )
-    return moment
 
 
 # --------------------------------------------------------------------------- the store

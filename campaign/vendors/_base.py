@@ -788,19 +788,31 @@ class VendorClient:
         )
 
     def _check_send_at(self, send_at: dt.datetime | str | None) -> dt.datetime | None:
-        if send_at is None:
-            return None
-        if not self.limits.schedulable:
-            raise InputError(f"{self.vendor} cannot schedule sends: leave send_at empty")
-        moment = as_shanghai(send_at, vendor=self.vendor)
-        lead = self.limits.min_lead_seconds or 0
-        now = dt.datetime.now(SHANGHAI)
-        if (moment - now).total_seconds() <= lead:
-            raise InputError(
-                f"{self.vendor}: send_at {moment:%Y-%m-%d %H:%M:%S} must be more than "
-                f"{lead // 60} minutes after now ({now:%Y-%m-%d %H:%M:%S} Asia/Shanghai)"
-            )
-        return moment
+        return check_send_at(send_at, limits=self.limits, vendor=self.vendor)
+
+
+def check_send_at(
+    send_at: dt.datetime | str | None, *, limits: VendorLimits, vendor: str
+) -> dt.datetime | None:
+    """``send_at`` as an aware Shanghai time, if the vendor can schedule it that far ahead.
+
+    None stays None (send now). Raises InputError when the vendor cannot schedule, or when
+    the time is not more than ``limits.min_lead_seconds`` ahead, saying the earliest time.
+    """
+    if send_at is None:
+        return None
+    if not limits.schedulable:
+        raise InputError(f"{vendor} cannot schedule sends: leave send_at empty to send now")
+    moment = as_shanghai(send_at, vendor=vendor)
+    lead = limits.min_lead_seconds or 0
+    now = dt.datetime.now(SHANGHAI)
+    if (moment - now).total_seconds() <= lead:
+        earliest = now + dt.timedelta(seconds=lead + 60)
+        raise InputError(
+            f"{vendor}: send_at {moment:%Y-%m-%d %H:%M:%S} must be more than {lead // 60} "
+            f"minutes from now; the earliest is about {earliest:%Y-%m-%d %H:%M} (Asia/Shanghai)"
+        )
+    return moment
 
 
 def _base_url(value: str, *, vendor: str) -> str:
