@@ -121,12 +121,48 @@ def main() -> None:
     other.append(["这张表是合成的示例数据"])
     wb.save(HERE / "contacts.xlsx")
 
+    write_demo_list(random.Random(11), HERE / "demo_contacts.csv", 20_000)
+
     with open(HERE / "numbers.txt", "w", encoding="utf-8") as f:
         nums = [number(rng) for _ in range(12)]
         f.write("\n".join(nums[:6]) + "\n")
         f.write(", ".join(nums[6:9]) + "\n")
         f.write("; ".join(nums[9:]) + "\n")
         f.write(f"{nums[0][:3]} {nums[0][3:7]} {nums[0][7:]}\n")  # a repeat, in groups
+
+
+# share of numbers per carrier, roughly the mainland market: 移动, 联通, 电信, 广电
+CARRIER_PREFIXES = [
+    (0.55, ["134", "135", "136", "137", "138", "139", "150", "151", "152", "157", "158", "159",
+            "182", "183", "187", "188", "195", "198"]),
+    (0.25, ["130", "131", "132", "155", "156", "166", "175", "176", "185", "186", "196"]),
+    (0.18, ["133", "153", "173", "177", "180", "181", "189", "190", "191", "199"]),
+    (0.02, ["192"]),
+]  # fmt: skip
+
+
+def write_demo_list(rng: random.Random, path: Path, count: int) -> None:
+    """The demo's member list: ~2% unusable, ~3% repeats, members' own columns."""
+    numbers: list[str] = []
+    with open(path, "w", newline="", encoding="utf-8-sig") as f:
+        w = csv.writer(f)
+        w.writerow(["会员编号", "姓名", "手机号", "会员等级", "注册渠道"])
+        for i in range(count):
+            r = rng.random()
+            if r < 0.02:
+                phone = rng.choice(BAD)
+            elif r < 0.05 and numbers:
+                phone = messy(rng.choice(numbers), i)
+            else:
+                weights = [share for share, _ in CARRIER_PREFIXES]
+                prefixes = rng.choices([p for _, p in CARRIER_PREFIXES], weights)[0]
+                n = rng.choice(prefixes) + "".join(rng.choices("0123456789", k=8))
+                numbers.append(n)
+                phone = messy(n, i) if rng.random() < 0.3 else n
+            name = rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)
+            tier = rng.choices(TIERS, [0.6, 0.25, 0.12, 0.03])[0]
+            channel = rng.choice(["门店", "小程序", "App", "电商"])
+            w.writerow([f"M{100000 + i}", name, phone, tier, channel])
 
 
 if __name__ == "__main__":
