@@ -219,19 +219,21 @@ def _record(database: sqlite_utils.Database, plan: Plan, campaign: str) -> dict[
             [(campaign, start + 1 + i, plan.vendor, int(n), segments, int(n) * segments)
              for i, n in enumerate(sizes)],
         )  # fmt: skip
+        # inserted in phone order: the key order of both b-trees, so pages fill in sequence
+        # (a list in its natural, random order takes twice as long to insert)
+        order = np.argsort(new["phone"].to_numpy(dtype=np.int64), kind="stable")
+        columns = [
+            new["phone"].tolist(),
+            batch_of.tolist(),
+            _nullable(new["carrier"]),
+            _nullable(new["province"]),
+            _nullable(new["city"]),
+            _attrs(new),
+        ]
         conn.executemany(
             "INSERT INTO recipients (campaign, phone, batch, carrier, province, city, attrs)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            zip(
-                [campaign] * len(new),
-                new["phone"].tolist(),
-                batch_of.tolist(),
-                _nullable(new["carrier"]),
-                _nullable(new["province"]),
-                _nullable(new["city"]),
-                _attrs(new),
-                strict=True,
-            ),
+            ((campaign, *(column[i] for column in columns)) for i in order.tolist()),
         )
         counts = (
             new[["carrier", "province", "city"]]
