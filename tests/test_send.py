@@ -332,3 +332,27 @@ def test_progress_bar_counts_numbers(sim, db, capsys):
     send(plan, jzyyun(sim), db=db, campaign="c", progress=True)
     # off a terminal tqdm hides itself (disable=None): nothing leaks into captured output
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_credentials_never_reach_the_store_or_the_logs(sim, db, caplog):
+    import base64
+
+    secret = "s3cret-Pa55"
+    forms = [secret, base64.b64encode(secret.encode()).decode()]
+    client = cp.vendor("jzyyun-sms", username="acct", password=secret, base_url=sim.url,
+                       timeout=(1, 0.3), retries=0)  # fmt: skip
+    plan = plan_batches(numbers(6), vendor="jzyyun-sms", content=SMS, batch_size=2)
+    sim.inject("delay", vendor="jzyyun-sms", operation="send", seconds=0.6)
+    sim.inject("http_5xx", vendor="jzyyun-sms", operation="send")
+    with caplog.at_level("DEBUG"):
+        send(plan, client, db=db, campaign="c", progress=False)
+        dead = cp.vendor("jzyyun-sms", username="acct", password=secret,
+                         base_url="http://127.0.0.1:9", timeout=(0.3, 0.3), retries=0)  # fmt: skip
+        more = plan_batches(numbers(2, start=13900000000), vendor="jzyyun-sms", content=SMS)
+        with pytest.raises(cp.VendorUnreachable) as info:
+            send(more, dead, db=db, campaign="c", progress=False)
+    dump = "\n".join(sqlite_utils.Database(db).iterdump())
+    text = dump + caplog.text + str(info.value) + repr(client) + repr(dead)
+    for form in forms:
+        assert form not in text
+    assert "unknown" in dump  # the faults did land in the store
