@@ -1,0 +1,845 @@
+"""Receipts, replies and voice talk time into the store: exactly once, nothing dropped.
+
+Whatever the way in (pushed forms caught by ``campaign receive``, a CSV or JSON-lines file of
+captured pushes, a DataFrame, jzyyun's pulled XML), every record ends in one of three tables:
+
+- ``receipts``: one normalised row per receipt (status delivered/failed/unknown, the gateway
+  ``code`` as sent, its :mod:`~campaign.reasons` ``reason``, ``received_at`` ISO-8601 +08:00,
+  ``talk_seconds`` for voice), linked at ingest to its campaign and batch through
+  ``batches(vendor, task_id)``. ``matched`` is 1 when the task is known *and* the phone is a
+  recipient of that batch; otherwise 0 (kept and flagged, never dropped; campaign and batch
+  are still filled in when the task is known).
+- ``replies``: with ``opt_out`` (:func:`campaign.reasons.is_opt_out`) and ``campaign``: the
+  task's campaign when the reply names a known task, else the campaign that last sent to that
+  phone through this vendor (latest ``submitted_at`` not after the reply, else the latest).
+  jzyyun replies carry no task id, so they are linked this way.
+- ``rejected``: anything that cannot be parsed, with its raw payload and the reason.
+
+Matched receipts also move ``deliveries`` forward: one row per (campaign, phone) holding its
+latest receipt (latest ``received_at``, ties by receipt id); an older receipt arriving later
+never overwrites a newer one. ``delivery_counts`` follows by the store's triggers.
+
+Duplicates are ignored by the store's unique keys, so ingesting the same data twice changes
+nothing. Every ingest is one transaction.
+
+Speed: receipts are parsed column-wise (pandas) and written with set-based SQL; only rows the
+fast path cannot vouch for go through the vendor's own ``parse_push`` one by one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import logging
+import os
+import sqlite3
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from campaign.errors import CampaignError, InputError, PayloadError
+from campaign.reasons import failure_reason, opt_out_flags
+from campaign.store import SHANGHAI, DbLike, now, open_db
+from campaign.vendors import Receipt, Reply, VendorClient, vendor_module
+from campaign.vendors._base import parse_xml
+
+__all__ = [
+    "IngestResult",
+    "ingest_receipts",
+    "ingest_replies",
+    "pull_replies",
+    "pull_reports",
+    "store_records",
+]
+
+log = logging.getLogger(__name__)
+
+Source = (
+    Sequence[Mapping[str, Any]]
+    | Sequence[Receipt]
+    | Sequence[Reply]
+    | pd.DataFrame
+    | str
+    | bytes
+    | os.PathLike
+)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest did, in records.
+
+    ``inserted``: new rows stored; ``duplicates``: records already in the store (or repeated in
+    the input); ``rejected``: records stored in ``rejected`` because they could not be parsed;
+    ``skipped``: records of the other kind (replies given to :func:`ingest_receipts` and vice
+    versa), left for the other function. ``total`` is their sum.
+
+    >>> cp.ingest_receipts("campaign.db", forms, vendor="veesing-sms")
+    IngestResult(inserted=3, duplicates=0, rejected=1, skipped=0)
+    """
+
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    skipped: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.duplicates + self.rejected + self.skipped
+
+    def __add__(self, other: IngestResult) -> IngestResult:
+        return IngestResult(*(a + b for a, b in zip(self.astuple(), other.astuple(), strict=True)))
+
+    def astuple(self) -> tuple[int, int, int, int]:
+        return dataclasses.astuple(self)  # type: ignore[return-value]
+
+    def to_dict(self) -> dict[str, int]:
+        """The counts as a plain dict."""
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def ingest_receipts(
+    db: DbLike,
+    source: Source,
+    *,
+    vendor: str,
+    reasons: Mapping[str, str] | None = None,
+    source_name: str | None = None,
+) -> IngestResult:
+    """Store delivery receipts from any source, once; unparseable ones go to ``rejected``.
+
+    ``source`` is a list of pushed forms (dicts as the vendor posts them), a list of
+    :class:`~campaign.vendors.Receipt`, a DataFrame (form fields such as ``mobile, taskid,
+    status, code, receivetime``, or the normalised columns ``phone, task_id, status, code,
+    received_at`` as ``client.fetch_reports()`` returns), a path to a CSV or JSON-lines file
+    of captured pushes, or jzyyun report XML (text, bytes, or a ``.xml`` path). In CSV files an
+    empty cell is an empty value. ``reasons`` adds gateway code -> reason mappings
+    (see :mod:`campaign.reasons`). ``source_name`` labels rejected rows (default
+    ``"file:<path>"`` or ``"ingest:<vendor>"``).
+
+    Returns an :class:`IngestResult` (inserted, duplicates, rejected, skipped).
+
+    Examples
+    --------
+    >>> forms = [{"mobile": "13800138000", "taskid": "3313746", "status": "1",
+    ...           "code": "DELIVRD", "receivetime": "2024-11-11 20:00:05"}]
+    >>> cp.ingest_receipts("campaign.db", forms, vendor="veesing-sms")
+    IngestResult(inserted=1, duplicates=0, rejected=0, skipped=0)
+    """
+    key, label = _check(vendor, source, source_name)
+    parsed = _parse(source, vendor=key, kind="receipt", label=label)
+    database = open_db(db)
+    with _transaction(database.conn, parsed, label):
+        return store_records(
+            database.conn,
+            receipts=parsed.receipts,
+            rejected=parsed.rejected,
+            reasons=reasons,
+            skipped=parsed.skipped,
+        )
+
+
+def ingest_replies(
+    db: DbLike,
+    source: Source,
+    *,
+    vendor: str,
+    source_name: str | None = None,
+) -> IngestResult:
+    """Store inbound replies from any source, once, flagging opt-outs (退订, TD, T, N, R...).
+
+    ``source`` as for :func:`ingest_receipts` (reply forms ``mobile, taskid, content,
+    receivetime``; normalised ``phone, task_id, content, received_at``; jzyyun reply XML).
+    Opted-out numbers are skipped by :func:`~campaign.plan_batches` from then on.
+
+    Examples
+    --------
+    >>> cp.ingest_replies("campaign.db", [{"mobile": "13800138000", "taskid": "3313746",
+    ...     "content": "退订", "receivetime": "2024-11-11 20:05:00"}], vendor="veesing-sms")
+    IngestResult(inserted=1, duplicates=0, rejected=0, skipped=0)
+    """
+    key, label = _check(vendor, source, source_name)
+    parsed = _parse(source, vendor=key, kind="reply", label=label)
+    database = open_db(db)
+    with _transaction(database.conn, parsed, label):
+        return store_records(
+            database.conn, replies=parsed.replies, rejected=parsed.rejected, skipped=parsed.skipped
+        )
+
+
+def pull_reports(client: VendorClient, db: DbLike, *, max_calls: int = 100) -> IngestResult:
+    """Pull the vendor's waiting delivery reports into the store until its queue is empty.
+
+    jzyyun hands each report out once, so every answer is stored (or, unreadable, kept whole
+    in ``rejected``) before the next pull. Stops after ``max_calls`` pulls.
+
+    Examples
+    --------
+    >>> client = cp.vendor("jzyyun-sms")
+    >>> cp.pull_reports(client, "campaign.db")
+    IngestResult(inserted=19874, duplicates=0, rejected=0, skipped=0)
+    """
+    return _pull(client, db, "reports", max_calls)
+
+
+def pull_replies(client: VendorClient, db: DbLike, *, max_calls: int = 100) -> IngestResult:
+    """Pull the vendor's waiting replies into the store until its queue is empty.
+
+    >>> cp.pull_replies(cp.vendor("jzyyun-sms"), "campaign.db")
+    IngestResult(inserted=412, duplicates=0, rejected=0, skipped=0)
+    """
+    return _pull(client, db, "replies", max_calls)
+
+
+# --------------------------------------------------------------------------- pulling
+
+
+def _pull(client: VendorClient, db: DbLike, what: str, max_calls: int) -> IngestResult:
+    if not isinstance(client, VendorClient):
+        raise InputError(f"pull_{what} needs a client from cp.vendor(), not {type(client)}")
+    if not isinstance(max_calls, int) or max_calls < 1:
+        raise InputError(f"max_calls must be a whole number >= 1, not {max_calls!r}")
+    key = client.vendor
+    kind = "receipt" if what == "reports" else "reply"
+    label = f"pull:{key} {what}"
+    raw_fetch = getattr(client, f"fetch_{what}_xml", None)
+    database = open_db(db)
+    total = IngestResult()
+    for _ in range(max_calls):
+        if raw_fetch is not None:
+            body: Any = raw_fetch()
+        else:  # a pulled vendor without raw access: its DataFrame (raises for pushed vendors)
+            body = client.fetch_reports() if what == "reports" else client.fetch_replies()
+        parsed = _parse(body, vendor=key, kind=kind, label=label)
+        with _transaction(database.conn, parsed, label):
+            result = store_records(
+                database.conn,
+                receipts=parsed.receipts,
+                replies=parsed.replies,
+                rejected=parsed.rejected,
+            )
+        total = total + result
+        log.info("%s: %s", label, result)
+        if result.total == 0:
+            break
+    return total
+
+
+# --------------------------------------------------------------------------- storing
+
+_RECEIPT_COLUMNS = (
+    "vendor", "task_id", "phone", "status", "code", "reason", "received_at", "talk_seconds",
+    "remark",
+)  # fmt: skip
+_REPLY_COLUMNS = ("vendor", "task_id", "phone", "content", "received_at", "opt_out")
+
+_INSERT_RECEIPT = f"""
+INSERT INTO receipts ({", ".join(_RECEIPT_COLUMNS)}, campaign, batch, matched, ingested_at)
+SELECT v.*, b.campaign, b.batch, r.phone IS NOT NULL, ?10
+FROM (SELECT ?1 AS vendor, ?2 AS task_id, ?3 AS phone, ?4 AS status, ?5 AS code, ?6 AS reason,
+             ?7 AS received_at, ?8 AS talk_seconds, ?9 AS remark) AS v
+LEFT JOIN batches AS b ON b.vendor = v.vendor AND b.task_id = v.task_id
+LEFT JOIN recipients AS r ON r.campaign = b.campaign AND r.phone = v.phone AND r.batch = b.batch
+WHERE true
+ON CONFLICT DO NOTHING
+"""
+
+# The latest receipt per (campaign, phone) wins: rows are applied in id order and a row only
+# replaces one that is older (received_at, then id), so out-of-order arrival is harmless.
+_UPSERT_DELIVERIES = """
+INSERT INTO deliveries (campaign, phone, batch, vendor, task_id, status, code, reason,
+                        received_at, talk_seconds, carrier, province, city, receipt_id)
+SELECT x.campaign, x.phone, x.batch, x.vendor, x.task_id, x.status, x.code, x.reason,
+       x.received_at, x.talk_seconds, r.carrier, r.province, r.city, x.id
+FROM receipts AS x
+JOIN recipients AS r ON r.campaign = x.campaign AND r.phone = x.phone
+WHERE x.id > ? AND x.matched = 1
+ORDER BY x.id
+ON CONFLICT (campaign, phone) DO UPDATE SET
+    batch = excluded.batch, vendor = excluded.vendor, task_id = excluded.task_id,
+    status = excluded.status, code = excluded.code, reason = excluded.reason,
+    received_at = excluded.received_at, talk_seconds = excluded.talk_seconds,
+    receipt_id = excluded.receipt_id
+WHERE COALESCE(excluded.received_at, '') > COALESCE(deliveries.received_at, '')
+   OR (COALESCE(excluded.received_at, '') = COALESCE(deliveries.received_at, '')
+       AND excluded.receipt_id > deliveries.receipt_id)
+"""
+
+_INSERT_REPLY = """
+INSERT INTO replies (vendor, task_id, phone, content, received_at, opt_out, campaign,
+                     ingested_at)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, COALESCE(
+    (SELECT b.campaign FROM batches AS b
+     WHERE b.vendor = ?1 AND b.task_id = ?2 ORDER BY b.batch DESC LIMIT 1),
+    (SELECT b.campaign FROM recipients AS r
+     JOIN batches AS b ON b.campaign = r.campaign AND b.batch = r.batch
+     WHERE r.phone = ?3 AND b.vendor = ?1 AND b.submitted_at IS NOT NULL
+     ORDER BY b.submitted_at <= COALESCE(?5, b.submitted_at) DESC, b.submitted_at DESC
+     LIMIT 1)), ?7
+WHERE true
+ON CONFLICT DO NOTHING
+"""
+
+_INSERT_REJECTED = "INSERT INTO rejected (received_at, source, body, error) VALUES (?, ?, ?, ?)"
+# Files and pulls are ingested again and again: keep each unparseable record once.
+_INSERT_REJECTED_ONCE = """
+INSERT INTO rejected (received_at, source, body, error) SELECT ?1, ?2, ?3, ?4
+WHERE NOT EXISTS (SELECT 1 FROM rejected WHERE source = ?2 AND body IS ?3 AND error = ?4)
+"""
+
+
+def store_records(
+    conn: sqlite3.Connection,
+    *,
+    receipts: Any = None,
+    replies: Any = None,
+    rejected: Iterable[tuple[str, str, bytes | str | None, str]] = (),
+    reasons: Mapping[str, str] | None = None,
+    skipped: int = 0,
+    rejected_once: bool = True,
+) -> IngestResult:
+    """Write parsed records inside the caller's transaction (the caller commits).
+
+    ``receipts``: :class:`Receipt` objects or a DataFrame with the receipt columns (``reason``
+    is computed when absent); ``replies``: :class:`Reply` objects or a DataFrame;
+    ``rejected``: ``(received_at, source, body, error)`` tuples, each stored once per (source,
+    body, error) unless ``rejected_once=False`` (the receiver keeps every bad push). For the
+    receiver's group commit and the ``ingest_*`` functions; most users want those.
+    """
+    stamp = now()
+    inserted = duplicates = 0
+    rows = _receipt_rows(receipts, reasons)
+    if rows:
+        before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM receipts").fetchone()[0]
+        cursor = conn.executemany(_INSERT_RECEIPT, ((*row, stamp) for row in rows))
+        added = max(cursor.rowcount, 0)
+        if added:
+            conn.execute(_UPSERT_DELIVERIES, [before])
+        inserted += added
+        duplicates += len(rows) - added
+    reply_rows = _reply_rows(replies)
+    if reply_rows:
+        cursor = conn.executemany(_INSERT_REPLY, ((*row, stamp) for row in reply_rows))
+        added = max(cursor.rowcount, 0)
+        inserted += added
+        duplicates += len(reply_rows) - added
+    bad = list(rejected)
+    if bad:
+        conn.executemany(_INSERT_REJECTED_ONCE if rejected_once else _INSERT_REJECTED, bad)
+    return IngestResult(inserted, duplicates, len(bad), skipped)
+
+
+def _none(values: Iterable[Any]) -> list[Any]:
+    return [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
+            for v in values]  # fmt: skip
+
+
+def _receipt_rows(receipts: Any, reasons: Mapping[str, str] | None) -> list[tuple]:
+    if receipts is None:
+        return []
+    if isinstance(receipts, pd.DataFrame):
+        if receipts.empty:
+            return []
+        frame = receipts
+        if "reason" not in frame.columns:
+            frame = frame.assign(reason=_reasons(frame, reasons))
+        talk = (
+            frame["talk_seconds"]
+            .astype("Int64")
+            .astype(object)
+            .where(frame["talk_seconds"].notna(), None)
+        )
+        columns = [
+            talk.tolist() if name == "talk_seconds" else _none(frame[name].tolist())
+            for name in _RECEIPT_COLUMNS
+        ]
+        return list(zip(*columns, strict=True))
+    out = []
+    for r in receipts:
+        reason = failure_reason(r.code, remark=r.remark, status=r.status, reasons=reasons)
+        out.append(
+            (r.vendor, r.task_id, r.phone, r.status, r.code, reason, r.received_at,
+             r.talk_seconds, r.remark)
+        )  # fmt: skip
+    return out
+
+
+def _reply_rows(replies: Any) -> list[tuple]:
+    if replies is None:
+        return []
+    if isinstance(replies, pd.DataFrame):
+        if replies.empty:
+            return []
+        items = list(zip(*(_none(replies[c].tolist()) for c in _REPLY_COLUMNS[:-1]), strict=True))
+    else:
+        items = [(r.vendor, r.task_id, r.phone, r.content, r.received_at) for r in replies]
+    flags = opt_out_flags(item[3] for item in items)
+    return [(*item, flag) for item, flag in zip(items, flags, strict=True)]
+
+
+def _reasons(frame: pd.DataFrame, reasons: Mapping[str, str] | None) -> list[str | None]:
+    """The taxonomy reason per row, each distinct (status, code, remark) computed once."""
+    cache: dict[tuple, str | None] = {}
+    remarks = frame["remark"].tolist() if "remark" in frame else [None] * len(frame)
+    out = []
+    for status, code, remark in zip(frame["status"].tolist(), frame["code"].tolist(), remarks,
+                                    strict=True):  # fmt: skip
+        key = (status, code, remark)
+        reason = cache.get(key, cache)
+        if reason is cache:
+            code_text = None if code is None or code != code else code
+            remark_text = None if remark is None or remark != remark else remark
+            reason = cache[key] = failure_reason(
+                code_text, remark=remark_text, status=status, reasons=reasons
+            )
+        out.append(reason)
+    return out
+
+
+class _transaction:
+    """``with conn:`` that, if storing fails, still tries to keep the raw input in rejected."""
+
+    def __init__(self, conn: sqlite3.Connection, parsed: _Parsed, label: str):
+        self.conn, self.parsed, self.label = conn, parsed, label
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            self.conn.commit()
+            return
+        self.conn.rollback()
+        if self.parsed.raw is not None and isinstance(exc, sqlite3.Error | CampaignError):
+            try:
+                with self.conn:
+                    self.conn.execute(
+                        "INSERT INTO rejected (received_at, source, body, error) "
+                        "VALUES (?, ?, ?, ?)",
+                        [now(), self.label, self.parsed.raw, f"could not store: {exc}"],
+                    )
+            except sqlite3.Error:  # pragma: no cover - the store itself is broken
+                log.exception("%s: could not keep the raw input in rejected", self.label)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@dataclass
+class _Parsed:
+    receipts: Any = None  # DataFrame or list of Receipt
+    replies: Any = None
+    rejected: list[tuple] = dataclasses.field(default_factory=list)
+    skipped: int = 0
+    raw: bytes | None = None  # the whole input, when it came as one payload (pulled XML)
+
+
+def _check(vendor: str, source: Any, source_name: str | None) -> tuple[str, str]:
+    key = vendor_module(vendor).KEY
+    if source_name:
+        return key, str(source_name)
+    if isinstance(source, os.PathLike) or (
+        isinstance(source, str) and not source.lstrip("\ufeff \t\r\n").startswith("<")
+    ):
+        return key, f"file:{source}"
+    return key, f"ingest:{key}"
+
+
+def _parse(source: Any, *, vendor: str, kind: str, label: str) -> _Parsed:
+    """Any supported source -> records of ``kind`` + rejected rows."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return _parse_xml(bytes(source), vendor=vendor, kind=kind, label=label)
+    if isinstance(source, str) and source.lstrip("\ufeff \t\r\n").startswith("<"):
+        return _parse_xml(source.encode("utf-8"), vendor=vendor, kind=kind, label=label)
+    if isinstance(source, str | os.PathLike):
+        return _parse_file(Path(source), vendor=vendor, kind=kind, label=label)
+    if isinstance(source, pd.DataFrame):
+        return _parse_frame(source, vendor=vendor, kind=kind, label=label)
+    if isinstance(source, Mapping):
+        source = [source]
+    if isinstance(source, Iterable):
+        items = list(source)
+        if all(isinstance(i, Receipt | Reply) for i in items):
+            return _parse_records(items, vendor=vendor, kind=kind, label=label)
+        forms = [i for i in items if isinstance(i, Mapping)]
+        parsed = _parse_forms(_forms_frame(forms), vendor=vendor, kind=kind, label=label)
+        for item in items:
+            if not isinstance(item, Mapping):
+                parsed.rejected.append(
+                    (now(), label, repr(item)[:2000], f"not a form (dict): {type(item).__name__}")
+                )
+        return parsed
+    raise InputError(
+        f"cannot ingest a {type(source).__name__}: give a list of pushed forms, a DataFrame, "
+        "a CSV or JSON-lines path, or jzyyun XML"
+    )
+
+
+def _parse_file(path: Path, *, vendor: str, kind: str, label: str) -> _Parsed:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (give captured pushes as .csv or .jsonl)")
+    raw = path.read_bytes()
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    suffix = path.suffix.lower()
+    if suffix == ".xml" or head == b"<":
+        return _parse_xml(raw, vendor=vendor, kind=kind, label=label)
+    if suffix in (".jsonl", ".ndjson", ".json") or head == b"{":
+        return _parse_jsonl(raw, vendor=vendor, kind=kind, label=label)
+    try:
+        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV ({exc})") from None
+    return _parse_frame(_exclusive(frame), vendor=vendor, kind=kind, label=label)
+
+
+def _parse_jsonl(raw: bytes, *, vendor: str, kind: str, label: str) -> _Parsed:
+    forms, bad = [], []
+    text = raw.decode("utf-8-sig", errors="replace")
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            bad.append((now(), label, line, f"not JSON: {exc}"))
+            continue
+        if not isinstance(item, dict):
+            bad.append((now(), label, line, "a JSON line must be an object of form fields"))
+            continue
+        forms.append(item)
+    parsed = _parse_forms(_forms_frame(forms), vendor=vendor, kind=kind, label=label)
+    parsed.rejected.extend(bad)
+    return parsed
+
+
+def _forms_frame(forms: list[Mapping[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(forms) if forms else pd.DataFrame()
+    return frame.astype(object).where(frame.notna(), None) if len(frame) else frame
+
+
+def _exclusive(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table of mixed captures: an empty status/content cell means the field is absent."""
+    if "status" in frame and "content" in frame:
+        status, content = frame["status"], frame["content"]
+        frame = frame.astype(object)
+        frame["content"] = content.where(~((content == "") & status.notna() & (status != "")))
+        frame["status"] = status.where(~((status == "") & content.notna() & (content != "")))
+        frame = frame.where(frame.notna(), None)
+    return frame
+
+
+def _parse_frame(frame: pd.DataFrame, *, vendor: str, kind: str, label: str) -> _Parsed:
+    columns = set(map(str, frame.columns))
+    normalised = {"phone", "received_at"} <= columns and ("mobile" not in columns)
+    if normalised:
+        return _parse_normalised(frame, vendor=vendor, kind=kind, label=label)
+    forms = frame.astype(object).where(frame.notna(), None)
+    forms.columns = [str(c) for c in forms.columns]
+    return _parse_forms(forms, vendor=vendor, kind=kind, label=label)
+
+
+# -- pushed forms, column-wise -----------------------------------------------------------------
+
+_ASCII_TOKEN = r"^[!-~](?:[ -~]*[!-~])?$"  # printable ASCII, nothing to strip at either end
+
+
+def _string_mask(column: pd.Series) -> np.ndarray:
+    """True where the value is a str (not a list, bytes, number...)."""
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    if kind in ("string", "empty"):
+        return column.notna().to_numpy()
+    return np.fromiter((isinstance(v, str) for v in column), bool, len(column))
+
+
+def _parse_forms(forms: pd.DataFrame, *, vendor: str, kind: str, label: str) -> _Parsed:
+    """Pushed forms -> receipts or replies. The fast path takes only rows whose every field is
+    plainly well formed (ASCII digits, the documented time format...), producing exactly what
+    the vendor's ``parse_push`` would; every other row goes through ``parse_push`` itself."""
+    parsed = _Parsed()
+    n = len(forms)
+    if n == 0:
+        return parsed
+    module = vendor_module(vendor)
+    fields = tuple(getattr(module, "RECEIPT_FIELDS", ()))
+
+    def present(name: str) -> np.ndarray:
+        if name not in forms:
+            return np.zeros(n, bool)
+        return forms[name].notna().to_numpy()
+
+    has_status, has_content = present("status"), present("content")
+    fast = np.zeros(n, bool)
+    result = None
+    if kind == "receipt" and fields and "status" in forms:
+        fast, result = _fast_receipts(forms, vendor, fields, has_status & ~has_content)
+    slow = np.flatnonzero(~fast)
+    records: list[Any] = []
+    for i in slow:
+        row = forms.iloc[i]
+        form = {k: v for k, v in row.items() if v is not None}
+        if kind == "receipt" and has_content[i] and not has_status[i]:
+            parsed.skipped += 1
+            continue
+        if kind == "reply" and has_status[i] and not has_content[i]:
+            parsed.skipped += 1
+            continue
+        try:
+            record = module.parse_push(form)
+        except PayloadError as exc:
+            parsed.rejected.append((now(), label, _body(form), str(exc)))
+            continue
+        except Exception as exc:  # a parser bug must not lose the row
+            log.exception("%s: parse_push failed on a row", vendor)
+            parsed.rejected.append((now(), label, _body(form), f"{type(exc).__name__}: {exc}"))
+            continue
+        records.append(record)
+    if kind == "receipt":
+        slow_frame = _records_frame([r for r in records if isinstance(r, Receipt)])
+        frames = [f for f in (result, slow_frame) if f is not None and len(f)]
+        parsed.receipts = (
+            pd.concat(frames, ignore_index=True)
+            if len(frames) > 1
+            else (frames[0] if frames else None)
+        )
+    else:
+        parsed.replies = [r for r in records if isinstance(r, Reply)]
+    return parsed
+
+
+def _fast_receipts(
+    forms: pd.DataFrame, vendor: str, fields: tuple[str, ...], candidates: np.ndarray
+) -> tuple[np.ndarray, pd.DataFrame | None]:
+    n = len(forms)
+    ok = candidates.copy()
+    for name in fields:  # every documented field present, as a plain string
+        if name not in forms:
+            return np.zeros(n, bool), None
+        ok &= _string_mask(forms[name])
+    for name in ("code", "talktime", "remark"):
+        if name in forms and name not in fields:
+            column = forms[name]
+            ok &= column.isna().to_numpy() | _string_mask(column)
+    if not ok.any():
+        return ok, None
+
+    def text(name: str) -> pd.Series:
+        if name not in forms:
+            return pd.Series([None] * n, dtype="string[pyarrow]")
+        column = forms[name]
+        return column.where(ok_series, None).astype("string[pyarrow]")
+
+    ok_series = pd.Series(ok)
+    mobile, task, status = text("mobile"), text("taskid"), text("status")
+    when, code = text("receivetime"), text("code")
+    ok &= mobile.str.fullmatch(r"(?:\+?86)?1[0-9]{10}").fillna(False).to_numpy(bool)
+    ok &= task.str.fullmatch(_ASCII_TOKEN).fillna(False).to_numpy(bool)
+    ok &= status.isin(["0", "1"]).fillna(False).to_numpy(bool)
+    ok &= (
+        when.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+        .fillna(False)
+        .to_numpy(bool)
+    )
+    code_ok = code.isna() | (code == "") | code.str.fullmatch(_ASCII_TOKEN)
+    ok &= code_ok.fillna(False).to_numpy(bool)
+    talk = text("talktime")
+    talk_ok = talk.isna() | (talk == "") | talk.str.fullmatch(r"[0-9]{1,9}")
+    ok &= talk_ok.fillna(False).to_numpy(bool)
+    moments = pd.to_datetime(when.where(pd.Series(ok), None), format="%Y-%m-%d %H:%M:%S",
+                             errors="coerce")  # fmt: skip
+    ok &= moments.notna().to_numpy()
+    if not ok.any():
+        return ok, None
+    keep = pd.Series(ok)
+    remark = (
+        forms["remark"].where(keep, None) if "remark" in forms else pd.Series([None] * n)
+    ).astype(object)
+    talk_kept = talk[keep]
+    frame = pd.DataFrame(
+        {
+            "vendor": vendor,
+            "task_id": task[keep].astype(object).to_numpy(),
+            "phone": mobile[keep].str.slice(-11).astype(object).to_numpy(),
+            "status": status[keep].map({"1": "delivered", "0": "failed"}).astype(object).to_numpy(),
+            "code": code[keep].where(code[keep] != "", None).astype(object).to_numpy(),
+            "received_at": (when[keep].str.replace(" ", "T", regex=False) + "+08:00")
+            .astype(object)
+            .to_numpy(),
+            "talk_seconds": pd.to_numeric(talk_kept.where(talk_kept != "", None))
+            .astype("Int64")
+            .to_numpy(),
+            "remark": remark[keep].where(remark[keep] != "", None).to_numpy(),
+        }
+    )
+    frame = frame.astype({"talk_seconds": "Int64"})
+    for name in ("task_id", "phone", "status", "code", "received_at", "remark"):
+        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return ok, frame
+
+
+def _records_frame(records: list[Receipt]) -> pd.DataFrame | None:
+    if not records:
+        return None
+    frame = pd.DataFrame([dataclasses.astuple(r) for r in records], columns=list(_FIELDS))
+    frame["talk_seconds"] = frame["talk_seconds"].astype("Int64")
+    return frame.astype({c: object for c in _FIELDS if c != "talk_seconds"})
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Receipt))
+
+
+def _body(form: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(dict(form), ensure_ascii=False, default=repr)
+    except (TypeError, ValueError):  # pragma: no cover - default=repr handles the rest
+        return repr(form)
+
+
+# -- already-normalised tables (fetch_reports / fetch_replies, a user's DataFrame) -------------
+
+
+def _iso(value: Any) -> str | None:
+    """A time as stored: ISO-8601 in Asia/Shanghai; naive times are Shanghai time."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    elif isinstance(value, dt.datetime):
+        moment = value
+    else:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=SHANGHAI)
+    return moment.astimezone(SHANGHAI).replace(microsecond=0).isoformat()
+
+
+def _parse_normalised(frame: pd.DataFrame, *, vendor: str, kind: str, label: str) -> _Parsed:
+    parsed = _Parsed()
+    if frame.empty:
+        return parsed
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    records: list[Any] = []
+    for row in rows:
+        try:
+            records.append(_normalised_record(row, vendor=vendor, kind=kind))
+        except _Skip:
+            parsed.skipped += 1
+        except PayloadError as exc:
+            parsed.rejected.append((now(), label, _body(row), str(exc)))
+    if kind == "receipt":
+        parsed.receipts = records
+    else:
+        parsed.replies = records
+    return parsed
+
+
+class _Skip(Exception):
+    pass
+
+
+def _normalised_record(row: Mapping[str, Any], *, vendor: str, kind: str) -> Receipt | Reply:
+    given = row.get("vendor")
+    if given is not None and str(given).strip() and str(given).strip() != vendor:
+        raise PayloadError(f"{vendor}: row is for vendor {given!r}")
+    phone = str(row.get("phone") or "").strip()
+    if not phone:
+        raise PayloadError(f"{vendor}: missing phone")
+    received = _iso(row.get("received_at"))
+    if received is None:
+        raise PayloadError(f"{vendor}: received_at {row.get('received_at')!r} is not a time")
+    task = row.get("task_id")
+    task = None if task is None or not str(task).strip() else str(task).strip()
+    if kind == "reply":
+        if row.get("content") is None:
+            if row.get("status") is not None:
+                raise _Skip
+            raise PayloadError(f"{vendor}: missing content")
+        return Reply(vendor, task, phone, str(row["content"]), received)
+    status = row.get("status")
+    if status is None and row.get("content") is not None:
+        raise _Skip
+    if status not in ("delivered", "failed", "unknown"):
+        raise PayloadError(f"{vendor}: status {status!r} is not delivered/failed/unknown")
+    talk = row.get("talk_seconds")
+    try:
+        talk = None if talk is None else int(talk)
+    except (TypeError, ValueError):
+        raise PayloadError(f"{vendor}: talk_seconds {talk!r} is not whole seconds") from None
+    code = row.get("code")
+    remark = row.get("remark")
+    return Receipt(
+        vendor, task, phone, status,
+        None if code is None or str(code) == "" else str(code),
+        received, talk, None if remark in (None, "") else str(remark),
+    )  # fmt: skip
+
+
+def _parse_records(items: list[Any], *, vendor: str, kind: str, label: str) -> _Parsed:
+    parsed = _Parsed()
+    wanted = Receipt if kind == "receipt" else Reply
+    mine = [i for i in items if isinstance(i, wanted)]
+    parsed.skipped = len(items) - len(mine)
+    for item in mine:
+        if item.vendor != vendor:
+            raise InputError(f"a {item.vendor} record given to ingest with vendor={vendor!r}")
+    if kind == "receipt":
+        parsed.receipts = mine
+    else:
+        parsed.replies = mine
+    return parsed
+
+
+# -- pulled XML (jzyyun) ----------------------------------------------------------------------
+
+_XML_TAGS = {"receipt": ("smsreport", "psreport"), "reply": ("smsrerecv", "psrerecv")}
+
+
+def _parse_xml(raw: bytes, *, vendor: str, kind: str, label: str) -> _Parsed:
+    """Pulled XML: parsed whole when it is clean; else item by item, so one bad report does not
+    hold back the others. An unreadable document is kept whole in ``rejected``."""
+    module = vendor_module(vendor)
+    parser: Callable[[bytes], list[Any]] | None = getattr(
+        module, "parse_reports" if kind == "receipt" else "parse_replies", None
+    )
+    parsed = _Parsed(raw=raw)
+    if parser is None:
+        parsed.rejected.append((now(), label, raw, f"{vendor}: this vendor sends no XML"))
+        return parsed
+    try:
+        records = parser(raw)
+    except PayloadError as whole:
+        root_tag, item_tag = _XML_TAGS[kind]
+        try:
+            root = parse_xml(raw, vendor=vendor)
+        except PayloadError:
+            parsed.rejected.append((now(), label, raw, str(whole)))
+            return parsed
+        if root.tag != root_tag:
+            parsed.rejected.append((now(), label, raw, str(whole)))
+            return parsed
+        records = []
+        for item in root.iter(item_tag):
+            piece = ET.tostring(item, encoding="utf-8")
+            wrapped = b"<" + root_tag.encode() + b">" + piece + b"</" + root_tag.encode() + b">"
+            try:
+                records.extend(parser(wrapped))
+            except PayloadError as exc:
+                parsed.rejected.append((now(), label, piece, str(exc)))
+    if kind == "receipt":
+        parsed.receipts = records
+    else:
+        parsed.replies = records
+    return parsed
