@@ -183,7 +183,7 @@ def _dims(database: sqlite_utils.Database, by, campaigns: list[str] | None) -> l
     """The checked ``by`` names, in order, without repeats."""
     if by is None:
         return []
-    names = [by] if isinstance(by, str) else list(by)
+    names = [by] if isinstance(by, str) else list(by) if isinstance(by, (list, tuple)) else [by]
     if not all(isinstance(n, str) and n for n in names):
         raise InputError(f"by must be a column name or a list of them, not {by!r}")
     names = list(dict.fromkeys(names))
