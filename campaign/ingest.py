@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from campaign.errors import CampaignError, InputError, PayloadError
 from campaign.reasons import failure_reason, opt_out_flags
@@ -137,7 +139,7 @@ def ingest_receipts(
     IngestResult(inserted=1, duplicates=0, rejected=0, skipped=0)
     """
     key, label = _check(vendor, source, source_name)
-    parsed = _parse(source, vendor=key, kind="receipt", label=label)
+    parsed = _parse(source, vendor=key, kind="receipt", label=label, reasons=reasons)
     database = open_db(db)
     with _transaction(database.conn, parsed, label):
         return store_records(
@@ -243,14 +245,22 @@ _RECEIPT_COLUMNS = (
 )  # fmt: skip
 _REPLY_COLUMNS = ("vendor", "task_id", "phone", "content", "received_at", "opt_out")
 
-_INSERT_RECEIPT = f"""
+# Set-based: the parsed rows go to a temporary table (no indexes: cheap), then one statement
+# links them to batches and recipients and inserts them; duplicates fall on receipts_once.
+_INCOMING = "incoming_receipts"
+_CREATE_INCOMING = f"""
+CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} (
+    vendor, task_id, phone, status, code, reason, received_at, talk_seconds, remark
+)
+"""
+_INSERT_RECEIPTS = f"""
 INSERT INTO receipts ({", ".join(_RECEIPT_COLUMNS)}, campaign, batch, matched, ingested_at)
-SELECT v.*, b.campaign, b.batch, r.phone IS NOT NULL, ?10
-FROM (SELECT ?1 AS vendor, ?2 AS task_id, ?3 AS phone, ?4 AS status, ?5 AS code, ?6 AS reason,
-             ?7 AS received_at, ?8 AS talk_seconds, ?9 AS remark) AS v
+SELECT v.*, b.campaign, b.batch, r.phone IS NOT NULL, ?
+FROM temp.{_INCOMING} AS v
 LEFT JOIN batches AS b ON b.vendor = v.vendor AND b.task_id = v.task_id
 LEFT JOIN recipients AS r ON r.campaign = b.campaign AND r.phone = v.phone AND r.batch = b.batch
 WHERE true
+ORDER BY v.rowid
 ON CONFLICT DO NOTHING
 """
 
@@ -321,8 +331,11 @@ def store_records(
     rows = _receipt_rows(receipts, reasons)
     if rows:
         before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM receipts").fetchone()[0]
-        cursor = conn.executemany(_INSERT_RECEIPT, ((*row, stamp) for row in rows))
-        added = max(cursor.rowcount, 0)
+        conn.execute(_CREATE_INCOMING)
+        conn.execute(f"DELETE FROM temp.{_INCOMING}")
+        conn.executemany(f"INSERT INTO temp.{_INCOMING} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        added = max(conn.execute(_INSERT_RECEIPTS, [stamp]).rowcount, 0)
+        conn.execute(f"DELETE FROM temp.{_INCOMING}")
         if added:
             conn.execute(_UPSERT_DELIVERIES, [before])
         inserted += added
@@ -339,6 +352,10 @@ def store_records(
     return IngestResult(inserted, duplicates, len(bad), skipped)
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
 def _none(values: Iterable[Any]) -> list[Any]:
     return [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
             for v in values]  # fmt: skip
@@ -347,6 +364,8 @@ def _none(values: Iterable[Any]) -> list[Any]:
 def _receipt_rows(receipts: Any, reasons: Mapping[str, str] | None) -> list[tuple]:
     if receipts is None:
         return []
+    if isinstance(receipts, _Rows):
+        return receipts
     if isinstance(receipts, pd.DataFrame):
         if receipts.empty:
             return []
@@ -359,8 +378,11 @@ def _receipt_rows(receipts: Any, reasons: Mapping[str, str] | None) -> list[tupl
             .astype(object)
             .where(frame["talk_seconds"].notna(), None)
         )
+        clean = frame.attrs.get("clean", False)
         columns = [
-            talk.tolist() if name == "talk_seconds" else _none(frame[name].tolist())
+            talk.tolist()
+            if name == "talk_seconds"
+            else (frame[name].tolist() if clean else _none(frame[name].tolist()))
             for name in _RECEIPT_COLUMNS
         ]
         return list(zip(*columns, strict=True))
@@ -389,21 +411,20 @@ def _reply_rows(replies: Any) -> list[tuple]:
 
 def _reasons(frame: pd.DataFrame, reasons: Mapping[str, str] | None) -> list[str | None]:
     """The taxonomy reason per row, each distinct (status, code, remark) computed once."""
-    cache: dict[tuple, str | None] = {}
-    remarks = frame["remark"].tolist() if "remark" in frame else [None] * len(frame)
-    out = []
-    for status, code, remark in zip(frame["status"].tolist(), frame["code"].tolist(), remarks,
-                                    strict=True):  # fmt: skip
-        key = (status, code, remark)
-        reason = cache.get(key, cache)
-        if reason is cache:
-            code_text = None if code is None or code != code else code
-            remark_text = None if remark is None or remark != remark else remark
-            reason = cache[key] = failure_reason(
-                code_text, remark=remark_text, status=status, reasons=reasons
-            )
-        out.append(reason)
-    return out
+    n = len(frame)
+    blank = pd.Series([None] * n, index=frame.index, dtype=object)
+    keys = pd.MultiIndex.from_arrays([frame["status"], frame["code"], frame.get("remark", blank)])
+    codes, uniques = pd.factorize(keys)
+    table = [
+        failure_reason(
+            None if _missing(code) else code,
+            remark=None if _missing(remark) else remark,
+            status=status,
+            reasons=reasons,
+        )
+        for status, code, remark in uniques
+    ]
+    return np.asarray([*table, None], dtype=object)[codes].tolist()
 
 
 class _transaction:
@@ -455,16 +476,18 @@ def _check(vendor: str, source: Any, source_name: str | None) -> tuple[str, str]
     return key, f"ingest:{key}"
 
 
-def _parse(source: Any, *, vendor: str, kind: str, label: str) -> _Parsed:
+def _parse(
+    source: Any, *, vendor: str, kind: str, label: str, reasons: Mapping[str, str] | None = None
+) -> _Parsed:
     """Any supported source -> records of ``kind`` + rejected rows."""
     if isinstance(source, bytes | bytearray | memoryview):
         return _parse_xml(bytes(source), vendor=vendor, kind=kind, label=label)
     if isinstance(source, str) and source.lstrip("\ufeff \t\r\n").startswith("<"):
         return _parse_xml(source.encode("utf-8"), vendor=vendor, kind=kind, label=label)
     if isinstance(source, str | os.PathLike):
-        return _parse_file(Path(source), vendor=vendor, kind=kind, label=label)
+        return _parse_file(Path(source), vendor=vendor, kind=kind, label=label, reasons=reasons)
     if isinstance(source, pd.DataFrame):
-        return _parse_frame(source, vendor=vendor, kind=kind, label=label)
+        return _parse_frame(source, vendor=vendor, kind=kind, label=label, reasons=reasons)
     if isinstance(source, Mapping):
         source = [source]
     if isinstance(source, Iterable):
@@ -472,7 +495,7 @@ def _parse(source: Any, *, vendor: str, kind: str, label: str) -> _Parsed:
         if all(isinstance(i, Receipt | Reply) for i in items):
             return _parse_records(items, vendor=vendor, kind=kind, label=label)
         forms = [i for i in items if isinstance(i, Mapping)]
-        parsed = _parse_forms(_forms_frame(forms), vendor=vendor, kind=kind, label=label)
+        parsed = _parse_forms(forms, vendor=vendor, kind=kind, label=label, reasons=reasons)
         for item in items:
             if not isinstance(item, Mapping):
                 parsed.rejected.append(
@@ -485,7 +508,9 @@ def _parse(source: Any, *, vendor: str, kind: str, label: str) -> _Parsed:
     )
 
 
-def _parse_file(path: Path, *, vendor: str, kind: str, label: str) -> _Parsed:
+def _parse_file(
+    path: Path, *, vendor: str, kind: str, label: str, reasons: Mapping[str, str] | None = None
+) -> _Parsed:
     if not path.is_file():
         raise InputError(f"{path}: no such file (give captured pushes as .csv or .jsonl)")
     raw = path.read_bytes()
@@ -494,15 +519,17 @@ def _parse_file(path: Path, *, vendor: str, kind: str, label: str) -> _Parsed:
     if suffix == ".xml" or head == b"<":
         return _parse_xml(raw, vendor=vendor, kind=kind, label=label)
     if suffix in (".jsonl", ".ndjson", ".json") or head == b"{":
-        return _parse_jsonl(raw, vendor=vendor, kind=kind, label=label)
+        return _parse_jsonl(raw, vendor=vendor, kind=kind, label=label, reasons=reasons)
     try:
         frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a readable CSV ({exc})") from None
-    return _parse_frame(_exclusive(frame), vendor=vendor, kind=kind, label=label)
+    return _parse_frame(_exclusive(frame), vendor=vendor, kind=kind, label=label, reasons=reasons)
 
 
-def _parse_jsonl(raw: bytes, *, vendor: str, kind: str, label: str) -> _Parsed:
+def _parse_jsonl(
+    raw: bytes, *, vendor: str, kind: str, label: str, reasons: Mapping[str, str] | None = None
+) -> _Parsed:
     forms, bad = [], []
     text = raw.decode("utf-8-sig", errors="replace")
     for line in text.splitlines():
@@ -517,14 +544,9 @@ def _parse_jsonl(raw: bytes, *, vendor: str, kind: str, label: str) -> _Parsed:
             bad.append((now(), label, line, "a JSON line must be an object of form fields"))
             continue
         forms.append(item)
-    parsed = _parse_forms(_forms_frame(forms), vendor=vendor, kind=kind, label=label)
+    parsed = _parse_forms(forms, vendor=vendor, kind=kind, label=label, reasons=reasons)
     parsed.rejected.extend(bad)
     return parsed
-
-
-def _forms_frame(forms: list[Mapping[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(forms) if forms else pd.DataFrame()
-    return frame.astype(object).where(frame.notna(), None) if len(frame) else frame
 
 
 def _exclusive(frame: pd.DataFrame) -> pd.DataFrame:
@@ -538,14 +560,21 @@ def _exclusive(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _parse_frame(frame: pd.DataFrame, *, vendor: str, kind: str, label: str) -> _Parsed:
+def _parse_frame(
+    frame: pd.DataFrame,
+    *,
+    vendor: str,
+    kind: str,
+    label: str,
+    reasons: Mapping[str, str] | None = None,
+) -> _Parsed:
     columns = set(map(str, frame.columns))
     normalised = {"phone", "received_at"} <= columns and ("mobile" not in columns)
     if normalised:
         return _parse_normalised(frame, vendor=vendor, kind=kind, label=label)
     forms = frame.astype(object).where(frame.notna(), None)
     forms.columns = [str(c) for c in forms.columns]
-    return _parse_forms(forms, vendor=vendor, kind=kind, label=label)
+    return _parse_forms(forms, vendor=vendor, kind=kind, label=label, reasons=reasons)
 
 
 # -- pushed forms, column-wise -----------------------------------------------------------------
@@ -553,40 +582,72 @@ def _parse_frame(frame: pd.DataFrame, *, vendor: str, kind: str, label: str) -> 
 _ASCII_TOKEN = r"^[!-~](?:[ -~]*[!-~])?$"  # printable ASCII, nothing to strip at either end
 
 
-def _string_mask(column: pd.Series) -> np.ndarray:
-    """True where the value is a str (not a list, bytes, number...)."""
-    kind = pd.api.types.infer_dtype(column, skipna=True)
-    if kind in ("string", "empty"):
-        return column.notna().to_numpy()
-    return np.fromiter((isinstance(v, str) for v in column), bool, len(column))
+class _Forms:
+    """Pushed forms as columns of Python values; a list of dicts or a DataFrame."""
+
+    def __init__(self, forms: list[Mapping[str, Any]] | pd.DataFrame):
+        self.forms = forms
+        self.n = len(forms)
+        self.is_frame = isinstance(forms, pd.DataFrame)
+        self._cache: dict[str, list[Any]] = {}
+
+    def has(self, name: str) -> bool:
+        if self.is_frame:
+            return name in self.forms.columns
+        return any(name in f for f in self.forms)
+
+    def column(self, name: str) -> list[Any]:
+        """Values (None where absent or missing)."""
+        if name not in self._cache:
+            if self.is_frame:
+                if name in self.forms.columns:
+                    values = self.forms[name].astype(object).tolist()
+                    values = [None if _missing(v) else v for v in values]
+                else:
+                    values = [None] * self.n
+            else:
+                values = [f.get(name) for f in self.forms]
+            self._cache[name] = values
+        return self._cache[name]
+
+    def present(self, name: str) -> np.ndarray:
+        """True where the form has the field (a key in a dict; a non-missing cell in a frame)."""
+        if self.is_frame:
+            return np.fromiter((v is not None for v in self.column(name)), bool, self.n)
+        return np.fromiter((name in f for f in self.forms), bool, self.n)
+
+    def row(self, i: int) -> Mapping[str, Any]:
+        if self.is_frame:
+            return {str(k): v for k, v in self.forms.iloc[i].items() if not _missing(v)}
+        return self.forms[i]
 
 
-def _parse_forms(forms: pd.DataFrame, *, vendor: str, kind: str, label: str) -> _Parsed:
+def _parse_forms(
+    forms: list[Mapping[str, Any]] | pd.DataFrame,
+    *,
+    vendor: str,
+    kind: str,
+    label: str,
+    reasons: Mapping[str, str] | None = None,
+) -> _Parsed:
     """Pushed forms -> receipts or replies. The fast path takes only rows whose every field is
     plainly well formed (ASCII digits, the documented time format...), producing exactly what
     the vendor's ``parse_push`` would; every other row goes through ``parse_push`` itself."""
     parsed = _Parsed()
-    n = len(forms)
+    table = _Forms(forms)
+    n = table.n
     if n == 0:
         return parsed
     module = vendor_module(vendor)
     fields = tuple(getattr(module, "RECEIPT_FIELDS", ()))
-
-    def present(name: str) -> np.ndarray:
-        if name not in forms:
-            return np.zeros(n, bool)
-        return forms[name].notna().to_numpy()
-
-    has_status, has_content = present("status"), present("content")
+    has_status, has_content = table.present("status"), table.present("content")
     fast = np.zeros(n, bool)
-    result = None
-    if kind == "receipt" and fields and "status" in forms:
-        fast, result = _fast_receipts(forms, vendor, fields, has_status & ~has_content)
-    slow = np.flatnonzero(~fast)
+    result = _Rows()
+    if kind == "receipt" and fields and has_status.any():
+        fast, result = _fast_receipts(table, vendor, fields, has_status & ~has_content, reasons)
     records: list[Any] = []
-    for i in slow:
-        row = forms.iloc[i]
-        form = {k: v for k, v in row.items() if v is not None}
+    for i in np.flatnonzero(~fast).tolist():
+        form = table.row(i)
         if kind == "receipt" and has_content[i] and not has_status[i]:
             parsed.skipped += 1
             continue
@@ -604,97 +665,116 @@ def _parse_forms(forms: pd.DataFrame, *, vendor: str, kind: str, label: str) -> 
             continue
         records.append(record)
     if kind == "receipt":
-        slow_frame = _records_frame([r for r in records if isinstance(r, Receipt)])
-        frames = [f for f in (result, slow_frame) if f is not None and len(f)]
-        parsed.receipts = (
-            pd.concat(frames, ignore_index=True)
-            if len(frames) > 1
-            else (frames[0] if frames else None)
-        )
+        slow_rows = _receipt_rows([r for r in records if isinstance(r, Receipt)], reasons)
+        parsed.receipts = _Rows(result + slow_rows)
     else:
         parsed.replies = [r for r in records if isinstance(r, Reply)]
     return parsed
 
 
+def _arrow(values: list[Any], usable: np.ndarray) -> pa.Array:
+    """Python values as an Arrow string array: null where not ``usable`` (or not a str)."""
+    return pa.array(
+        [v if ok else None for v, ok in zip(values, usable.tolist(), strict=True)],
+        type=pa.string(),
+    )
+
+
+def _matches(array: pa.Array, pattern: str) -> np.ndarray:
+    hit = pc.match_substring_regex(array, "^(?:" + pattern + ")$")
+    return hit.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _is_str(values: list[Any]) -> np.ndarray:
+    return np.fromiter((type(v) is str for v in values), bool, len(values))
+
+
+def _empty(values: list[Any]) -> np.ndarray:
+    return np.fromiter((v is None or v == "" for v in values), bool, len(values))
+
+
 def _fast_receipts(
-    forms: pd.DataFrame, vendor: str, fields: tuple[str, ...], candidates: np.ndarray
-) -> tuple[np.ndarray, pd.DataFrame | None]:
-    n = len(forms)
+    table: _Forms,
+    vendor: str,
+    fields: tuple[str, ...],
+    candidates: np.ndarray,
+    reasons: Mapping[str, str] | None,
+) -> tuple[np.ndarray, _Rows]:
+    """Receipts from the rows whose fields are all plainly well formed, as final row tuples.
+
+    A row qualifies when every documented field is a str and: mobile is 11 ASCII digits
+    (optionally after 86/+86), taskid and code are printable ASCII with nothing to strip,
+    status is exactly 0 or 1, receivetime is ``yyyy-MM-dd HH:mm:ss`` and a real time, and
+    talktime is ASCII digits. For those rows ``parse_push`` would give exactly these values
+    (tests/test_ingest.py checks this property); every other row is left to ``parse_push``.
+    """
     ok = candidates.copy()
-    for name in fields:  # every documented field present, as a plain string
-        if name not in forms:
-            return np.zeros(n, bool), None
-        ok &= _string_mask(forms[name])
-    for name in ("code", "talktime", "remark"):
-        if name in forms and name not in fields:
-            column = forms[name]
-            ok &= column.isna().to_numpy() | _string_mask(column)
+    columns = {}
+    for name in ("mobile", "taskid", "status", "receivetime", "code", "talktime", "remark"):
+        values = table.column(name)
+        strings = _is_str(values)
+        if name in fields:
+            ok &= strings  # documented: present, as a plain string
+        elif name in ("code", "talktime", "remark"):
+            ok &= strings | np.fromiter((v is None for v in values), bool, len(values))
+        columns[name] = values
     if not ok.any():
-        return ok, None
-
-    def text(name: str) -> pd.Series:
-        if name not in forms:
-            return pd.Series([None] * n, dtype="string[pyarrow]")
-        column = forms[name]
-        return column.where(ok_series, None).astype("string[pyarrow]")
-
-    ok_series = pd.Series(ok)
-    mobile, task, status = text("mobile"), text("taskid"), text("status")
-    when, code = text("receivetime"), text("code")
-    ok &= mobile.str.fullmatch(r"(?:\+?86)?1[0-9]{10}").fillna(False).to_numpy(bool)
-    ok &= task.str.fullmatch(_ASCII_TOKEN).fillna(False).to_numpy(bool)
-    ok &= status.isin(["0", "1"]).fillna(False).to_numpy(bool)
-    ok &= (
-        when.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
-        .fillna(False)
-        .to_numpy(bool)
+        return ok, _Rows()
+    mobile, task, status = columns["mobile"], columns["taskid"], columns["status"]
+    when, code, talk, remark = (
+        columns["receivetime"], columns["code"], columns["talktime"], columns["remark"]
+    )  # fmt: skip
+    ok &= _matches(_arrow(mobile, ok), r"(?:\+?86)?1[0-9]{10}")
+    ok &= _matches(_arrow(task, ok), _ASCII_TOKEN)
+    ok &= np.fromiter((v == "0" or v == "1" for v in status), bool, len(status))
+    code_empty = _empty(code)
+    ok &= code_empty | _matches(_arrow(code, ok), _ASCII_TOKEN)
+    talk_empty = _empty(talk)
+    ok &= talk_empty | _matches(_arrow(talk, ok), r"[0-9]{1,9}")
+    when_arrow = _arrow(when, ok)
+    ok &= _matches(when_arrow, r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+    stamps = pc.strptime(
+        pc.if_else(pa.array(ok), when_arrow, pa.scalar(None, pa.string())),
+        format="%Y-%m-%d %H:%M:%S",
+        unit="s",
+        error_is_null=True,
     )
-    code_ok = code.isna() | (code == "") | code.str.fullmatch(_ASCII_TOKEN)
-    ok &= code_ok.fillna(False).to_numpy(bool)
-    talk = text("talktime")
-    talk_ok = talk.isna() | (talk == "") | talk.str.fullmatch(r"[0-9]{1,9}")
-    ok &= talk_ok.fillna(False).to_numpy(bool)
-    moments = pd.to_datetime(when.where(pd.Series(ok), None), format="%Y-%m-%d %H:%M:%S",
-                             errors="coerce")  # fmt: skip
-    ok &= moments.notna().to_numpy()
+    ok &= stamps.is_valid().to_numpy(zero_copy_only=False)
     if not ok.any():
-        return ok, None
-    keep = pd.Series(ok)
-    remark = (
-        forms["remark"].where(keep, None) if "remark" in forms else pd.Series([None] * n)
-    ).astype(object)
-    talk_kept = talk[keep]
-    frame = pd.DataFrame(
-        {
-            "vendor": vendor,
-            "task_id": task[keep].astype(object).to_numpy(),
-            "phone": mobile[keep].str.slice(-11).astype(object).to_numpy(),
-            "status": status[keep].map({"1": "delivered", "0": "failed"}).astype(object).to_numpy(),
-            "code": code[keep].where(code[keep] != "", None).astype(object).to_numpy(),
-            "received_at": (when[keep].str.replace(" ", "T", regex=False) + "+08:00")
-            .astype(object)
-            .to_numpy(),
-            "talk_seconds": pd.to_numeric(talk_kept.where(talk_kept != "", None))
-            .astype("Int64")
-            .to_numpy(),
-            "remark": remark[keep].where(remark[keep] != "", None).to_numpy(),
-        }
-    )
-    frame = frame.astype({"talk_seconds": "Int64"})
-    for name in ("task_id", "phone", "status", "code", "received_at", "remark"):
-        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
-    return ok, frame
+        return ok, _Rows()
+
+    keep = ok.tolist()
+    states = {"1": "delivered", "0": "failed"}
+    cache: dict[tuple, str | None] = {}
+
+    def reason(code_value: str | None, remark_value: str | None) -> str | None:
+        key = (code_value, remark_value)
+        if key not in cache:
+            cache[key] = failure_reason(code_value, remark=remark_value, reasons=reasons)
+        return cache[key]
+
+    rows = _Rows()
+    append = rows.append
+    for use, m, t, s, w, c, ce, k, ke, r in zip(
+        keep, mobile, task, status, when, code, code_empty.tolist(), talk, talk_empty.tolist(),
+        remark, strict=True,
+    ):  # fmt: skip
+        if not use:
+            continue
+        c = None if ce else c
+        r = r or None
+        append(
+            (
+                vendor, t, m if len(m) == 11 else m[-11:], states[s], c,
+                None if s == "1" else reason(c, r),
+                f"{w[:10]}T{w[11:]}+08:00", None if ke else int(k), r,
+            )
+        )  # fmt: skip
+    return ok, rows
 
 
-def _records_frame(records: list[Receipt]) -> pd.DataFrame | None:
-    if not records:
-        return None
-    frame = pd.DataFrame([dataclasses.astuple(r) for r in records], columns=list(_FIELDS))
-    frame["talk_seconds"] = frame["talk_seconds"].astype("Int64")
-    return frame.astype({c: object for c in _FIELDS if c != "talk_seconds"})
-
-
-_FIELDS = tuple(f.name for f in dataclasses.fields(Receipt))
+class _Rows(list):
+    """Receipt rows ready for the store (reason included), in :data:`_RECEIPT_COLUMNS` order."""
 
 
 def _body(form: Mapping[str, Any]) -> str:

@@ -1,0 +1,154 @@
+"""ingest_receipts on 1,000,000 pushed veesing receipts, against a raw sqlite3 executemany.
+
+    python benchmarks/bench_ingest.py [--rows N] [--keep DIR]
+
+Setup (not timed): a store whose campaign has the N recipients in batches of 1,000, each batch
+with its task id, as ``cp.send`` leaves it. The input is N pushed forms (dicts, as the vendor
+posts them: mobile, taskid, status, code, receivetime), one per recipient, 10% failed.
+
+Timed, in the same run, each on a fresh copy of that store:
+
+- raw: ``sqlite3.executemany`` of the same rows, already parsed and linked (vendor, task_id,
+  phone, status, code, reason, received_at, campaign, batch, matched, ingested_at), into the
+  same ``receipts`` table (same indexes), one transaction. No parsing, no linking, no
+  deliveries: the floor of storing these rows.
+- ingest: ``cp.ingest_receipts(db, forms, vendor="veesing-sms")``: parse every form, link it to
+  its batch and recipient, store it, and move ``deliveries`` (and, by trigger,
+  ``delivery_counts``) forward.
+
+Goal (issue 6): ingest within 2x of raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from campaign.ingest import ingest_receipts
+from campaign.reasons import failure_reason
+from campaign.store import now, open_db
+
+VENDOR = "veesing-sms"
+
+
+def make_store(path: Path, rows: int) -> None:
+    db = open_db(path)
+    conn = db.conn
+    with conn:
+        conn.execute(
+            "INSERT INTO campaigns (name, vendor, channel, created_at) VALUES (?, ?, 'sms', ?)",
+            ["bench", VENDOR, now()],
+        )
+        batches = (rows + 999) // 1000
+        conn.executemany(
+            "INSERT INTO batches (campaign, batch, vendor, size, state, task_id, submitted_at)"
+            " VALUES ('bench', ?, ?, 1000, 'accepted', ?, '2024-11-11T20:00:00+08:00')",
+            [(b + 1, VENDOR, str(3_000_000 + b)) for b in range(batches)],
+        )
+        carriers = ("移动", "联通", "电信")
+        provinces = ("广东", "浙江", "北京", "四川")
+        conn.executemany(
+            "INSERT INTO recipients (campaign, phone, batch, carrier, province, city)"
+            " VALUES ('bench', ?, ?, ?, ?, NULL)",
+            [
+                (str(13_000_000_000 + i), i // 1000 + 1, carriers[i % 3], provinces[i % 4])
+                for i in range(rows)
+            ],
+        )
+    conn.close()
+
+
+def make_forms(rows: int) -> list[dict[str, str]]:
+    forms = []
+    for i in range(rows):
+        failed = i % 10 == 0
+        forms.append(
+            {
+                "mobile": str(13_000_000_000 + i),
+                "taskid": str(3_000_000 + i // 1000),
+                "status": "0" if failed else "1",
+                "code": ("UNDELIV", "EXPIRED", "MK:0001")[i % 3] if failed else "DELIVRD",
+                "receivetime": f"2024-11-11 20:{i // 60 % 60:02d}:{i % 60:02d}",
+            }
+        )
+    return forms
+
+
+def raw_rows(forms: list[dict[str, str]]) -> list[tuple]:
+    stamp = now()
+    out = []
+    for i, f in enumerate(forms):
+        status = "delivered" if f["status"] == "1" else "failed"
+        out.append(
+            (
+                VENDOR, f["taskid"], f["mobile"], status, f["code"],
+                failure_reason(f["code"], status=status),
+                f["receivetime"].replace(" ", "T") + "+08:00", None, None,
+                "bench", i // 1000 + 1, 1, stamp,
+            )
+        )  # fmt: skip
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the stores in this folder")
+    args = parser.parse_args()
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    template = folder / "template.db"
+    template.unlink(missing_ok=True)
+    make_store(template, args.rows)
+    forms = make_forms(args.rows)
+    rows = raw_rows(forms)
+
+    raw_db, ingest_db = folder / "raw.db", folder / "ingest.db"
+    for target in (raw_db, ingest_db):
+        shutil.copyfile(template, target)
+        for suffix in ("-wal", "-shm"):
+            Path(str(target) + suffix).unlink(missing_ok=True)
+
+    conn = sqlite3.connect(raw_db)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    started = time.perf_counter()
+    with conn:
+        conn.executemany(
+            "INSERT INTO receipts (vendor, task_id, phone, status, code, reason, received_at,"
+            " talk_seconds, remark, campaign, batch, matched, ingested_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    raw = time.perf_counter() - started
+    conn.close()
+
+    started = time.perf_counter()
+    result = ingest_receipts(ingest_db, forms, vendor=VENDOR)
+    ingest = time.perf_counter() - started
+    assert result.inserted == args.rows, result
+
+    check = sqlite3.connect(ingest_db)
+    stored = check.execute("SELECT COUNT(*), SUM(matched) FROM receipts").fetchone()
+    deliveries = check.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
+    counted = check.execute("SELECT SUM(n) FROM delivery_counts").fetchone()[0]
+    check.close()
+    assert stored == (args.rows, args.rows) and deliveries == counted == args.rows
+
+    print(f"receipts: {args.rows:,} pushed forms (veesing-sms), store in {folder}")
+    print(f"raw sqlite3.executemany (parsed rows) {raw:8.2f} s  {args.rows / raw:>10,.0f} rows/s")
+    print(
+        f"cp.ingest_receipts (forms)            {ingest:8.2f} s  {args.rows / ingest:>10,.0f} rows/s"
+    )
+    print(f"ratio {ingest / raw:.2f}x   (goal: <= 2x)   {result}")
+    if args.keep is None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
