@@ -1,0 +1,173 @@
+"""Charts: each returns its Axes with the expected bars or lines, and Chinese renders as text."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.font_manager import FontProperties, findfont
+from matplotlib.ft2font import FT2Font
+from matplotlib.patches import Rectangle
+from stats_fixtures import double11
+
+import campaign.plots as pl
+import campaign.stats as st
+from campaign.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    return double11(tmp_path_factory.mktemp("plots") / "campaign.db")
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    yield
+    plt.close("all")
+
+
+def bars(ax: Axes) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle)]
+
+
+def draw_without_missing_glyphs(ax: Axes) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ax.figure.canvas.draw()
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert not missing, missing
+
+
+def test_the_chinese_font_has_the_glyphs_and_no_rcparam_changes():
+    before = dict(matplotlib.rcParams)
+    family = pl.cjk_fonts()
+    assert family[0] == "DejaVu Sans"
+    assert len(family) == 2, "no CJK font: is mplfonts installed?"
+    path = findfont(FontProperties(family=family[1]), fallback_to_default=False)
+    font = FT2Font(path)
+    for char in "移动联通电信广东北京未知空号停机":
+        assert font.get_char_index(ord(char)) != 0, char
+    assert dict(matplotlib.rcParams) == before
+
+
+def test_chinese_labels_render_as_text(db):
+    ax = pl.plot_delivery_rate(st.delivery_stats(db, campaign="double11", by="province"))
+    draw_without_missing_glyphs(ax)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["上海", "北京", "广东", "未知"]
+    assert pl.cjk_fonts()[1] in ax.get_xticklabels()[0].get_fontfamily()
+
+
+def test_the_default_font_alone_would_show_boxes():
+    """The check above can fail: without the CJK family matplotlib warns of missing glyphs."""
+    fig, ax = plt.subplots()
+    ax.set_title("移动", fontfamily=["DejaVu Sans"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.canvas.draw()
+    assert any("missing from font" in str(w.message) for w in caught)
+
+
+def test_delivery_rate_bars_and_whiskers(db):
+    stats = st.delivery_stats(db, campaign="double11", by="carrier")
+    ax = pl.plot_delivery_rate(stats)
+    assert isinstance(ax, Axes)
+    heights = [b.get_height() for b in bars(ax)]
+    assert heights == pytest.approx(stats["delivery_rate"].tolist())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["电信", "移动", "联通", "未知"]
+    (whiskers,) = [c for c in ax.collections if c.get_segments()]
+    tops = [seg[:, 1].max() for seg in whiskers.get_segments()]
+    assert tops == pytest.approx(stats["ci_high"].tolist())
+    draw_without_missing_glyphs(ax)
+
+
+def test_delivery_rate_on_a_given_axes_with_two_dimensions_and_other_rates(db):
+    _fig, ax = plt.subplots()
+    stats = st.delivery_stats(db, campaign="double11", by=["send_hour", "variant"])
+    assert pl.plot_delivery_rate(stats, ax=ax) is ax
+    assert len(bars(ax)) == len(stats)
+    assert ax.get_xticklabels()[0].get_text() == "10 / A"
+    replies = st.reply_stats(db, campaign="double11", by="variant")
+    ax = pl.plot_delivery_rate(replies, rate="opt_out_rate")
+    assert [b.get_height() for b in bars(ax)] == pytest.approx([0.25, 1.0])
+    total = pl.plot_delivery_rate(st.delivery_stats(db))
+    assert [t.get_text() for t in total.get_xticklabels()] == ["all"]
+    with pytest.raises(InputError, match="reply_rate"):
+        pl.plot_delivery_rate(st.delivery_stats(db), rate="reply_rate")
+
+
+def test_too_many_bars_warn(db):
+    stats = pd.DataFrame({"city": [f"城市{i}" for i in range(50)], "delivery_rate": 0.9,
+                          "ci_low": 0.8, "ci_high": 0.95})  # fmt: skip
+    with pytest.warns(UserWarning, match="unreadable"):
+        pl.plot_delivery_rate(stats)
+
+
+def test_delivery_curve_one_line_per_group(db):
+    curve = st.delivery_curve(db, campaign="double11", by="carrier")
+    ax = pl.plot_delivery_curve(curve)
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["移动", "联通"]
+    assert lines[0].get_ydata()[-1] == pytest.approx(4 / 6)
+    assert lines[0].get_ydata()[0] == 0
+    assert ax.get_xlabel() == "time since send (minutes)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["移动", "联通"]
+    draw_without_missing_glyphs(ax)
+
+
+def test_latency_histogram_with_percentiles(db):
+    ax = pl.plot_latency(st.latency_distribution(db, campaign="double11"))
+    assert sum(b.get_height() for b in bars(ax)) == 5
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert [label.split()[0] for label in labels] == ["p50", "p90", "p99"]
+    assert ax.get_lines()[0].get_xdata()[0] == pytest.approx(45 / 60)
+    several = pl.plot_latency(st.latency_distribution(db, campaign="double11", by="carrier"))
+    assert len(several.patches) == 2  # one outline per carrier
+    assert not several.get_lines()
+
+
+def test_failure_reasons_pareto(db):
+    ax = pl.plot_failure_reasons(st.failure_reasons(db))
+    assert [b.get_height() for b in bars(ax)] == [2, 1, 1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["空号", "停机", "关机"]
+    twin = next(a for a in ax.figure.axes if a is not ax)
+    assert twin.get_lines()[0].get_ydata() == pytest.approx([0.5, 0.75, 1.0])
+    draw_without_missing_glyphs(ax)
+
+
+def test_talk_time(db):
+    ax = pl.plot_talk_time(st.talk_time_distribution(db, campaign="voice1"))
+    assert sum(b.get_height() for b in bars(ax)) == 2
+    assert [line.get_xdata()[0] for line in ax.get_lines()] == [12, 30]
+
+
+def test_replies_by_hour(db):
+    ax = pl.plot_replies_by_hour(st.replies_by_hour(db, campaign="double11"))
+    heights = np.array([b.get_height() for b in bars(ax)])
+    assert len(heights) == 48  # replies and opt-outs for each of the 24 hours
+    assert heights[:24].sum() + heights[24:].sum() == 4
+    assert heights[24 + 14] == 1  # the opt-out at 14:40
+    grouped = pl.plot_replies_by_hour(st.replies_by_hour(db, campaign="double11", by="variant"))
+    assert [line.get_label() for line in grouped.get_lines()] == ["A", "B"]
+
+
+def test_plots_refuse_the_wrong_frame(db):
+    with pytest.raises(InputError, match="latency_distribution"):
+        pl.plot_latency(st.delivery_stats(db))
+
+
+def test_plots_module_does_not_import_pyplot_at_import():
+    import subprocess
+    import sys
+
+    code = "import sys, campaign.plots, campaign.stats; print('matplotlib.pyplot' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
