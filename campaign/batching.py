@@ -421,20 +421,32 @@ def store_skips(
             ALREADY_IN_CAMPAIGN,
         )
     when = when or dt.datetime.now(SHANGHAI)
+    # a scheduled campaign reaches people at its send_at, not when it was submitted
     sent = (
         "SELECT r.phone FROM recipients r JOIN batches b USING (campaign, batch) "
+        "JOIN campaigns c ON c.name = b.campaign "
         "WHERE b.vendor = ? AND b.state IN ('submitting', 'accepted', 'unknown') "
-        "AND b.submitted_at > ?"
+        "AND COALESCE(c.send_at, b.submitted_at) > ? AND COALESCE(c.send_at, b.submitted_at) < ?"
     )
     if limits.min_interval_seconds:
-        since = (when - dt.timedelta(seconds=limits.min_interval_seconds)).isoformat()
-        mark(database.execute(sent, [vendor, since]), TOO_SOON)
+        window = dt.timedelta(seconds=limits.min_interval_seconds)
+        mark(
+            database.execute(
+                sent, [vendor, (when - window).isoformat(), (when + window).isoformat()]
+            ),
+            TOO_SOON,
+        )
     if limits.daily_cap_per_number:
-        day = when.replace(hour=0, minute=0, second=0, microsecond=0).isoformat()
+        day = when.replace(hour=0, minute=0, second=0, microsecond=0)
         mark(
             database.execute(
                 f"SELECT phone FROM ({sent}) GROUP BY phone HAVING COUNT(*) >= ?",
-                [vendor, day, limits.daily_cap_per_number],
+                [
+                    vendor,
+                    day.isoformat(),
+                    (day + dt.timedelta(days=1)).isoformat(),
+                    limits.daily_cap_per_number,
+                ],
             ),
             DAILY_CAP,
         )

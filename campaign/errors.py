@@ -8,6 +8,7 @@
     │   └── PayloadError              a pushed or pulled vendor payload that cannot be parsed
     │                                 (kept in the store's `rejected` table, never dropped)
     ├── ConfigError                   a missing credential or setting: names argument and env var
+    ├── SendInProgress                another process or thread is sending this campaign now
     └── VendorError                   a vendor call failed; keeps the vendor's own code and message
         ├── VendorRejected            the vendor said no where no result object fits (e.g. balance)
         ├── VendorUnreachable         the request certainly never reached the vendor: safe to retry
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "PayloadError",
+    "SendInProgress",
     "VendorError",
     "VendorRejected",
     "VendorResponseUnknown",
@@ -64,6 +66,13 @@ class PayloadError(InputError):
 
 class ConfigError(CampaignError):
     """A missing or invalid setting, such as a credential given neither as argument nor env var."""
+
+
+class SendInProgress(CampaignError):
+    """The campaign is being sent by another process or thread; wait for it to finish.
+
+    Two senders on one campaign could each submit the same batch, so the second is refused.
+    """
 
 
 class VendorError(CampaignError):

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -30,7 +32,13 @@ import sqlite_utils
 from tqdm.auto import tqdm
 
 from campaign.batching import Plan, store_skips
-from campaign.errors import InputError, VendorResponseUnknown, VendorUnreachable
+from campaign.errors import (
+    InputError,
+    PayloadError,
+    SendInProgress,
+    VendorResponseUnknown,
+    VendorUnreachable,
+)
 from campaign.store import DbLike, now, open_db
 from campaign.vendors import SendResult, VendorClient
 
@@ -107,12 +115,14 @@ def send(
         return frame.reindex(columns=list(SEND_COLUMNS))
 
     database = open_db(db)
-    recorded = _record(database, plan, campaign)
-    _mark_interrupted(database, campaign)
     states = ["planned"] + ["unknown"] * resend_unknown + ["rejected"] * resend_rejected
-    todo = _pending(database, campaign, states, known=recorded)
-    if todo:
-        _run(database, plan, client, campaign, todo, concurrency, rate, progress)
+    with _sending(database, campaign):
+        recorded = _record(database, plan, campaign)
+        _mark_interrupted(database, campaign)
+        _drop_opted_out(database, campaign, states, recorded)
+        todo = _pending(database, campaign, states, known=recorded)
+        if todo:
+            _run(database, plan, client, campaign, todo, states, concurrency, rate, progress)
     result = campaign_batches(database, campaign)
     unknown = result[result["state"] == "unknown"]
     if len(unknown) and not resend_unknown:
@@ -154,6 +164,13 @@ def _check_arguments(plan, client, campaign, concurrency, rate) -> None:
             f"the plan is for {plan.vendor} but the client is {client.vendor}: plan again "
             f"with vendor={client.vendor!r} (limits differ)"
         )
+    largest = int(plan.batches["size"].max()) if len(plan.batches) else 0
+    if largest > client.limits.max_phones_per_call:
+        raise InputError(
+            f"the plan has calls of {largest:,} numbers but this {client.vendor} client takes "
+            f"at most {client.limits.max_phones_per_call:,} a call: plan again with "
+            "vendor=client so that the plan uses the client's limits"
+        )
     if not isinstance(campaign, str) or not campaign.strip():
         raise InputError("campaign must be a non-empty name, e.g. campaign='double11'")
     if not isinstance(concurrency, int) or concurrency < 1:
@@ -169,22 +186,28 @@ def _record(database: sqlite_utils.Database, plan: Plan, campaign: str) -> dict[
     """
     conn = database.conn
     with conn:
+        conn.execute("BEGIN IMMEDIATE")  # the reads below belong to the same transaction
         row = conn.execute(
-            "SELECT vendor, content, template_id, variables FROM campaigns WHERE name = ?",
+            "SELECT vendor, content, template_id, variables, send_at FROM campaigns WHERE name = ?",
             [campaign],
         ).fetchone()
+        send_at = plan.send_at.isoformat() if plan.send_at else None
         message = (plan.content, plan.template_id, plan.variables)
         if row is None:
             conn.execute(
                 "INSERT INTO campaigns (name, vendor, channel, content, template_id, variables,"
                 " send_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [campaign, plan.vendor, plan.limits.channel, *message,
-                 plan.send_at.isoformat() if plan.send_at else None, now()],
-            )  # fmt: skip
-        elif row[0] != plan.vendor or tuple(row[1:]) != message:
+                [campaign, plan.vendor, plan.limits.channel, *message, send_at, now()],
+            )
+        elif row[0] != plan.vendor or tuple(row[1:4]) != message:
             raise InputError(
                 f"campaign {campaign!r} was started with {row[0]} and another message; "
                 "send this plan as a new campaign (a different campaign= name)"
+            )
+        elif row[4] != send_at:
+            raise InputError(
+                f"campaign {campaign!r} was scheduled for {row[4] or 'now'}, this plan for "
+                f"{send_at or 'now'}: plan with the same send_at, or use a new campaign name"
             )
 
         recipients = plan.recipients
@@ -283,6 +306,54 @@ def _mark_interrupted(database: sqlite_utils.Database, campaign: str) -> None:
         log.warning("%s: %d batch(es) were interrupted mid-call: now 'unknown'", campaign, hit)
 
 
+def _drop_opted_out(
+    database: sqlite_utils.Database,
+    campaign: str,
+    states: list[str],
+    recorded: dict[int, list[str]],
+) -> None:
+    """Numbers that opted out since they were recorded leave the batches still to send."""
+    marks = ", ".join("?" * len(states))
+    with database.conn as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        gone = conn.execute(
+            f"SELECT r.batch, r.phone, COALESCE(r.carrier, ''), COALESCE(r.province, ''),"
+            f" COALESCE(r.city, '') FROM recipients r JOIN batches b USING (campaign, batch)"
+            f" WHERE r.campaign = ? AND b.state IN ({marks}) AND r.phone IN"
+            f" (SELECT phone FROM replies WHERE opt_out = 1)",
+            [campaign, *states],
+        ).fetchall()
+        if not gone:
+            return
+        for batch, phone, carrier, province, city in gone:
+            conn.execute(
+                "DELETE FROM recipients WHERE campaign = ? AND phone = ?", [campaign, phone]
+            )
+            conn.execute(
+                "UPDATE recipient_counts SET n = n - 1 WHERE campaign = ? AND batch = ? AND"
+                " carrier = ? AND province = ? AND city = ?",
+                [campaign, batch, carrier, province, city],
+            )
+            conn.execute(
+                "UPDATE batches SET size = size - 1, messages = (size - 1) * COALESCE(segments, 1)"
+                " WHERE campaign = ? AND batch = ?",
+                [campaign, batch],
+            )
+            if batch in recorded:
+                recorded[batch].remove(phone)
+        empty = [b for (b,) in conn.execute(
+            "SELECT batch FROM batches WHERE campaign = ? AND size = 0", [campaign])]  # fmt: skip
+        for batch in empty:
+            conn.execute("DELETE FROM recipient_counts WHERE campaign = ? AND batch = ?",
+                         [campaign, batch])  # fmt: skip
+            conn.execute("DELETE FROM batches WHERE campaign = ? AND batch = ?", [campaign, batch])
+            recorded.pop(batch, None)
+    log.warning(
+        "%s: %d number(s) opted out since they were recorded; they are not sent",
+        campaign, len(gone),
+    )  # fmt: skip
+
+
 def _pending(
     database: sqlite_utils.Database,
     campaign: str,
@@ -312,7 +383,7 @@ def _pending(
 # --------------------------------------------------------------------------- sending
 
 
-def _run(database, plan, client, campaign, todo, concurrency, rate, progress) -> None:
+def _run(database, plan, client, campaign, todo, states, concurrency, rate, progress) -> None:
     conn = database.conn
     workers = concurrency if plan.limits.single_phone_only else 1
     pacer = _Pacer(rate)
@@ -320,6 +391,8 @@ def _run(database, plan, client, campaign, todo, concurrency, rate, progress) ->
     unreachable: VendorUnreachable | None = None
     failure: BaseException | None = None
     total = sum(len(p) for _, p in todo)
+    marks = ", ".join("?" * len(states))
+    before: dict[int, tuple] = {}  # a claimed batch's state, to restore if it never left
 
     def submit(batch: int, phones: list[str]) -> SendResult:
         return client.send(
@@ -330,66 +403,98 @@ def _run(database, plan, client, campaign, todo, concurrency, rate, progress) ->
             send_at=plan.send_at,
         )
 
-    def update(batch: int, sql: str, params: list[Any]) -> None:
+    def claim(batch: int) -> bool:
+        """planned (or a state being re-sent) -> submitting, only if it still is."""
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            before[batch] = conn.execute(
+                "SELECT state, submitted_at, attempts, message FROM batches"
+                " WHERE campaign = ? AND batch = ?",
+                [campaign, batch],
+            ).fetchone()
+            return conn.execute(
+                f"UPDATE batches SET state = 'submitting', submitted_at = ?,"
+                f" attempts = attempts + 1 WHERE campaign = ? AND batch = ? AND state IN ({marks})",
+                [now(), campaign, batch, *states],
+            ).rowcount == 1  # fmt: skip
+
+    def finish(batch: int, sql: str, params: list[Any]) -> None:
         with conn:
             conn.execute(
-                f"UPDATE batches SET {sql} WHERE campaign = ? AND batch = ?",
+                f"UPDATE batches SET {sql} WHERE campaign = ? AND batch = ?"
+                " AND state = 'submitting'",
                 [*params, campaign, batch],
             )
 
-    with (
-        _stop_on_ctrl_c(stop),
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool,
-        tqdm(total=total, unit="号码", desc=campaign, disable=None if progress else True) as bar,
-    ):
-        inflight: dict[Future, tuple[int, list[str]]] = {}
-        queue = iter(todo)
-        while True:
-            while len(inflight) < workers and not stop.is_set():
-                item = next(queue, None)
-                if item is None:
+    def restore(batch: int, why: str) -> None:
+        """The request certainly never left: the batch is as it was, with the reason."""
+        state, submitted_at, attempts, _ = before[batch]
+        finish(batch, "state = ?, submitted_at = ?, attempts = ?, message = ?",
+               [state, submitted_at, attempts, why])  # fmt: skip
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send")
+    interrupted = False
+    try:
+        with (
+            _stop_on_ctrl_c(stop),
+            tqdm(
+                total=total, unit="号码", desc=campaign, disable=None if progress else True
+            ) as bar,
+        ):
+            inflight: dict[Future, tuple[int, list[str]]] = {}
+            queue = iter(todo)
+            while True:
+                while len(inflight) < workers and not stop.is_set():
+                    item = next(queue, None)
+                    if item is None:
+                        break
+                    batch, phones = item
+                    pacer.wait(stop)
+                    if stop.is_set():
+                        break
+                    if not claim(batch):  # someone else moved it: never send it twice
+                        log.warning(
+                            "%s: batch %d changed state meanwhile; skipped", campaign, batch
+                        )
+                        continue
+                    inflight[pool.submit(submit, batch, phones)] = item
+                if not inflight:
                     break
-                batch, phones = item
-                pacer.wait(stop)
-                if stop.is_set():
-                    break
-                update(batch, "state = 'submitting', submitted_at = ?, attempts = attempts + 1",
-                       [now()])  # fmt: skip
-                inflight[pool.submit(submit, batch, phones)] = item
-            if not inflight:
-                break
-            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-            for future in done:
-                batch, phones = inflight.pop(future)
-                error = future.exception()
-                if error is None:
-                    result: SendResult = future.result()
-                    update(
-                        batch,
-                        "state = ?, task_id = ?, accepted = ?, code = ?, message = ?,"
-                        " finished_at = ?",
-                        ["accepted" if result.ok else "rejected", result.task_id,
-                         result.accepted, result.code, result.message, now()],
-                    )  # fmt: skip
-                elif isinstance(error, VendorUnreachable):
-                    # certainly never reached the vendor: safe to send later
-                    update(batch, "state = 'planned', message = ?", [str(error)])
-                    unreachable = unreachable or error
-                    stop.set()
-                elif isinstance(error, VendorResponseUnknown):
-                    update(batch, "state = 'unknown', message = ?, finished_at = ?",
-                           [str(error), now()])  # fmt: skip
-                elif isinstance(error, InputError):
-                    # refused by the client before any request was made
-                    update(batch, "state = 'planned', message = ?", [str(error)])
-                    failure = failure or error
-                    stop.set()
-                else:
-                    update(batch, "state = 'unknown', message = ?, finished_at = ?",
-                           [f"{type(error).__name__}: {error}", now()])  # fmt: skip
-                    failure = failure or error
-                    stop.set()
-                bar.update(len(phones))
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    batch, phones = inflight.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        result: SendResult = future.result()
+                        finish(
+                            batch,
+                            "state = ?, task_id = ?, accepted = ?, code = ?, message = ?,"
+                            " finished_at = ?",
+                            ["accepted" if result.ok else "rejected", result.task_id,
+                             result.accepted, result.code, result.message, now()],
+                        )  # fmt: skip
+                    elif isinstance(error, VendorUnreachable):
+                        restore(batch, str(error))  # never reached the vendor: safe later
+                        unreachable = unreachable or error
+                        stop.set()
+                    elif isinstance(error, InputError) and not isinstance(error, PayloadError):
+                        restore(batch, str(error))  # refused by the client before any request
+                        failure = failure or error
+                        stop.set()
+                    else:  # an unreadable answer, a lost one, or a bug: it may have gone out
+                        finish(batch, "state = 'unknown', message = ?, finished_at = ?",
+                               [f"{type(error).__name__}: {error}", now()])  # fmt: skip
+                        if not isinstance(error, VendorResponseUnknown | PayloadError):
+                            failure = failure or error
+                            stop.set()
+                    bar.update(len(phones))
+    except KeyboardInterrupt:
+        # the second Ctrl-C: stop at once; calls in flight stay 'submitting' and become
+        # 'unknown' on the next run, since they may have reached the vendor
+        interrupted = True
+        raise
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
     if failure is not None:
         raise failure
     if unreachable is not None:
@@ -403,6 +508,58 @@ def _run(database, plan, client, campaign, todo, concurrency, rate, progress) ->
         ) from unreachable
     if stop.is_set():
         log.warning("%s: stopped by Ctrl-C between calls; run send again to resume", campaign)
+
+
+_LOCAL_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCAL_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _sending(database: sqlite_utils.Database, campaign: str) -> Iterator[None]:
+    """One sender per campaign: other threads and processes get SendInProgress.
+
+    A lock per (store, campaign) in this process, plus a POSIX record lock on one byte of
+    ``<store>-send.lock`` for other processes; the OS releases it if the process dies, so a
+    crashed sender never blocks the resume.
+    """
+    path = next((row[2] for row in database.execute("PRAGMA database_list") if row[1] == "main"),
+                "")  # fmt: skip
+    key = (path or f"memory:{id(database.conn)}", campaign)
+    with _LOCAL_LOCKS_GUARD:
+        local = _LOCAL_LOCKS.setdefault(key, threading.Lock())
+    busy = SendInProgress(
+        f"campaign {campaign!r} is being sent right now by another process or thread; wait for "
+        "it to finish (sending it twice at once could send people the message twice)"
+    )
+    if not local.acquire(blocking=False):
+        raise busy
+    handle = None
+    try:
+        if path:
+            handle = _lock_byte(path + "-send.lock", zlib.crc32(campaign.encode()) & 0x7FFFFFFF)
+            if handle is False:
+                raise busy
+        yield
+    finally:
+        if handle:
+            handle.close()  # closing the file releases the record lock
+        local.release()
+
+
+def _lock_byte(path: str, offset: int):
+    """An exclusive lock on one byte of ``path``; the open file, False if taken, None if the
+    platform has no record locks."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the in-process lock still holds
+        return None
+    handle = open(path, "a+b")  # noqa: SIM115 - held open while the lock is needed
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset, os.SEEK_SET)
+    except OSError:
+        handle.close()
+        return False
+    return handle
 
 
 class _Pacer:

@@ -303,6 +303,8 @@ def open_db(db: DbLike = DEFAULT_DB) -> sqlite_utils.Database:
 
 def _migrate(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
     if version > SCHEMA_VERSION:
         raise ConfigError(
             f"this store has schema version {version}, newer than this campaign "
@@ -310,6 +312,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
         )
     for target in range(version, SCHEMA_VERSION):
         with conn:  # one transaction per migration: a failed step leaves the file as it was
-            conn.execute("BEGIN")
+            # IMMEDIATE takes the write lock first, then the version is read again: two
+            # processes opening a new file at once migrate it once, not twice
+            conn.execute("BEGIN IMMEDIATE")
+            if conn.execute("PRAGMA user_version").fetchone()[0] != target:
+                continue
             MIGRATIONS[target](conn)
             conn.execute(f"PRAGMA user_version = {target + 1}")

@@ -236,14 +236,33 @@ def test_store_skips_opted_out_already_sent_and_too_soon(tmp_path):
 
 def test_daily_cap_read_from_limits(tmp_path):
     db = store.open_db(tmp_path / "campaign.db")
-    _sent(db, campaign="a", vendor="veesing-sms", phones=["13800000000"], minutes_ago=3)
+    # seconds ago, not minutes: the cap counts from Shanghai midnight
+    _sent(db, campaign="a", vendor="veesing-sms", phones=["13800000000"], minutes_ago=0.02)
     _sent(db, campaign="b", vendor="veesing-sms", phones=["13800000000", "13800000001"],
-          minutes_ago=2)  # fmt: skip
+          minutes_ago=0.01)  # fmt: skip
     client = cp.vendors.vendor("veesing-sms", app_id="a", app_key="k",
-                               limits={"daily_cap_per_number": 2})  # fmt: skip
+                               limits={"daily_cap_per_number": 2,
+                                       "min_interval_seconds": None})  # fmt: skip
     plan = plan_batches(numbers(3), vendor=client, content=SMS, db=tmp_path / "campaign.db")
     assert plan.skipped["skip_reason"].tolist() == [DAILY_CAP]
     assert plan.recipients["phone"].tolist() == ["13800000001", "13800000002"]
+
+
+def test_interval_counts_a_scheduled_campaign_at_its_send_time(tmp_path):
+    db = store.open_db(tmp_path / "campaign.db")
+    _sent(db, campaign="later", vendor="veesing-sms", phones=["13800000000", "13800000001"],
+          minutes_ago=10)  # fmt: skip
+    in_an_hour = dt.datetime.now(store.SHANGHAI) + dt.timedelta(hours=1)
+    db.execute("UPDATE campaigns SET send_at = ? WHERE name = 'later'",
+               [in_an_hour.isoformat(timespec="seconds")])  # fmt: skip
+    db.conn.commit()
+    # submitted 10 minutes ago but delivered in an hour: no clash with a send now...
+    now_plan = plan_batches(numbers(2), vendor="veesing-sms", content=SMS, db=db)
+    assert now_plan.numbers == 2
+    # ...but a send scheduled 30 s after it would be refused by the vendor: skipped
+    close = in_an_hour + dt.timedelta(seconds=30)
+    plan = plan_batches(numbers(2), vendor="veesing-sms", content=SMS, db=db, send_at=close)
+    assert plan.skipped["skip_reason"].tolist() == [TOO_SOON, TOO_SOON]
 
 
 def test_plan_reprs_for_people():

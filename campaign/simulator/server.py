@@ -66,8 +66,11 @@ class Fault:
     seconds: float = 5.0
     status: int = 500
     hits: int = 0
+    where: Mapping[str, str] | None = None
 
     def matches(self, record: RequestRecord) -> bool:
+        if self.where and any(record.params.get(k) != v for k, v in self.where.items()):
+            return False
         return (
             (self.vendor is None or self.vendor == record.vendor)
             and (
@@ -342,6 +345,7 @@ class Simulator:
         times: int | None = 1,
         seconds: float = 5.0,
         status: int = 500,
+        where: Mapping[str, str] | None = None,
     ) -> Fault:
         """Make the next ``times`` matching calls fail (``times=None``: until cleared).
 
@@ -353,7 +357,9 @@ class Simulator:
         processed: veesing 未知原因,请联系客服, ihuyi code 0, jzyyun failure;未知错误 and
         updatePassword 4). ``operation`` (alias ``method``) is ours (send, balance, reports,
         replies, update_password) or the vendor's method name (sendSMS, Submit, GetNum...);
-        ``path`` is the request path without query. Unset filters match everything.
+        ``path`` is the request path without query; ``where`` ({param: value}) matches
+        decoded request parameters exactly, e.g. ``where={"mobile": "13800000004"}`` picks
+        one call in advance. Unset filters match everything.
         """
         if operation is not None and method is not None and operation != method:
             raise ValueError("give operation or method, not both")
@@ -362,7 +368,7 @@ class Simulator:
             raise ValueError(f"unknown fault {fault!r}; use one of {FAULTS}")
         if fault == "http_5xx" and not 500 <= status <= 599:
             raise ValueError("http_5xx status must be 500-599")
-        item = Fault(fault, vendor, operation, path, times, seconds, status)
+        item = Fault(fault, vendor, operation, path, times, seconds, status, where=where)
         with self._records_lock:
             self._faults.append(item)
         return item
