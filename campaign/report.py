@@ -1,0 +1,452 @@
+"""The post-campaign report: one self-contained HTML file to send to your boss.
+
+Everything is inside the file: the CSS inline, the charts as base64 PNG images, no scripts,
+no fonts or styles fetched from anywhere, so it opens offline in any browser or mail client.
+It is rendered with jinja2 with autoescaping on, since reply texts are written by strangers.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+from jinja2 import Environment
+
+from campaign import plots, stats
+from campaign.errors import InputError
+from campaign.store import DbLike, now, open_db
+
+__all__ = ["mask_phone", "report"]
+
+log = logging.getLogger(__name__)
+
+#: How many of the latest replies the report lists (all are counted).
+REPLIES_SHOWN = 50
+
+
+def mask_phone(phone: str | None) -> str:
+    """``13800138000`` -> ``138****8000``: the first three and last four digits kept.
+
+    >>> mask_phone("13800138000")
+    '138****8000'
+    """
+    if phone is None:
+        return ""
+    text = str(phone)
+    if len(text) < 8:
+        return "*" * len(text)
+    return f"{text[:3]}{'*' * (len(text) - 7)}{text[-4:]}"
+
+
+def report(
+    db: DbLike,
+    *,
+    campaign: str,
+    path: str | os.PathLike,
+    mask_phones: bool = True,
+) -> Path:
+    """Write the post-campaign report of one campaign as a single HTML file.
+
+    The report holds the headline numbers (submitted, delivered, delivery rate with its 95%
+    interval, failed, pending, replies, opt-outs; for voice: answered and talk time), the
+    tables of :mod:`campaign.stats` by carrier, province and send hour, the latency
+    percentiles, the failure reasons with their raw codes, the charts of
+    :mod:`campaign.plots`, and the latest replies with opt-outs marked. Phone numbers are
+    masked (``138****8000``) unless ``mask_phones=False``.
+
+    Parameters
+    ----------
+    db
+        The store (path or ``sqlite_utils.Database``).
+    campaign
+        The campaign's name.
+    path
+        Where to write the HTML file (folders are created).
+    mask_phones
+        Mask phone numbers (default). Set False only for a report that stays in-house.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Examples
+    --------
+    >>> cp.report("campaign.db", campaign="double11", path="double11.html")
+    PosixPath('double11.html')
+    """
+    if not isinstance(campaign, str) or not campaign:
+        raise InputError("campaign must be the name of one campaign, e.g. campaign='double11'")
+    delivery = stats.delivery_stats(db, campaign=campaign)  # checks the store and the name
+    database = open_db(db)
+    info = dict(
+        zip(
+            ("vendor", "channel", "content", "template_id", "created_at"),
+            database.execute(
+                "SELECT vendor, channel, content, template_id, created_at FROM campaigns"
+                " WHERE name = ?",
+                [campaign],
+            ).fetchone(),
+            strict=True,
+        )
+    )
+    sent = database.execute(
+        "SELECT MIN(submitted_at), MAX(submitted_at), COUNT(*),"
+        " SUM(state = 'accepted'), SUM(state = 'rejected'), SUM(state = 'unknown')"
+        " FROM batches WHERE campaign = ?",
+        [campaign],
+    ).fetchone()
+    voice = info["channel"] == "voice"
+    c = {"campaign": campaign}
+
+    by_carrier = stats.delivery_stats(db, **c, by="carrier")
+    by_province = stats.delivery_stats(db, **c, by="province")
+    by_hour = stats.delivery_stats(db, **c, by="send_hour")
+    latency = stats.latency_stats(db, **c, by="carrier")
+    latency_all = stats.latency_stats(db, **c)
+    reasons = stats.failure_reasons(db, **c)
+    replies = stats.reply_stats(db, **c)
+    replies_carrier = stats.reply_stats(db, **c, by="carrier")
+    hours = stats.replies_by_hour(db, **c)
+    curve = stats.delivery_curve(db, **c, by="carrier")
+    latency_hist = stats.latency_distribution(db, **c)
+    voice_total = stats.voice_stats(db, **c) if voice else None
+    voice_carrier = stats.voice_stats(db, **c, by="carrier") if voice else None
+    talk = stats.talk_time_distribution(db, **c) if voice else None
+
+    total = _first(delivery)
+    rep = _first(replies)
+    headline = []
+    if total is not None:
+        headline += [
+            ("submitted", f"{total.submitted:,}", "numbers the vendor accepted"),
+            (
+                "delivered",
+                f"{total.delivered:,}",
+                _rate(total.delivery_rate, total.ci_low, total.ci_high),
+            ),
+            ("failed", f"{total.failed:,}", f"unknown status: {total.unknown:,}"),
+            ("pending", f"{total.pending:,}", "no receipt yet"),
+            ("rate among reported", _pct(total.reported_rate), f"{total.reported:,} reported"),
+        ]
+        if len(latency_all):
+            lat = _first(latency_all)
+            headline.append(
+                (
+                    "latency p50",
+                    _seconds(lat.p50),
+                    f"p90 {_seconds(lat.p90)}, p99 {_seconds(lat.p99)}",
+                )
+            )
+    if rep is not None:
+        headline += [
+            (
+                "repliers",
+                f"{rep.repliers:,}",
+                _rate(rep.reply_rate, rep.reply_ci_low, rep.reply_ci_high) + " of delivered",
+            ),
+            (
+                "opt-outs",
+                f"{rep.opt_outs:,}",
+                _rate(rep.opt_out_rate, rep.opt_out_ci_low, rep.opt_out_ci_high) + " of delivered",
+            ),
+        ]
+    if voice and voice_total is not None and len(voice_total):
+        v = _first(voice_total)
+        headline += [
+            (
+                "answered",
+                f"{v.answered:,}",
+                _rate(v.answer_rate, v.answer_ci_low, v.answer_ci_high) + " of calls",
+            ),
+            (
+                "talk time p50",
+                _seconds(v.talk_p50),
+                f"mean {_seconds(v.talk_mean)}, p90 {_seconds(v.talk_p90)}",
+            ),
+        ]
+
+    charts = []
+    if len(by_carrier):
+        charts.append(("Delivery rate by carrier", _png(plots.plot_delivery_rate, by_carrier)))
+    if len(by_province):
+        top = by_province.sort_values("submitted", ascending=False).head(20)
+        charts.append(
+            ("Delivery rate by province (20 largest)", _png(plots.plot_delivery_rate, top))
+        )
+    if len(curve):
+        charts.append(("Delivered over time, by carrier", _png(plots.plot_delivery_curve, curve)))
+    if len(latency_hist):
+        charts.append(("Receipt latency", _png(plots.plot_latency, latency_hist)))
+    if len(reasons):
+        charts.append(("Why numbers failed", _png(plots.plot_failure_reasons, reasons)))
+    if len(hours):
+        charts.append(("Replies by hour of day", _png(plots.plot_replies_by_hour, hours)))
+    if talk is not None and len(talk):
+        charts.append(("Talk time of answered calls", _png(plots.plot_talk_time, talk)))
+
+    tables = [
+        ("Delivery by carrier", _table(by_carrier, _DELIVERY)),
+        ("Delivery by province", _table(by_province, _DELIVERY)),
+        ("Delivery by send hour", _table(by_hour, _DELIVERY)),
+        ("Latency by carrier (seconds)", _table(latency, _LATENCY)),
+        ("Failure reasons", _table(reasons, _REASONS)),
+        ("Replies by carrier", _table(replies_carrier, _REPLIES)),
+    ]
+    if voice and voice_carrier is not None:
+        tables.append(("Voice calls by carrier", _table(voice_carrier, _VOICE)))
+
+    latest = database.execute(
+        "SELECT phone, content, received_at, opt_out FROM replies WHERE campaign = ?"
+        " ORDER BY received_at DESC, id DESC LIMIT ?",
+        [campaign, REPLIES_SHOWN],
+    ).fetchall()
+    shown = [
+        {
+            "phone": mask_phone(p) if mask_phones else p,
+            "content": text,
+            "at": at,
+            "opt_out": bool(o),
+        }
+        for p, text, at, o in latest
+    ]
+
+    html = _TEMPLATE.render(
+        campaign=campaign,
+        info=info,
+        sent={
+            "first": sent[0],
+            "last": sent[1],
+            "batches": sent[2],
+            "accepted": sent[3] or 0,
+            "rejected": sent[4] or 0,
+            "unknown": sent[5] or 0,
+        },
+        headline=headline,
+        charts=charts,
+        tables=tables,
+        replies=shown,
+        replies_total=int(rep.replies) if rep is not None else 0,
+        replies_shown=REPLIES_SHOWN,
+        masked=mask_phones,
+        generated=now(),
+    )
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    log.info("%s: report written to %s (%d KB)", campaign, out, len(html) // 1024)
+    return out
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _first(frame: pd.DataFrame) -> SimpleNamespace | None:
+    """The first row with each column's own type (``iloc`` would make counts floats)."""
+    return SimpleNamespace(**frame.to_dict("records")[0]) if len(frame) else None
+
+
+def _pct(value) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value:.1%}"
+
+
+def _rate(rate, low, high) -> str:
+    if rate is None or pd.isna(rate):
+        return "–"
+    return f"{rate:.1%} (95% CI {low:.1%}–{high:.1%})"
+
+
+def _seconds(value) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    if value >= 3600:
+        return f"{value / 3600:.1f} h"
+    if value >= 120:
+        return f"{value / 60:.1f} min"
+    return f"{value:.0f} s"
+
+
+_COUNT, _PCT, _SEC, _TEXT = "count", "pct", "sec", "text"
+_DELIVERY = {
+    "submitted": _COUNT,
+    "delivered": _COUNT,
+    "failed": _COUNT,
+    "unknown": _COUNT,
+    "pending": _COUNT,
+    "delivery_rate": _PCT,
+    "ci_low": _PCT,
+    "ci_high": _PCT,
+    "reported_rate": _PCT,
+}
+_LATENCY = {"receipts": _COUNT, "mean": _SEC, "p50": _SEC, "p90": _SEC, "p99": _SEC}
+_REASONS = {"reason": _TEXT, "count": _COUNT, "share": _PCT, "codes": _TEXT}
+_REPLIES = {
+    "delivered": _COUNT,
+    "repliers": _COUNT,
+    "replies": _COUNT,
+    "opt_outs": _COUNT,
+    "reply_rate": _PCT,
+    "opt_out_rate": _PCT,
+}
+_VOICE = {
+    "calls": _COUNT,
+    "answered": _COUNT,
+    "answer_rate": _PCT,
+    "answer_ci_low": _PCT,
+    "answer_ci_high": _PCT,
+    "talk_mean": _SEC,
+    "talk_p50": _SEC,
+    "talk_p90": _SEC,
+}
+
+
+def _cell(value, kind: str) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "–" if kind != _TEXT else "未知"
+    if kind == _COUNT:
+        return f"{int(value):,}"
+    if kind == _PCT:
+        return f"{value:.1%}"
+    if kind == _SEC:
+        return f"{value:,.0f}"
+    return str(value)
+
+
+def _table(frame: pd.DataFrame, columns: dict[str, str]) -> dict:
+    keys = [c for c in frame.columns if c not in columns and c not in _HIDDEN]
+    shown = [*keys, *[c for c in columns if c in frame.columns]]
+    kinds = {**dict.fromkeys(keys, _TEXT), **columns}
+    rows = [
+        [_cell(v, kinds[c]) for c, v in zip(shown, row, strict=True)]
+        for row in frame[shown].itertuples(index=False)
+    ]
+    numeric = [kinds[c] != _TEXT for c in shown]
+    return {"header": [c.replace("_", " ") for c in shown], "rows": rows, "numeric": numeric}
+
+
+#: interval columns left out of the tables for width (the charts show them)
+_HIDDEN = {
+    "reported",
+    "reported_ci_low",
+    "reported_ci_high",
+    "reply_ci_low",
+    "reply_ci_high",
+    "opt_out_ci_low",
+    "opt_out_ci_high",
+}
+
+
+def _png(plot, frame: pd.DataFrame) -> str:
+    """Draw on a Figure of its own (no pyplot, no global state) and return base64 PNG."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    plot(frame, ax=fig.subplots())
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=96)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+_TEMPLATE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(
+    """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ campaign }}: campaign report</title>
+<style>
+  body { font-family: -apple-system, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC",
+         "Helvetica Neue", Arial, sans-serif; margin: 2em auto; max-width: 1000px;
+         color: #222; padding: 0 1em; }
+  h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 2px solid #3b7dd8; }
+  .meta { color: #666; font-size: 0.9em; }
+  .cards { display: flex; flex-wrap: wrap; gap: 0.8em; margin-top: 1em; }
+  .card { border: 1px solid #ddd; border-radius: 6px; padding: 0.7em 1em; min-width: 140px; }
+  .card .label { color: #666; font-size: 0.85em; }
+  .card .value { font-size: 1.6em; font-weight: 600; }
+  .card .note { color: #444; font-size: 0.8em; }
+  table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+  th, td { border-bottom: 1px solid #e4e4e4; padding: 0.3em 0.7em; text-align: left; }
+  th { background: #f3f6fb; } td.num, th.num { text-align: right;
+       font-variant-numeric: tabular-nums; }
+  tr:nth-child(even) td { background: #fafafa; }
+  figure { margin: 1em 0; } figure img { max-width: 100%; }
+  figcaption { font-weight: 600; margin-bottom: 0.3em; }
+  .optout { color: #b3261e; font-weight: 600; }
+  blockquote { margin: 0.5em 0; padding: 0.5em 1em; background: #f6f6f6; }
+</style>
+</head>
+<body>
+<h1>{{ campaign }}</h1>
+<p class="meta">{{ info.vendor }} · {{ info.channel }} · created {{ info.created_at }}
+{% if sent.first %} · sent {{ sent.first }} – {{ sent.last }}{% endif %}
+ · {{ sent.batches }} batches ({{ sent.accepted }} accepted, {{ sent.rejected }} rejected,
+ {{ sent.unknown }} unknown) · report generated {{ generated }}</p>
+{% if info.content %}<blockquote>{{ info.content }}</blockquote>{% endif %}
+{% if info.template_id %}<p class="meta">template {{ info.template_id }}</p>{% endif %}
+
+<h2>Headline</h2>
+<div class="cards" id="headline">
+{% for label, value, note in headline %}
+  <div class="card"><div class="label">{{ label }}</div><div class="value">{{ value }}</div>
+  <div class="note">{{ note }}</div></div>
+{% endfor %}
+</div>
+<p class="meta">Submitted: numbers in batches the vendor accepted (or that have receipts).
+Delivered, failed, unknown: each number's latest receipt. Pending: no receipt yet.
+Rates with 95% Wilson intervals.</p>
+
+<h2>Charts</h2>
+{% for title, png in charts %}
+<figure><figcaption>{{ title }}</figcaption>
+<img alt="{{ title }}" src="data:image/png;base64,{{ png }}"></figure>
+{% else %}
+<p>No receipts yet.</p>
+{% endfor %}
+
+<h2>Tables</h2>
+{% for title, t in tables %}
+<h3>{{ title }}</h3>
+{% if t.rows %}
+<table>
+<thead><tr>
+{% for h in t.header %}
+<th class="{{ 'num' if t.numeric[loop.index0] }}">{{ h }}</th>
+{% endfor %}
+</tr></thead>
+<tbody>
+{% for row in t.rows %}
+<tr>
+{% for v in row %}
+<td class="{{ 'num' if t.numeric[loop.index0] }}">{{ v }}</td>
+{% endfor %}
+</tr>
+{% endfor %}
+</tbody>
+</table>
+{% else %}<p>None yet.</p>{% endif %}
+{% endfor %}
+
+<h2>Replies and opt-outs</h2>
+<p>{{ replies_total }} replies{% if replies_total > replies_shown %}; the latest {{ replies_shown }}
+below{% endif %}.{% if masked %} Phone numbers are masked.{% endif %}</p>
+{% if replies %}
+<table id="replies">
+<thead><tr><th>received</th><th>phone</th><th>reply</th><th>opt-out</th></tr></thead>
+<tbody>
+{% for r in replies %}
+<tr><td>{{ r.at }}</td><td>{{ r.phone }}</td><td>{{ r.content }}</td>
+<td>{% if r.opt_out %}<span class="optout">opt-out</span>{% endif %}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+{% endif %}
+</body>
+</html>
+"""
+)
