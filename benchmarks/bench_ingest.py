@@ -138,13 +138,15 @@ def main() -> None:
     deliveries = check.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0]
     counted = check.execute("SELECT SUM(n) FROM delivery_counts").fetchone()[0]
     check.close()
-    assert stored == (args.rows, args.rows) and deliveries == counted == args.rows
+    assert stored == (args.rows, args.rows)
+    assert deliveries == counted == args.rows
 
     print(f"receipts: {args.rows:,} pushed forms (veesing-sms), store in {folder}")
-    print(f"raw sqlite3.executemany (parsed rows) {raw:8.2f} s  {args.rows / raw:>10,.0f} rows/s")
-    print(
-        f"cp.ingest_receipts (forms)            {ingest:8.2f} s  {args.rows / ingest:>10,.0f} rows/s"
-    )
+    for name, seconds in (
+        ("raw sqlite3.executemany (parsed rows)", raw),
+        ("cp.ingest_receipts (forms)", ingest),
+    ):
+        print(f"{name:38} {seconds:8.2f} s  {args.rows / seconds:>10,.0f} rows/s")
     print(f"ratio {ingest / raw:.2f}x   (goal: <= 2x)   {result}")
     if args.keep is None:
         shutil.rmtree(folder, ignore_errors=True)
