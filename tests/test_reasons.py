@@ -66,8 +66,11 @@ def test_voice_remarks_and_overrides():
     assert failure_reason("EXPIRED", reasons={"EXPIRED": "其他"}) == "其他"
 
 
-@given(st.sampled_from(WORDS), st.sampled_from(["", " ", "　", "\n"]),
-       st.sampled_from(["", "。", "!", "！", ".", "~", "…"]), st.booleans(), st.booleans())  # fmt: skip
+PADS = st.sampled_from(["", " ", "　", "\n"])
+TAILS = st.sampled_from(["", "。", "!", "！", ".", "~", "…"])
+
+
+@given(st.sampled_from(WORDS), PADS, TAILS, st.booleans(), st.booleans())
 def test_opt_out_words_in_any_width_case_and_trailing_punctuation(word, pad, tail, wide, lower):
     text = word.lower() if lower else word
     text = full_width(text) if wide else text
