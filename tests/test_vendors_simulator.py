@@ -290,3 +290,56 @@ def test_jzyyun_pull_is_not_retried_after_a_lost_answer():
         with pytest.raises(VendorResponseUnknown):
             c.fetch_reports()
         assert len(sim.calls("jzyyun-sms", "reports")) == 1
+
+
+@pytest.mark.parametrize("key", ["veesing-sms", "veesing-code", "veesing-voice"])
+def test_veesing_requests_declare_utf8_as_the_pages_say(key):
+    with simulator.serve(seed=1) as sim:
+        client = vendors.vendor(key, base_url=sim.url, **CREDS[key])
+        client.send(["13800138000"], **ARGS[key])
+        client.balance()
+        for record in sim.calls(key):
+            assert record.headers["Content-Type"].replace(" ", "").lower() == (
+                "application/x-www-form-urlencoded;charset=utf-8"
+            )
+
+
+def test_vendor_messages_that_echo_a_secret_are_redacted():
+    """A refusal that repeats the request back must not carry the key into the store."""
+    import http.server
+    import json
+    import threading
+
+    key = "SECRETKEY1234567890"
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"returnStatus": "0", "message": f"appKey={key} 无效",
+                               "remainPoint": None, "taskId": None,
+                               "successCounts": None}).encode()  # fmt: skip
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = vendors.vendor("veesing-sms", app_id="id", app_key=key,
+                                base_url=f"http://127.0.0.1:{server.server_port}")  # fmt: skip
+        result = client.send(["13800138000"], content="【云通信】好,回T退订")
+        with pytest.raises(VendorRejected) as info:
+            client.balance()
+    finally:
+        server.shutdown()
+    assert not result.ok
+    assert key not in (result.message or "")
+    assert key not in result.raw
+    assert key not in repr(result)
+    assert key not in str(info.value)
+    assert "无效" in result.message  # the vendor's own words are kept

@@ -723,7 +723,7 @@ class VendorClient:
                 "processed)",
                 vendor=self.vendor,
                 code=str(response.status_code),
-                vendor_message=self.redact(response.text[:200]) or None,
+                vendor_message=self.redact(response.text)[:200] or None,
             )
         return response
 
@@ -748,8 +748,20 @@ class VendorClient:
         return VendorResponseUnknown(
             f"unreadable answer ({what})",
             vendor=self.vendor,
-            vendor_message=self.redact(body[:200]),
+            vendor_message=self.redact(body)[:200],  # redact first: a cut key would slip by
         )
+
+    def _answered(self, result: SendResult, body: str) -> SendResult:
+        """A send's result as callers see it: the vendor's words with our secrets removed.
+
+        Vendors echo parameters back in messages; ``message`` is stored in the batches table.
+        """
+        message = self.redact(result.message) if result.message else result.message
+        return dataclasses.replace(result, message=message, raw=self.redact(body))
+
+    def _refused(self, what: str, code: str | None, message: str | None) -> VendorRejected:
+        """The vendor said no to a non-send call, in its words with our secrets removed."""
+        return rejected(self.vendor, what, code, self.redact(message) if message else message)
 
     # -- the public API, overridden per vendor -------------------------------------------------
 

@@ -28,9 +28,12 @@ from campaign.vendors._base import (
     credential,
     payload_phone,
     phone_list,
-    rejected,
     shanghai_iso,
 )
+
+#: The Content-Type the veesing pages give (seeds 000-002): without the charset a Java servlet
+#: decodes the form as ISO-8859-1 and the 【signature】 arrives garbled.
+FORM_UTF8 = "application/x-www-form-urlencoded;charset=utf-8"
 
 __all__ = ["ERROR_MESSAGES", "VeesingClient", "parse_balance", "parse_push", "parse_send"]
 
@@ -262,12 +265,12 @@ class VeesingClient(VendorClient):
         params = self._params(
             numbers, content=content, template_id=template_id, variables=variables, send_at=moment
         )
-        response = self._call(SEND, self.SEND_PATH, data=params)
+        response = self._call(SEND, self.SEND_PATH, data=params, content_type=FORM_UTF8)
         body = response.content.decode("utf-8", errors="replace")
         result = parse_send(body, phones=len(numbers))
         if result is None:
             raise self._unknown("not a veesing JSON answer with returnStatus 0/1", body)
-        return _with_raw(result, self.redact(body))
+        return self._answered(result, body)
 
     def _check_message(
         self, *, content: str | None, template_id: str | None, variables: str | None
@@ -296,14 +299,16 @@ class VeesingClient(VendorClient):
         >>> client.balance()
         241
         """
-        response = self._call(READ, self.BALANCE_PATH, data=self._credentials())
+        response = self._call(
+            READ, self.BALANCE_PATH, data=self._credentials(), content_type=FORM_UTF8
+        )
         body = response.content.decode("utf-8", errors="replace")
         try:
             ok, remain, message = parse_balance(body)
         except ValueError:
             raise self._unknown("not a veesing balance answer", body) from None
         if not ok:
-            raise rejected(self.vendor, "balance", "0", message)
+            raise self._refused("balance", "0", message)
         assert remain is not None
         return remain
 
@@ -315,12 +320,6 @@ class VeesingClient(VendorClient):
             receipt_fields=self.RECEIPT_FIELDS,
             replies=self.PUSHES_REPLIES,
         )
-
-
-def _with_raw(result: SendResult, raw: str) -> SendResult:
-    import dataclasses
-
-    return dataclasses.replace(result, raw=raw)
 
 
 def send_time(moment: dt.datetime) -> str:

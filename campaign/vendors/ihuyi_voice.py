@@ -33,7 +33,6 @@ from campaign.vendors._base import (
     credential,
     parse_xml,
     phone_list,
-    rejected,
 )
 
 KEY = "ihuyi-voice"
@@ -245,15 +244,15 @@ class IhuyiVoiceClient(VendorClient):
             ) from None
         code = answer["code"]
         ok = code == "2"
-        return SendResult(
+        result = SendResult(
             ok=ok,
             task_id=answer["id"] if ok else None,
             accepted=1 if ok else 0,
             message=answer["msg"] or SEND_CODES.get(code or ""),
             code=code,
             remaining=None,
-            raw=self.redact(response.content.decode("utf-8", errors="replace")),
         )
+        return self._answered(result, response.content.decode("utf-8", errors="replace"))
 
     def balance(self) -> int:
         """Voice codes left (``method=GetNum``).
@@ -278,7 +277,7 @@ class IhuyiVoiceClient(VendorClient):
             raise self._unknown("no GetNumResult code", body) from None
         code = answer["code"]
         if code != "2":
-            raise rejected(KEY, "balance", code, answer["msg"] or BALANCE_CODES.get(code or ""))
+            raise self._refused("balance", code, answer["msg"] or BALANCE_CODES.get(code or ""))
         try:
             return int(float(answer["num"] or ""))
         except ValueError:

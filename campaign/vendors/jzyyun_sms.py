@@ -43,7 +43,6 @@ from campaign.vendors._base import (
     payload_phone,
     phone_list,
     receipts_frame,
-    rejected,
     replies_frame,
     response_charset,
     shanghai_iso,
@@ -376,7 +375,9 @@ class JzyyunSmsClient(VendorClient):
             password=self._password.reveal(),
             smstype=self.smstype,
             extenno=self.extenno,
-            long_sms=self.long_sms,
+            long_sms=self.long_sms
+            if self.long_sms is not None
+            else len(content) > (self.limits.segment_chars or 70),
         )
         body = encode_form(params)
         response = self._call(
@@ -393,15 +394,7 @@ class JzyyunSmsClient(VendorClient):
             raise self._unknown("neither success; nor failure;", text)
         if result.ok and result.task_id is None:  # the web-service form answers bare success
             logger.warning("%s: success without a batch id; receipts cannot be linked", KEY)
-        return SendResult(
-            result.ok,
-            result.task_id,
-            result.accepted,
-            result.message,
-            result.code,
-            None,
-            self.redact(text),
-        )
+        return self._answered(result, text)
 
     def balances(self) -> dict[str, int]:
         """Messages left in each pool: ``{"member": ..., "gateway": ..., "card": ...}``.
@@ -415,7 +408,7 @@ class JzyyunSmsClient(VendorClient):
         text = self._text(response)
         reason = _failure(text)
         if reason is not None:
-            raise rejected(KEY, "balance", "failure", reason)
+            raise self._refused("balance", "failure", reason)
         try:
             return parse_balances(text)
         except ValueError:
@@ -429,7 +422,7 @@ class JzyyunSmsClient(VendorClient):
         response = self._call(DEQUEUE, PATH, query={"method": method}, data=self._auth())
         reason = _failure(self._text(response))
         if reason is not None:
-            raise rejected(KEY, method, "failure", reason)
+            raise self._refused(method, "failure", reason)
         return response.content
 
     def fetch_reports_xml(self) -> bytes:
