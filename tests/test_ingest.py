@@ -1,0 +1,316 @@
+"""ingest: every receipt and reply stored once, linked, nothing dropped; pulls from jzyyun."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pandas as pd
+import pytest
+import sqlite_utils
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import campaign as cp
+from campaign.errors import InputError, PayloadError
+from campaign.ingest import (
+    IngestResult,
+    _parse_forms,
+    ingest_receipts,
+    ingest_replies,
+    pull_replies,
+    pull_reports,
+)
+from campaign.send import send
+from campaign.simulator import serve
+from campaign.store import now, open_db
+from campaign.vendors import veesing_code, veesing_sms, veesing_voice
+
+SMS = "【云通信】双11会员专享,全场五折,回T退订"
+
+
+def receipt(phone="13800000000", task="T1", status="1", code="DELIVRD", at="2024-11-11 20:00:00"):
+    return {"mobile": phone, "taskid": task, "status": status, "code": code, "receivetime": at}
+
+
+def reply(phone="13800000000", task="T1", content="TD", at="2024-11-11 20:05:00"):
+    return {"mobile": phone, "taskid": task, "content": content, "receivetime": at}
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A store with campaign 'c': batch 1 (task T1) to 13800000000-1, batch 2 (T2) to ...02."""
+    path = tmp_path / "campaign.db"
+    store = open_db(path)
+    with store.conn as conn:
+        conn.execute(
+            "INSERT INTO campaigns (name, vendor, channel, created_at) VALUES "
+            "('c', 'veesing-sms', 'sms', ?)",
+            [now()],
+        )
+        conn.executemany(
+            "INSERT INTO batches (campaign, batch, vendor, size, state, task_id, submitted_at)"
+            " VALUES ('c', ?, 'veesing-sms', 2, 'accepted', ?, ?)",
+            [(1, "T1", "2024-11-11T19:00:00+08:00"), (2, "T2", "2024-11-11T19:30:00+08:00")],
+        )
+        conn.executemany(
+            "INSERT INTO recipients (campaign, phone, batch, carrier, province) "
+            "VALUES ('c', ?, ?, '移动', '广东')",
+            [("13800000000", 1), ("13800000001", 1), ("13800000002", 2)],
+        )
+    store.conn.close()
+    return path
+
+
+def rows(db, sql):
+    return sqlite_utils.Database(db).execute(sql).fetchall()
+
+
+def test_receipts_are_linked_flagged_and_stored_once(db):
+    forms = [
+        receipt(),
+        receipt("13800000001", status="0", code="MK:0001"),
+        receipt("13900000000", task="NOPE"),  # unknown task: kept, flagged
+        receipt("13800000002", task="T1"),  # known task, phone not in that batch
+    ]
+    assert ingest_receipts(db, forms, vendor="veesing-sms") == IngestResult(4, 0, 0, 0)
+    assert ingest_receipts(db, forms, vendor="veesing-sms") == IngestResult(0, 4, 0, 0)
+    got = rows(db, "SELECT phone, status, code, reason, campaign, batch, matched, received_at "
+                   "FROM receipts ORDER BY id")  # fmt: skip
+    assert got == [
+        ("13800000000", "delivered", "DELIVRD", None, "c", 1, 1, "2024-11-11T20:00:00+08:00"),
+        ("13800000001", "failed", "MK:0001", "空号", "c", 1, 1, "2024-11-11T20:00:00+08:00"),
+        ("13900000000", "delivered", "DELIVRD", None, None, None, 0, "2024-11-11T20:00:00+08:00"),
+        ("13800000002", "delivered", "DELIVRD", None, "c", 1, 0, "2024-11-11T20:00:00+08:00"),
+    ]
+    assert rows(db, "SELECT phone, status, carrier, province FROM deliveries ORDER BY phone") == [
+        ("13800000000", "delivered", "移动", "广东"),
+        ("13800000001", "failed", "移动", "广东"),
+    ]
+    assert dict(rows(db, "SELECT status, n FROM delivery_counts")) == {"delivered": 1, "failed": 1}
+
+
+def test_latest_receipt_wins_whatever_the_arrival_order(db):
+    late = receipt(status="1", code="DELIVRD", at="2024-11-11 21:00:00")
+    early = receipt(status="0", code="EXPIRED", at="2024-11-11 20:00:00")
+    ingest_receipts(db, [late], vendor="veesing-sms")
+    ingest_receipts(db, [early], vendor="veesing-sms")  # older, arrives later: no effect
+    assert rows(db, "SELECT status, code, received_at FROM deliveries") == [
+        ("delivered", "DELIVRD", "2024-11-11T21:00:00+08:00")
+    ]
+    newer = receipt(status="0", code="REJECTD", at="2024-11-11 22:00:00")
+    ingest_receipts(db, [newer, early], vendor="veesing-sms")
+    assert rows(db, "SELECT status, reason FROM deliveries") == [("failed", "黑名单/拦截")]
+    assert dict(rows(db, "SELECT status, n FROM delivery_counts")) == {"delivered": 0, "failed": 1}
+    same_time = receipt(status="1", code="DELIVRD", at="2024-11-11 22:00:00")
+    ingest_receipts(db, [same_time], vendor="veesing-sms")  # tie: the later receipt id wins
+    assert rows(db, "SELECT status FROM deliveries") == [("delivered",)]
+
+
+def test_bad_rows_are_rejected_and_the_rest_still_goes_in(db):
+    forms = [
+        receipt(),
+        receipt(phone=""),
+        receipt(at="yesterday"),
+        {"mobile": "13800000001", "taskid": "T1"},
+        {"mobile": "13800000001", "status": "1", "content": "both"},
+        "not a form",
+        receipt("13800000001"),
+    ]
+    result = ingest_receipts(db, forms, vendor="veesing-sms", source_name="file:test")
+    assert result == IngestResult(inserted=2, duplicates=0, rejected=5, skipped=0)
+    errors = rows(db, "SELECT source, body, error FROM rejected ORDER BY id")
+    assert {s for s, _, _ in errors} == {"file:test"}
+    assert any("mobile" in e for _, _, e in errors)
+    assert any("receivetime" in e for _, _, e in errors)
+    assert json.loads(errors[0][1])["mobile"] == ""
+    again = ingest_receipts(db, forms, vendor="veesing-sms", source_name="file:test")
+    assert again.rejected == 5
+    assert again.inserted == 0
+    assert len(rows(db, "SELECT * FROM rejected")) == 5  # each bad record kept once
+
+
+def test_replies_are_skipped_by_ingest_receipts_and_vice_versa(db):
+    mixed = [receipt(), reply()]
+    assert ingest_receipts(db, mixed, vendor="veesing-sms") == IngestResult(1, 0, 0, 1)
+    assert ingest_replies(db, mixed, vendor="veesing-sms") == IngestResult(1, 0, 0, 1)
+
+
+def test_replies_flag_opt_outs_and_link_their_campaign(db):
+    replies = [
+        reply(content="退订。"),
+        reply("13800000001", content="我不想退订"),
+        reply("13800000002", task="NOPE", content="ＴＤ", at="2024-11-11 20:10:00"),
+        reply("13955555555", task="NOPE", content="T"),
+    ]
+    assert ingest_replies(db, replies, vendor="veesing-sms").inserted == 4
+    assert ingest_replies(db, replies, vendor="veesing-sms").duplicates == 4
+    got = rows(db, "SELECT phone, opt_out, campaign FROM replies ORDER BY id")
+    assert got == [
+        ("13800000000", 1, "c"),
+        ("13800000001", 0, "c"),
+        ("13800000002", 1, "c"),  # no known task: the campaign that last sent to the phone
+        ("13955555555", 1, None),
+    ]
+    plan = cp.plan_batches(["13800000000", "13800000001"], vendor="veesing-sms", content=SMS, db=db)
+    assert plan.recipients["phone"].tolist() == ["13800000001"]
+
+
+def test_csv_jsonl_and_dataframe_sources(db, tmp_path):
+    frame = pd.DataFrame([receipt(), reply("13800000001")])
+    csv = tmp_path / "pushes.csv"
+    frame.to_csv(csv, index=False)
+    assert ingest_receipts(db, csv, vendor="veesing-sms") == IngestResult(1, 0, 0, 1)
+    assert ingest_replies(db, csv, vendor="veesing-sms") == IngestResult(1, 0, 0, 1)
+    lines = tmp_path / "pushes.jsonl"
+    lines.write_text(
+        json.dumps(receipt("13800000001")) + "\n{broken\n" + json.dumps([1]) + "\n\n",
+        encoding="utf-8",
+    )
+    assert ingest_receipts(db, lines, vendor="veesing-sms") == IngestResult(1, 0, 2, 0)
+    assert ingest_receipts(db, frame, vendor="veesing-sms") == IngestResult(0, 1, 0, 1)
+    sources = {s for (s,) in rows(db, "SELECT source FROM rejected")}
+    assert sources == {f"file:{lines}"}
+    normalised = pd.DataFrame(
+        {
+            "phone": ["13800000002"],
+            "task_id": ["T2"],
+            "status": ["failed"],
+            "code": ["EXPIRED"],
+            "received_at": [pd.Timestamp("2024-11-11 20:30:00")],
+        }
+    )
+    assert ingest_receipts(db, normalised, vendor="veesing-sms").inserted == 1
+    assert rows(db, "SELECT received_at, reason FROM receipts WHERE phone = '13800000002'") == [
+        ("2024-11-11T20:30:00+08:00", "过期未送达")
+    ]
+
+
+def test_argument_errors(db, tmp_path):
+    with pytest.raises(InputError):
+        ingest_receipts(db, [receipt()], vendor="nope")
+    with pytest.raises(InputError):
+        ingest_receipts(db, tmp_path / "missing.csv", vendor="veesing-sms")
+    with pytest.raises(InputError):
+        ingest_receipts(db, 42, vendor="veesing-sms")
+
+
+def test_voice_receipts_keep_talk_time(db):
+    form = {**receipt(status="0", code="NOANSWER"), "talktime": "0", "remark": "用户未接听"}
+    ok = {**receipt("13800000001"), "talktime": "12", "remark": "接收成功"}
+    assert ingest_receipts(db, [form, ok], vendor="veesing-voice").inserted == 2
+    assert rows(db, "SELECT talk_seconds, reason, remark FROM receipts ORDER BY id") == [
+        (0, "未接听", "用户未接听"),
+        (12, None, "接收成功"),
+    ]
+    assert ingest_receipts(db, [receipt()], vendor="veesing-voice").rejected == 1  # no talktime
+
+
+# --------------------------------------------------------------------------- the fast path
+
+ASCIIISH = st.text(alphabet=st.sampled_from("0123456789 -+:T１٣\u3000\tabc,"), max_size=14)
+FIELD = st.one_of(
+    st.none(), ASCIIISH, st.sampled_from(["", " ", "1", "0", "2", "DELIVRD", "MK:0001 "]),
+    st.just(["1", "0"]), st.integers(0, 99),
+)  # fmt: skip
+PHONE = st.one_of(FIELD, st.from_regex(r"(\+?86)?1[3-9][0-9]{9}", fullmatch=True))
+WHEN = st.one_of(
+    FIELD,
+    st.from_regex(
+        r"20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-6][0-9]:[0-6][0-9]", fullmatch=True
+    ),
+)
+FORMS = st.fixed_dictionaries(
+    {"mobile": PHONE, "taskid": FIELD, "status": FIELD, "receivetime": WHEN},
+    optional={"code": FIELD, "talktime": FIELD, "remark": FIELD, "content": FIELD},
+)
+
+
+def reference(module, form):
+    try:
+        record = module.parse_push(form)
+    except PayloadError:
+        return "rejected"
+    return record.to_dict() if isinstance(record, cp.vendors.Receipt) else "skipped"
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(FORMS, max_size=6), st.sampled_from([veesing_sms, veesing_code, veesing_voice]))
+def test_column_wise_parsing_equals_the_vendor_parser(forms, module):
+    parsed = _parse_forms(forms, vendor=module.KEY, kind="receipt", label="t")
+    expected = [reference(module, f) for f in forms]
+    got_rows = sorted(map(repr, parsed.receipts or []))
+    want = [e for e in expected if isinstance(e, dict)]
+    columns = ("vendor", "task_id", "phone", "status", "code", "received_at", "talk_seconds",
+               "remark")  # fmt: skip
+    want_rows = sorted(
+        repr((*(w[c] for c in columns[:5]), cp.reasons.failure_reason(
+            w["code"], remark=w["remark"], status=w["status"]), *(w[c] for c in columns[5:])))
+        for w in want
+    )  # fmt: skip
+    assert got_rows == want_rows
+    assert len(parsed.rejected) == expected.count("rejected")
+    assert parsed.skipped == expected.count("skipped")
+
+
+# --------------------------------------------------------------------------- jzyyun XML, pulled
+
+REPORT = (
+    "<psreport><mobile>{phone}</mobile><username>u</username><smslogid>{task}</smslogid>"
+    "<status>{status}</status><sendtime>2024-11-11 20:00:0{n}.0</sendtime></psreport>"
+)
+
+
+def test_xml_one_bad_report_does_not_hold_back_the_others(db):
+    body = "<smsreport>" + "".join(
+        REPORT.format(phone=p, task="T1", status=s, n=i)
+        for i, (p, s) in enumerate([("13800000000", "1"), ("", "0"), ("13800000001", "0")])
+    ) + "</smsreport>"  # fmt: skip
+    result = ingest_receipts(db, body, vendor="jzyyun-sms")
+    assert result == IngestResult(2, 0, 1, 0)
+    assert rows(db, "SELECT code, reason FROM receipts ORDER BY id") == [("1", None), ("0", "其他")]
+    assert ingest_receipts(db, b"<smsreport><oops", vendor="jzyyun-sms").rejected == 1
+    assert rows(db, "SELECT body FROM rejected ORDER BY id")[-1] == (b"<smsreport><oops",)
+
+
+def test_xml_replies_decode_and_link_by_phone(db):
+    text = base64.b64encode("退订".encode("gbk")).decode()
+    body = (
+        "<smsrerecv><psrerecv><mobile>13800000002</mobile><content>"
+        f"{text}</content><sendtime>2024-11-11 21:00:00</sendtime></psrerecv></smsrerecv>"
+    )
+    with sqlite_utils.Database(db).conn as conn:
+        conn.execute("UPDATE batches SET vendor = 'jzyyun-sms'")
+    assert ingest_replies(db, body, vendor="jzyyun-sms").inserted == 1
+    assert rows(db, "SELECT task_id, content, opt_out, campaign FROM replies") == [
+        (None, "退订", 1, "c")
+    ]
+
+
+def test_pull_reports_and_replies_from_the_simulator(tmp_path):
+    db = tmp_path / "campaign.db"
+    with serve(seed=5, time_scale=3600, reply_rate=0.5, pull_max=40) as sim:
+        client = cp.vendor("jzyyun-sms", username="u", password="p", base_url=sim.url)
+        phones = [str(13800000000 + i) for i in range(120)]
+        plan = cp.plan_batches(phones, vendor="jzyyun-sms", content=SMS, batch_size=50)
+        send(plan, client, db=db, campaign="j", progress=False)
+        sim.flush()
+        got = pull_reports(client, db)
+        replies = pull_replies(client, db)
+        assert pull_reports(client, db).total == 0  # the queue is empty now
+    store = sqlite_utils.Database(db)
+    assert got.inserted == store["receipts"].count > 100
+    assert got.rejected == 0
+    assert store.execute("SELECT MIN(matched) FROM receipts").fetchone()[0] == 1
+    assert store["deliveries"].count == store.execute(
+        "SELECT COUNT(DISTINCT phone) FROM receipts").fetchone()[0]  # fmt: skip
+    assert replies.inserted == store["replies"].count > 0
+    assert store.execute("SELECT COUNT(*) FROM replies WHERE campaign = 'j'").fetchone()[0] == (
+        replies.inserted
+    )
+
+
+def test_pull_needs_a_pulled_vendor(tmp_path):
+    client = cp.vendor("veesing-sms", app_id="a", app_key="k", base_url="http://127.0.0.1:9")
+    with pytest.raises(InputError):
+        pull_reports(client, tmp_path / "c.db")
