@@ -11,7 +11,6 @@ import datetime as dt
 import html
 import logging
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,11 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from campaign.clock import SHANGHAI
 from campaign.errors import InputError
 from campaign.phones import OUTPUT_COLUMNS, load_phones
-from campaign.store import SHANGHAI, DbLike, open_db
-from campaign.vendors import VendorClient, VendorLimits, vendor_limits
-from campaign.vendors._base import check_send_at
+from campaign.store import DbLike, open_db
+from campaign.vendors import (
+    VendorClient,
+    VendorLimits,
+    check_message,
+    check_send_at,
+    vendor_limits,
+)
 
 __all__ = [
     "BATCH_COLUMNS",
@@ -48,13 +53,6 @@ DAILY_CAP = "reached the vendor's daily cap for this number"
 
 #: The reasons :attr:`Plan.skipped` gives (invalid numbers add load_phones' own reason).
 SKIP_REASONS = (INVALID, REPEAT, OPTED_OUT, ALREADY_IN_CAMPAIGN, TOO_SOON, DAILY_CAP)
-
-_SIGNATURE = re.compile(r"^\s*【[^【】]{1,20}】|【[^【】]{1,20}】\s*$")
-_EMOJI = re.compile(
-    "[\U0001f000-\U0001faff\U0001f1e6-\U0001f1ff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d"
-    "\U0001fb00-\U0001fbff]"
-)
-_OPT_OUT_PHRASE = re.compile(r"退订|拒收|回\s*[TtNnRr]\b|STOP", re.IGNORECASE)
 
 
 @dataclass
@@ -222,8 +220,8 @@ def plan_batches(
     """
     key, limits = _vendor(vendor)
     size = _batch_size(batch_size, limits, key)
-    plan_warnings = _check_message(
-        limits, key, content=content, template_id=template_id, variables=variables
+    plan_warnings = check_message(
+        content=content, template_id=template_id, variables=variables, limits=limits, vendor=key
     )
     moment = check_send_at(send_at, limits=limits, vendor=key)
 
@@ -321,70 +319,6 @@ def _split(phones: list[str], size: int, segments: int) -> pd.DataFrame:
         },
         columns=list(BATCH_COLUMNS),
     )
-
-
-# --------------------------------------------------------------------------- message rules
-
-
-def _check_message(
-    limits: VendorLimits,
-    key: str,
-    *,
-    content: str | None,
-    template_id: str | None,
-    variables: str | None,
-) -> list[str]:
-    """Raise InputError naming what to fix; return warnings that do not stop the send."""
-    notes: list[str] = []
-    if limits.message == "template":
-        if content is not None:
-            raise InputError(
-                f"{key} sends a template: pass template_id=... and variables=..., not content"
-            )
-        if template_id is None or not str(template_id).strip():
-            raise InputError(f"{key} sends a template: pass template_id=... (from the console)")
-        _check_text("variables", variables or "", limits, key, limits.variables_pattern,
-                    limits.variables_rule)  # fmt: skip
-        return notes
-
-    if template_id is not None or variables is not None:
-        raise InputError(f"{key} sends text: pass content=..., not template_id/variables")
-    if content is None or not content.strip():
-        raise InputError(f"{key} needs content=...: the message text, with its 【signature】")
-    if limits.signature_required and not _SIGNATURE.search(content):
-        raise InputError(
-            f"{key}: content must start or end with the sender's 【signature】, e.g. "
-            f"'【云通信】{content.strip()[:12]}…'; the vendor refuses unsigned SMS"
-        )
-    _check_text("content", content, limits, key, limits.content_pattern, limits.content_rule)
-    if limits.channel == "sms" and not _OPT_OUT_PHRASE.search(content):
-        notes.append(
-            "the content has no opt-out phrase (e.g. 回T退订 or 拒收请回复R); marketing SMS "
-            "should tell people how to stop them"
-        )
-    return notes
-
-
-def _check_text(
-    what: str, text: str, limits: VendorLimits, key: str, pattern: str | None, rule: str | None
-) -> None:
-    if limits.emoji_forbidden:
-        found = _EMOJI.search(text)
-        if found:
-            raise InputError(
-                f"{key}: {what} has an emoji ({found.group()!r} at character "
-                f"{found.start() + 1}); the vendor does not accept emoji: remove it"
-            )
-    try:
-        text.encode(limits.encoding)
-    except UnicodeEncodeError as exc:
-        bad = text[exc.start : exc.end]
-        raise InputError(
-            f"{key}: {what} character {bad!r} (at character {exc.start + 1}) cannot be sent: "
-            f"the vendor takes {limits.encoding.upper()} text; replace it"
-        ) from None
-    if pattern is not None and not re.fullmatch(pattern, text):
-        raise InputError(f"{key}: {what} {text!r} does not fit the vendor's rule: {rule}")
 
 
 # --------------------------------------------------------------------------- the store

@@ -29,7 +29,6 @@ file has not seen yet, in order, so files written by older versions keep working
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sqlite3
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from campaign.clock import SHANGHAI, now
 from campaign.errors import ConfigError
 
 __all__ = [
@@ -53,16 +53,9 @@ DbLike = str | os.PathLike | sqlite_utils.Database
 
 DEFAULT_DB = "campaign.db"
 
-#: The vendors' clock. China has kept UTC+8 without daylight saving since 1991.
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 #: A batch moves planned -> submitting -> accepted / rejected / unknown.
 BATCH_STATES = ("planned", "submitting", "accepted", "rejected", "unknown")
-
-
-def now() -> str:
-    """The current time as stored: ISO-8601 in Asia/Shanghai, to the second."""
-    return dt.datetime.now(SHANGHAI).isoformat(timespec="seconds")
 
 
 _V1 = f"""

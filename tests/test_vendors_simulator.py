@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import campaign.vendors as vendors
-from campaign.errors import VendorRejected, VendorResponseUnknown
+from campaign.errors import InputError, VendorRejected, VendorResponseUnknown
 from campaign.vendors._base import SHANGHAI
 
 simulator = pytest.importorskip("campaign.simulator")
@@ -139,7 +139,11 @@ def test_ihuyi_documented_refusals():
         c = client(sim, "ihuyi-voice")
         assert c.send(["13900000001"], content="1125").code == "4030"
         assert c.send(["1390000000"], content="1125").code == "406"
-        short = c.send(["13900000002"], content="123")
+        with pytest.raises(InputError, match="4-6 digits"):  # the client checks first...
+            c.send(["13900000002"], content="123")
+        lax = vendors.vendor("ihuyi-voice", base_url=sim.url, limits={"content_pattern": None},
+                             **CREDS["ihuyi-voice"])  # fmt: skip
+        short = lax.send(["13900000002"], content="123")  # ...and the vendor agrees
         assert (short.code, short.message) == ("4070", "语音验证码内容必须为4-6位数字")
         sim.set_balance("ihuyi-voice", CREDS["ihuyi-voice"]["account"], 0)
         assert c.send(["13900000003"], content="1125").code == "4051"

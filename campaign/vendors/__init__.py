@@ -28,6 +28,8 @@ from campaign.vendors._base import (
     SendResult,
     VendorClient,
     VendorLimits,
+    check_message,
+    check_send_at,
 )
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
     "SendResult",
     "VendorClient",
     "VendorLimits",
+    "check_message",
+    "check_send_at",
     "parse_push",
     "vendor",
     "vendor_keys",

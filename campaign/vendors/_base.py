@@ -29,6 +29,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from campaign.clock import SHANGHAI
 from campaign.errors import (
     ConfigError,
     InputError,
@@ -68,8 +69,6 @@ DEFAULT_BACKOFF = 0.5
 #: Connections kept per host: enough for ``cp.send(..., concurrency=8)`` with room to spare.
 POOL_SIZE = 10
 
-#: The vendors' clock. China has kept UTC+8 without daylight saving since 1991.
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 Channel = Literal["sms", "code", "voice"]
 DataMode = Literal["push", "pull", "none"]
@@ -184,6 +183,82 @@ class VendorLimits:
                 f"unknown limit(s) {', '.join(unknown)}; valid names: {', '.join(sorted(known))}"
             )
         return dataclasses.replace(self, **changes)
+
+
+# --------------------------------------------------------------------------- message rules
+
+_SIGNATURE = re.compile(r"^\s*【[^【】]{1,20}】|【[^【】]{1,20}】\s*$")
+_EMOJI = re.compile(
+    "[\U0001f000-\U0001faff\U0001f1e6-\U0001f1ff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200d"
+    "\U0001fb00-\U0001fbff]"
+)
+_OPT_OUT_PHRASE = re.compile(r"退订|拒收|回\s*[TtNnRr]\b|STOP", re.IGNORECASE)
+
+
+def check_message(
+    *,
+    content: str | None,
+    template_id: str | None,
+    variables: str | None,
+    limits: VendorLimits,
+    vendor: str,
+) -> list[str]:
+    """Check a message against the vendor's rules; the planner and every client use this.
+
+    Raises InputError saying what to fix: content or template as the vendor takes it, a
+    【signature】 where required, no emoji, characters the vendor can encode, the content or
+    variables pattern. Returns warnings that do not stop a send (no opt-out phrase in an SMS).
+    """
+    notes: list[str] = []
+    if limits.message == "template":
+        if content is not None:
+            raise InputError(
+                f"{vendor} sends a template: pass template_id=... and variables=..., not content"
+            )
+        if template_id is None or not str(template_id).strip():
+            raise InputError(f"{vendor} sends a template: pass template_id=... (from the console)")
+        _check_text("variables", variables or "", limits, vendor, limits.variables_pattern,
+                    limits.variables_rule)  # fmt: skip
+        return notes
+
+    if template_id is not None or variables is not None:
+        raise InputError(f"{vendor} sends text: pass content=..., not template_id/variables")
+    if content is None or not content.strip():
+        raise InputError(f"{vendor} needs content=...: the message text, with its 【signature】")
+    if limits.signature_required and not _SIGNATURE.search(content):
+        raise InputError(
+            f"{vendor}: content must start or end with the sender's 【signature】, e.g. "
+            f"'【云通信】{content.strip()[:12]}…'; the vendor refuses unsigned SMS"
+        )
+    _check_text("content", content, limits, vendor, limits.content_pattern, limits.content_rule)
+    if limits.channel == "sms" and not _OPT_OUT_PHRASE.search(content):
+        notes.append(
+            "the content has no opt-out phrase (e.g. 回T退订 or 拒收请回复R); marketing SMS "
+            "should tell people how to stop them"
+        )
+    return notes
+
+
+def _check_text(
+    what: str, text: str, limits: VendorLimits, vendor: str, pattern: str | None, rule: str | None
+) -> None:
+    if limits.emoji_forbidden:
+        found = _EMOJI.search(text)
+        if found:
+            raise InputError(
+                f"{vendor}: {what} has an emoji ({found.group()!r} at character "
+                f"{found.start() + 1}); the vendor does not accept emoji: remove it"
+            )
+    try:
+        text.encode(limits.encoding)
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end]
+        raise InputError(
+            f"{vendor}: {what} character {bad!r} (at character {exc.start + 1}) cannot be sent: "
+            f"the vendor takes {limits.encoding.upper()} text; replace it"
+        ) from None
+    if pattern is not None and not re.fullmatch(pattern, text):
+        raise InputError(f"{vendor}: {what} {text!r} does not fit the vendor's rule: {rule}")
 
 
 # --------------------------------------------------------------------------- records

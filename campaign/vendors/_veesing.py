@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from campaign.errors import InputError, PayloadError
+from campaign.errors import PayloadError
 from campaign.vendors._base import (
     READ,
     SEND,
@@ -25,6 +25,7 @@ from campaign.vendors._base import (
     Reply,
     SendResult,
     VendorClient,
+    check_message,
     credential,
     payload_phone,
     phone_list,
@@ -261,7 +262,8 @@ class VeesingClient(VendorClient):
         """
         numbers = phone_list(phones, vendor=self.vendor, limits=self.limits)
         moment = self._check_send_at(send_at)
-        self._check_message(content=content, template_id=template_id, variables=variables)
+        check_message(content=content, template_id=template_id, variables=variables,
+                      limits=self.limits, vendor=self.vendor)  # fmt: skip
         params = self._params(
             numbers, content=content, template_id=template_id, variables=variables, send_at=moment
         )
@@ -271,27 +273,6 @@ class VeesingClient(VendorClient):
         if result is None:
             raise self._unknown("not a veesing JSON answer with returnStatus 0/1", body)
         return self._answered(result, body)
-
-    def _check_message(
-        self, *, content: str | None, template_id: str | None, variables: str | None
-    ) -> None:
-        if self.limits.message == "template":
-            if content is not None:
-                raise InputError(
-                    f"{self.vendor} sends an approved template: pass template_id= and "
-                    "variables=, not content="
-                )
-            if not template_id or not str(template_id).strip():
-                raise InputError(f"{self.vendor}: template_id is required")
-            if variables is None or not str(variables).strip():
-                raise InputError(f"{self.vendor}: variables is required")
-        else:
-            if template_id is not None or variables is not None:
-                raise InputError(
-                    f"{self.vendor} sends free content: pass content=, not template_id/variables"
-                )
-            if not content or not content.strip():
-                raise InputError(f"{self.vendor}: content is required")
 
     def balance(self) -> int:
         """Messages (条) left on the account (``remainPoint``).

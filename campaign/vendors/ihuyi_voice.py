@@ -21,7 +21,7 @@ import time as _time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from campaign.errors import InputError, PayloadError
+from campaign.errors import PayloadError
 from campaign.vendors._base import (
     READ,
     SEND,
@@ -30,6 +30,7 @@ from campaign.vendors._base import (
     SendResult,
     VendorClient,
     VendorLimits,
+    check_message,
     credential,
     parse_xml,
     phone_list,
@@ -222,12 +223,8 @@ class IhuyiVoiceClient(VendorClient):
         """
         numbers = phone_list(phones, vendor=KEY, limits=self.limits)
         self._check_send_at(send_at)
-        if template_id is not None:
-            raise InputError(f"{KEY} has no templates: pass the code as content=")
-        if content is None and variables is not None:
-            content = variables  # the code is the only "variable" there is
-        if not content or not str(content).strip():
-            raise InputError(f"{KEY}: content (the 4-6 digit code) is required")
+        check_message(content=content, template_id=template_id, variables=variables,
+                      limits=self.limits, vendor=KEY)  # fmt: skip
         params = build_send(
             numbers[0],
             str(content).strip(),

@@ -36,6 +36,7 @@ from campaign.vendors._base import (
     SendResult,
     VendorClient,
     VendorLimits,
+    check_message,
     child_text,
     credential,
     decode_text,
@@ -364,10 +365,8 @@ class JzyyunSmsClient(VendorClient):
         """
         numbers = phone_list(phones, vendor=KEY, limits=self.limits)
         self._check_send_at(send_at)
-        if template_id is not None or variables is not None:
-            raise InputError(f"{KEY} sends free content: pass content=, not template_id/variables")
-        if not content or not content.strip():
-            raise InputError(f"{KEY}: content is required")
+        check_message(content=content, template_id=template_id, variables=variables,
+                      limits=self.limits, vendor=KEY)  # fmt: skip
         params = build_send(
             numbers,
             content,
