@@ -56,6 +56,7 @@ __all__ = [
     "IngestResult",
     "ingest_receipts",
     "ingest_replies",
+    "link_receipts",
     "pull_replies",
     "pull_reports",
     "store_records",
@@ -203,6 +204,42 @@ def pull_replies(client: VendorClient, db: DbLike, *, max_calls: int = 100) -> I
     return _pull(client, db, "replies", max_calls)
 
 
+def link_receipts(db: DbLike, *, since_id: int = 0) -> int:
+    """Link receipts stored before their task id was known, and move deliveries forward.
+
+    A receipt can arrive before ``send`` has recorded the vendor's task id (a fast vendor, a
+    crash between the call and the commit); it is stored unmatched. Once the batch is known,
+    this links it (campaign, batch, ``matched``) and updates ``deliveries``. The receiver does
+    this on its own every second for what it stored; call it after a ``send`` that was
+    interrupted. ``since_id`` limits the work to receipts with ``id >= since_id``. Returns the
+    number of receipts linked to a batch.
+
+    >>> cp.link_receipts("campaign.db")
+    12
+    """
+    database = open_db(db)
+    conn = database.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        linked = relink(conn, since_id=since_id)
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+    return linked
+
+
+def relink(conn: sqlite3.Connection, *, since_id: int = 0) -> int:
+    """:func:`link_receipts` inside the caller's transaction."""
+    ids = [i for (i,) in conn.execute(_RELINK, [since_id]).fetchall()]
+    if ids:
+        conn.execute(
+            _UPSERT_DELIVERIES_WHERE.format(where="x.id IN (SELECT value FROM json_each(?))"),
+            [json.dumps(ids)],
+        )
+    return len(ids)
+
+
 # --------------------------------------------------------------------------- pulling
 
 
@@ -266,14 +303,14 @@ ON CONFLICT DO NOTHING
 
 # The latest receipt per (campaign, phone) wins: rows are applied in id order and a row only
 # replaces one that is older (received_at, then id), so out-of-order arrival is harmless.
-_UPSERT_DELIVERIES = """
+_UPSERT_DELIVERIES_WHERE = """
 INSERT INTO deliveries (campaign, phone, batch, vendor, task_id, status, code, reason,
                         received_at, talk_seconds, carrier, province, city, receipt_id)
 SELECT x.campaign, x.phone, x.batch, x.vendor, x.task_id, x.status, x.code, x.reason,
        x.received_at, x.talk_seconds, r.carrier, r.province, r.city, x.id
 FROM receipts AS x
 JOIN recipients AS r ON r.campaign = x.campaign AND r.phone = x.phone
-WHERE x.id > ? AND x.matched = 1
+WHERE {where} AND x.matched = 1
 ORDER BY x.id
 ON CONFLICT (campaign, phone) DO UPDATE SET
     batch = excluded.batch, vendor = excluded.vendor, task_id = excluded.task_id,
@@ -284,6 +321,20 @@ WHERE COALESCE(excluded.received_at, '') > COALESCE(deliveries.received_at, '')
    OR (COALESCE(excluded.received_at, '') = COALESCE(deliveries.received_at, '')
        AND excluded.receipt_id > deliveries.receipt_id)
 """
+_UPSERT_DELIVERIES = _UPSERT_DELIVERIES_WHERE.format(where="x.id > ?")
+
+# Receipts that arrived before their task id was recorded (a fast receipt racing the send's
+# own bookkeeping): link them now that the batch is known.
+_RELINK = """
+UPDATE receipts SET campaign = b.campaign, batch = b.batch, matched = EXISTS (
+    SELECT 1 FROM recipients AS r
+    WHERE r.campaign = b.campaign AND r.phone = receipts.phone AND r.batch = b.batch)
+FROM batches AS b
+WHERE receipts.id >= ? AND receipts.campaign IS NULL AND receipts.task_id IS NOT NULL
+  AND b.vendor = receipts.vendor AND b.task_id = receipts.task_id
+RETURNING receipts.id
+"""
+
 
 _INSERT_REPLY = """
 INSERT INTO replies (vendor, task_id, phone, content, received_at, opt_out, campaign,

@@ -52,7 +52,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from campaign.errors import ConfigError, PayloadError
-from campaign.ingest import store_records
+from campaign.ingest import relink, store_records
 from campaign.store import DbLike, now, open_db
 from campaign.vendors import VENDORS, Receipt, Reply
 
@@ -64,6 +64,10 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_BODY = 64 * 1024
 #: Most pushes committed in one transaction.
 MAX_GROUP = 1024
+#: Receipts stored before their task id was known are re-linked every this many seconds...
+RELINK_EVERY = 1.0
+#: ...for this long after they arrived (a task id still unknown by then is a foreign task).
+RELINK_FOR = 600.0
 #: Seconds a connection may stay idle or take to send its request.
 CONNECTION_TIMEOUT = 30.0
 
@@ -122,6 +126,9 @@ class Receiver:
         self._serving: threading.Thread | None = None
         self._stopped = threading.Event()
         self.acknowledged = 0  # pushes answered 200 (for monitoring and the benchmark)
+        self._unlinked: int | None = None  # smallest id of a receipt waiting for its task id
+        self._unlinked_since = 0.0
+        self._relinked_at = 0.0
         self._writer.start()
         if self._path:
             self._checkpointer.start()
@@ -232,7 +239,11 @@ class Receiver:
         conn = self._database.conn
         stopping = False
         while not stopping:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=RELINK_EVERY)
+            except queue.Empty:
+                self._relink(conn)
+                continue
             if item is None:
                 break
             group = [item]
@@ -249,15 +260,44 @@ class Receiver:
             for member in group:
                 member.ok = ok
                 member.done.set()
+            if time.monotonic() - self._relinked_at >= RELINK_EVERY:
+                self._relink(conn)
         # answer anything that raced in after the stop
         while True:
             try:
                 left = self._queue.get_nowait()
             except queue.Empty:
-                return
+                break
             if left is not None:
                 left.ok = self._commit(conn, [left])
                 left.done.set()
+        self._relink(conn)
+
+    def _relink(self, conn: Any) -> None:
+        """Link receipts that arrived before ``send`` recorded their task id."""
+        self._relinked_at = time.monotonic()
+        if self._unlinked is None:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            linked = relink(conn, since_id=self._unlinked)
+            left = conn.execute(
+                "SELECT MIN(id) FROM receipts WHERE id >= ? AND campaign IS NULL "
+                "AND task_id IS NOT NULL",
+                [self._unlinked],
+            ).fetchone()[0]
+            conn.commit()
+        except Exception:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            log.exception("receiver: linking early receipts failed")
+            return
+        if linked:
+            log.info("receiver: linked %d receipt(s) that arrived before their task id", linked)
+        if left is None or time.monotonic() - self._unlinked_since > RELINK_FOR:
+            self._unlinked = None
+        else:
+            self._unlinked = left
 
     def _commit(self, conn: Any, group: list[_Item]) -> bool:
         receipts = [i.record for i in group if isinstance(i.record, Receipt)]
@@ -266,11 +306,20 @@ class Receiver:
         for attempt in range(3):
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM receipts").fetchone()[0]
                 store_records(
                     conn, receipts=receipts, replies=replies, rejected=rejected,
                     rejected_once=False,
                 )  # fmt: skip
+                unlinked = None
+                if receipts:
+                    unlinked = conn.execute(
+                        "SELECT MIN(id) FROM receipts WHERE id > ? AND campaign IS NULL",
+                        [before],
+                    ).fetchone()[0]
                 conn.commit()
+                if unlinked is not None and self._unlinked is None:
+                    self._unlinked, self._unlinked_since = unlinked, time.monotonic()
                 return True
             except Exception:
                 with contextlib.suppress(Exception):

@@ -18,6 +18,7 @@ from campaign.ingest import (
     _parse_forms,
     ingest_receipts,
     ingest_replies,
+    link_receipts,
     pull_replies,
     pull_reports,
 )
@@ -88,6 +89,23 @@ def test_receipts_are_linked_flagged_and_stored_once(db):
         ("13800000001", "failed", "移动", "广东"),
     ]
     assert dict(rows(db, "SELECT status, n FROM delivery_counts")) == {"delivered": 1, "failed": 1}
+
+
+def test_a_receipt_that_beat_its_task_id_is_linked_later(db):
+    ingest_receipts(db, [receipt("13800000005", task="T3")], vendor="veesing-sms")
+    assert link_receipts(db) == 0
+    with sqlite_utils.Database(db).conn as conn:
+        conn.execute(
+            "INSERT INTO batches (campaign, batch, vendor, size, state, task_id) "
+            "VALUES ('c', 3, 'veesing-sms', 1, 'accepted', 'T3')"
+        )
+        conn.execute(
+            "INSERT INTO recipients (campaign, phone, batch) VALUES ('c', '13800000005', 3)"
+        )
+    assert link_receipts(db) == 1
+    assert rows(db, "SELECT campaign, batch, matched FROM receipts") == [("c", 3, 1)]
+    assert rows(db, "SELECT phone, batch FROM deliveries") == [("13800000005", 3)]
+    assert link_receipts(db) == 0
 
 
 def test_latest_receipt_wins_whatever_the_arrival_order(db):
