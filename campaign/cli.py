@@ -238,13 +238,11 @@ def simulator(host, port, seed, time_scale, push_to) -> None:
     help="Folder for what the demo writes.",
 )
 def demo(out: Path) -> None:
-    """Run the whole journey on the built-in synthetic data."""
+    """Run the whole journey on synthetic data against the built-in vendor simulator."""
     from campaign.demo import run_demo
 
-    result = run_demo(out=out)
-    for name, contacts in result.contacts.items():
-        click.echo(summarize_contacts(contacts, name=name))
-    click.echo(f"wrote {', '.join(str(f) for f in result.files)}")
+    result = run_demo(out=out, echo=click.echo)
+    click.echo(f"done in {result.seconds:.0f} s; open {result.reports[0]} in a browser")
 
 
 if __name__ == "__main__":  # pragma: no cover

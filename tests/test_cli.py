@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from campaign.cli import main
@@ -55,16 +56,18 @@ def test_load_errors_are_one_clear_line():
     assert "Traceback" not in result.output
 
 
-def test_demo_writes_the_tidy_sample_lists(tmp_path):
+@pytest.mark.slow
+def test_demo_runs_the_whole_journey_and_writes_the_reports(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "contacts-csv.csv",
-        "contacts-xlsx.csv",
-        "contacts_gbk-csv.csv",
-        "numbers-txt.csv",
-    ]
-    assert "data/contacts.xlsx: 40 rows" in result.output
+    out = result.output
+    assert "loaded 20,000 members from data/demo_contacts.csv" in out
+    for campaign in ["double11-A", "double11-B", "vip-jzyyun", "voice-notice"]:
+        assert campaign in out
+        page = (tmp_path / f"{campaign}.html").read_text(encoding="utf-8")
+        assert "<html" in page
+    assert "A/B: delivery rate: double11-A" in out
+    assert (tmp_path / "campaign.db").exists()
 
 
 def test_version():
