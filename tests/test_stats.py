@@ -18,7 +18,11 @@ import campaign.stats as st
 from campaign.errors import CampaignError, InputError
 from campaign.store import open_db
 
-smp = pytest.importorskip("statsmodels.stats.proportion")
+
+@pytest.fixture(scope="module")
+def smp():
+    """statsmodels, the oracle for intervals and tests (a dev-only dependency)."""
+    return pytest.importorskip("statsmodels.stats.proportion")
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +87,7 @@ def test_every_dimension(db, by, expected):
     assert rows(s, by, COUNTS) == expected
 
 
-def test_intervals_are_wilson_as_statsmodels_computes_them(db):
+def test_intervals_are_wilson_as_statsmodels_computes_them(db, smp):
     s = st.delivery_stats(db, campaign="double11", by="carrier")
     for r in s.itertuples():
         low, high = smp.proportion_confint(r.delivered, r.submitted, method="wilson")
@@ -93,7 +97,7 @@ def test_intervals_are_wilson_as_statsmodels_computes_them(db):
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 1), (1, 1), (0, 50), (50, 50), (7, 300), (930, 1000)])
-def test_wilson_interval_at_the_edges(k, n):
+def test_wilson_interval_at_the_edges(k, n, smp):
     low, high = st.wilson_interval(k, n)
     assert (float(low), float(high)) == pytest.approx(
         smp.proportion_confint(k, n, method="wilson"), abs=1e-12
@@ -172,7 +176,7 @@ def test_bad_by_values(db, by):
 # --------------------------------------------------------------------------- replies
 
 
-def test_reply_stats(db):
+def test_reply_stats(db, smp):
     s = st.reply_stats(db, campaign="double11")
     # p1 replied twice, p3 'TD', p7 '退订' (pushed twice: stored once); the unmatched reply
     # from a number outside the campaign is not counted
@@ -288,7 +292,7 @@ def test_failure_reasons(db):
 # --------------------------------------------------------------------------- comparing
 
 
-def test_compare_two_values_of_a_column(db):
+def test_compare_two_values_of_a_column(db, smp):
     c = st.compare(db, "A", "B", column="variant", campaign="double11")
     assert len(c) == 1
     r = c.iloc[0]
@@ -302,7 +306,7 @@ def test_compare_two_values_of_a_column(db):
 
 
 @pytest.mark.parametrize(("a", "b"), [((930, 1000), (900, 1000)), ((500, 1000), (505, 1000))])
-def test_compare_two_campaigns_against_statsmodels(tmp_path, a, b):
+def test_compare_two_campaigns_against_statsmodels(tmp_path, a, b, smp):
     path = two_variants(tmp_path / "ab.db", a=a, b=b)
     r = st.compare(path, "A", "B").iloc[0]
     z, p = smp.proportions_ztest([a[0], b[0]], [a[1], b[1]])
