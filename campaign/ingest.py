@@ -229,9 +229,19 @@ def link_receipts(db: DbLike, *, since_id: int = 0) -> int:
     return linked
 
 
-def relink(conn: sqlite3.Connection, *, since_id: int = 0) -> int:
-    """:func:`link_receipts` inside the caller's transaction."""
-    ids = [i for (i,) in conn.execute(_RELINK, [since_id]).fetchall()]
+def relink(
+    conn: sqlite3.Connection,
+    *,
+    since_id: int = 0,
+    tasks: Iterable[tuple[str, str]] | None = None,
+) -> int:
+    """:func:`link_receipts` inside the caller's transaction; ``tasks`` limits it to those
+    (vendor, task_id) pairs (an index lookup each, for the receiver)."""
+    if tasks is None:
+        ids = [i for (i,) in conn.execute(_RELINK.format(where="receipts.id >= ?"), [since_id])]
+    else:
+        statement = _RELINK.format(where="receipts.vendor = ? AND receipts.task_id = ?")
+        ids = [i for task in tasks for (i,) in conn.execute(statement, list(task)).fetchall()]
     if ids:
         conn.execute(
             _UPSERT_DELIVERIES_WHERE.format(where="x.id IN (SELECT value FROM json_each(?))"),
@@ -330,7 +340,7 @@ UPDATE receipts SET campaign = b.campaign, batch = b.batch, matched = EXISTS (
     SELECT 1 FROM recipients AS r
     WHERE r.campaign = b.campaign AND r.phone = receipts.phone AND r.batch = b.batch)
 FROM batches AS b
-WHERE receipts.id >= ? AND receipts.campaign IS NULL AND receipts.task_id IS NOT NULL
+WHERE {where} AND receipts.campaign IS NULL AND receipts.task_id IS NOT NULL
   AND b.vendor = receipts.vendor AND b.task_id = receipts.task_id
 RETURNING receipts.id
 """

@@ -68,6 +68,9 @@ MAX_GROUP = 1024
 RELINK_EVERY = 1.0
 #: ...for this long after they arrived (a task id still unknown by then is a foreign task).
 RELINK_FOR = 600.0
+#: Distinct unknown task ids remembered for re-linking (pushes for foreign tasks beyond that
+#: stay unmatched until ``cp.link_receipts``).
+MAX_UNLINKED_TASKS = 10_000
 #: Seconds a connection may stay idle or take to send its request.
 CONNECTION_TIMEOUT = 30.0
 
@@ -125,9 +128,9 @@ class Receiver:
         self._server = _Server((host, port), _Handler, self)
         self._serving: threading.Thread | None = None
         self._stopped = threading.Event()
-        self.acknowledged = 0  # pushes answered 200 (for monitoring and the benchmark)
-        self._unlinked: int | None = None  # smallest id of a receipt waiting for its task id
-        self._unlinked_since = 0.0
+        self.acknowledged = 0  # pushes committed to answer 200 (counted by the writer alone)
+        # (vendor, task_id) of receipts stored before their task id was known -> first seen
+        self._unlinked: dict[tuple[str, str], float] = {}
         self._relinked_at = 0.0
         self._writer.start()
         if self._path:
@@ -211,8 +214,6 @@ class Receiver:
         item.done.wait()
         if not item.ok:
             return 503, "could not store the push: retry"
-        if answer[0] == 200:
-            self.acknowledged += 1
         return answer
 
     def health(self) -> dict[str, Any]:
@@ -276,17 +277,20 @@ class Receiver:
     def _relink(self, conn: Any) -> None:
         """Link receipts that arrived before ``send`` recorded their task id."""
         self._relinked_at = time.monotonic()
-        if self._unlinked is None:
+        if not self._unlinked:
             return
+        tasks = list(self._unlinked)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            linked = relink(conn, since_id=self._unlinked)
-            left = conn.execute(
-                "SELECT MIN(id) FROM receipts WHERE id >= ? AND campaign IS NULL "
-                "AND task_id IS NOT NULL",
-                [self._unlinked],
-            ).fetchone()[0]
-            conn.commit()
+            known = [
+                t for t in tasks
+                if conn.execute("SELECT 1 FROM batches WHERE vendor = ? AND task_id = ? LIMIT 1",
+                                list(t)).fetchone()
+            ]  # fmt: skip
+            linked = 0
+            if known:
+                conn.execute("BEGIN IMMEDIATE")
+                linked = relink(conn, tasks=known)
+                conn.commit()
         except Exception:
             with contextlib.suppress(Exception):
                 conn.rollback()
@@ -294,10 +298,10 @@ class Receiver:
             return
         if linked:
             log.info("receiver: linked %d receipt(s) that arrived before their task id", linked)
-        if left is None or time.monotonic() - self._unlinked_since > RELINK_FOR:
-            self._unlinked = None
-        else:
-            self._unlinked = left
+        cutoff = time.monotonic() - RELINK_FOR
+        for task in tasks:
+            if task in known or self._unlinked[task] < cutoff:
+                del self._unlinked[task]
 
     def _commit(self, conn: Any, group: list[_Item]) -> bool:
         receipts = [i.record for i in group if isinstance(i.record, Receipt)]
@@ -311,15 +315,19 @@ class Receiver:
                     conn, receipts=receipts, replies=replies, rejected=rejected,
                     rejected_once=False,
                 )  # fmt: skip
-                unlinked = None
+                unlinked = []
                 if receipts:
                     unlinked = conn.execute(
-                        "SELECT MIN(id) FROM receipts WHERE id > ? AND campaign IS NULL",
+                        "SELECT DISTINCT vendor, task_id FROM receipts WHERE id > ? "
+                        "AND campaign IS NULL AND task_id IS NOT NULL",
                         [before],
-                    ).fetchone()[0]
+                    ).fetchall()
                 conn.commit()
-                if unlinked is not None and self._unlinked is None:
-                    self._unlinked, self._unlinked_since = unlinked, time.monotonic()
+                seen = time.monotonic()
+                for task in unlinked:
+                    if len(self._unlinked) < MAX_UNLINKED_TASKS:
+                        self._unlinked.setdefault(tuple(task), seen)
+                self.acknowledged += sum(i.record is not None for i in group)
                 return True
             except Exception:
                 with contextlib.suppress(Exception):
