@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlite_utils
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st_h
 from stats_fixtures import StoreBuilder, double11, two_variants
 
 import campaign.stats as st
@@ -335,3 +337,64 @@ def test_two_proportion_test_when_both_are_perfect():
     out = st.two_proportion_test(10, 10, 20, 20)
     assert out["p_value"] == 1.0
     assert out["difference"] == 0.0
+
+
+# --------------------------------------------------------------------------- property
+
+
+@st_h.composite
+def stores(draw):
+    """Recipients in batches of random states; receipts in random order, some twice."""
+    n = draw(st_h.integers(1, 12))
+    states = draw(st_h.lists(st_h.sampled_from(["accepted", "rejected", "unknown"]),
+                             min_size=1, max_size=3))  # fmt: skip
+    people = [
+        (f"1380000{i:04d}", draw(st_h.integers(1, len(states))),
+         draw(st_h.sampled_from(["移动", "联通", None])), draw(st_h.sampled_from(["A", "B"])))
+        for i in range(n)
+    ]  # fmt: skip
+    receipts = draw(st_h.lists(st_h.tuples(
+        st_h.integers(0, n - 1), st_h.sampled_from(["delivered", "failed", "unknown"]),
+        st_h.integers(0, 5)), max_size=25))  # fmt: skip
+    return states, people, receipts
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stores())
+def test_counts_match_a_naive_recount_of_the_receipts(tmp_path_factory, store):
+    states, people, receipts = store
+    path = tmp_path_factory.mktemp("prop") / "p.db"
+    s = StoreBuilder(path)
+    s.campaign("p")
+    for b, state in enumerate(states, start=1):
+        s.batch("p", b, state=state, recipients=[
+            (phone, carrier, "广东", "广州", {"variant": v})
+            for phone, batch, carrier, v in people if batch == b])  # fmt: skip
+    latest: dict[str, tuple] = {}
+    seen = set()
+    for k, (who, status, second) in enumerate(receipts):
+        phone = people[who][0]
+        at = f"2024-11-11T10:00:0{second}+08:00"
+        s.receipt("p", phone, status, at, code=status)
+        if (phone, status, at) in seen:
+            continue  # a duplicate: ignored by the store
+        seen.add((phone, status, at))
+        if phone not in latest or (at, k) > latest[phone][:2]:
+            latest[phone] = (at, k, status)
+    with_receipts = {b for phone, b, _, _ in people if phone in latest}
+    sent = {b for b, state in enumerate(states, 1) if state == "accepted" or b in with_receipts}
+    expected: dict = {}
+    for phone, b, carrier, _ in people:
+        if b not in sent:
+            continue
+        row = expected.setdefault(carrier, [0, 0, 0, 0])
+        row[0] += 1
+        if phone in latest:
+            row[["delivered", "failed", "unknown"].index(latest[phone][2]) + 1] += 1
+    fast = st.delivery_stats(path, by="carrier")
+    assert rows(fast, "carrier", ["submitted", "delivered", "failed", "unknown"]) == expected
+    slow = st.delivery_stats(path, by=["carrier", "variant"])  # the per-recipient join
+    summed = slow.fillna({"carrier": "?"}).groupby("carrier")[["submitted", "delivered"]].sum()
+    assert {(None if k == "?" else k): v for k, v in summed.T.to_dict("list").items()} == {
+        k: v[:2] for k, v in expected.items()
+    }
