@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from campaign import simulator
+from campaign import receiver, simulator
 from campaign.batching import Plan, count_segments, plan_batches
 from campaign.errors import (
     CampaignError,
@@ -22,8 +22,34 @@ from campaign.errors import (
     VendorResponseUnknown,
     VendorUnreachable,
 )
+from campaign.ingest import (
+    IngestResult,
+    ingest_receipts,
+    ingest_replies,
+    pull_replies,
+    pull_reports,
+)
 from campaign.phones import load_phones, normalize_phone, normalize_phones
+from campaign.plots import (
+    plot_delivery_curve,
+    plot_delivery_rate,
+    plot_failure_reasons,
+    plot_latency,
+    plot_replies_by_hour,
+    plot_talk_time,
+)
+from campaign.report import report
 from campaign.send import campaign_batches, send
+from campaign.stats import (
+    compare,
+    delivery_curve,
+    delivery_stats,
+    failure_reasons,
+    latency_stats,
+    replies_by_hour,
+    reply_stats,
+    voice_stats,
+)
 from campaign.store import open_db
 from campaign.vendors import VendorLimits, vendor, vendor_keys, vendor_limits
 
@@ -33,6 +59,7 @@ __all__ = [
     "CampaignError",
     "ColumnNotFoundError",
     "ConfigError",
+    "IngestResult",
     "InputError",
     "PayloadError",
     "Plan",
@@ -44,15 +71,35 @@ __all__ = [
     "VendorUnreachable",
     "__version__",
     "campaign_batches",
+    "compare",
     "count_segments",
+    "delivery_curve",
+    "delivery_stats",
+    "failure_reasons",
+    "ingest_receipts",
+    "ingest_replies",
+    "latency_stats",
     "load_phones",
     "normalize_phone",
     "normalize_phones",
     "open_db",
     "plan_batches",
+    "plot_delivery_curve",
+    "plot_delivery_rate",
+    "plot_failure_reasons",
+    "plot_latency",
+    "plot_replies_by_hour",
+    "plot_talk_time",
+    "pull_replies",
+    "pull_reports",
+    "receiver",
+    "replies_by_hour",
+    "reply_stats",
+    "report",
     "send",
     "simulator",
     "vendor",
     "vendor_keys",
     "vendor_limits",
+    "voice_stats",
 ]

@@ -230,6 +230,83 @@ def simulator(host, port, seed, time_scale, push_to) -> None:
 
 
 @main.command()
+@click.option("--db", default="campaign.db", show_default=True, help="The store pushes go into.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, help="Port (0: any free port).")
+@click.option("--token", envvar="CAMPAIGN_PUSH_TOKEN", help="Required ?token=... on every push "
+              "(or env CAMPAIGN_PUSH_TOKEN, which keeps it out of shell history).")  # fmt: skip
+def receive(db, host, port, token) -> None:
+    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health."""
+    from campaign.receiver import run
+
+    def ready(receiver) -> None:
+        click.echo(f"push receiver on {receiver.url} -> {db} (Ctrl-C stops)")
+
+    run(db, host=host, port=port, token=token, on_ready=ready)
+
+
+@main.command()
+@click.option("--vendor", default="jzyyun-sms", show_default=True, help="A pulled vendor.")
+@click.option("--db", default="campaign.db", show_default=True, help="The store.")
+@click.option("--base-url", help="Vendor address, e.g. the simulator's.")
+def pull(vendor, db, base_url) -> None:
+    """Pull delivery reports and replies from a pulled vendor into the store."""
+    from campaign.ingest import pull_replies, pull_reports
+    from campaign.vendors import vendor as make_client
+
+    client = make_client(vendor, base_url=base_url)
+    reports = pull_reports(client, db)
+    replies = pull_replies(client, db)
+    click.echo(f"reports: {reports.inserted} new, {reports.duplicates} already stored, "
+               f"{reports.rejected} rejected")  # fmt: skip
+    click.echo(f"replies: {replies.inserted} new, {replies.duplicates} already stored, "
+               f"{replies.rejected} rejected")  # fmt: skip
+
+
+_STATS = {
+    "delivery": "delivery_stats",
+    "reply": "reply_stats",
+    "voice": "voice_stats",
+    "latency": "latency_stats",
+    "reasons": "failure_reasons",
+}
+
+
+@main.command()
+@click.option("--db", default="campaign.db", show_default=True, help="The store.")
+@click.option("--campaign", help="One campaign (default: all).")
+@click.option("--by", multiple=True, help="Group by: campaign, batch, vendor, carrier, province, "
+              "city, send_hour, send_day or a column of the contact list. Repeatable.")  # fmt: skip
+@click.option("--kind", type=click.Choice(list(_STATS)), default="delivery", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
+def stats(db, campaign, by, kind, out) -> None:
+    """Delivery, reply, voice, latency statistics or failure reasons, as a table."""
+    import campaign.stats as statistics
+
+    function = getattr(statistics, _STATS[kind])
+    table = function(db, campaign=campaign, by=list(by) or None)
+    click.echo(table.to_string(index=False))
+    if out is not None:
+        write_table(table, out)
+        click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.option("--db", default="campaign.db", show_default=True, help="The store.")
+@click.option("--campaign", required=True, help="The campaign to report on.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The HTML file "
+              "(default: <campaign>.html).")  # fmt: skip
+@click.option("--show-phones", is_flag=True, help="Do not mask phone numbers (in-house only).")
+def report(db, campaign, out, show_phones) -> None:
+    """Write the post-campaign report: one self-contained HTML file."""
+    from campaign.report import report as write_report
+
+    path = write_report(db, campaign=campaign, path=out or Path(f"{campaign}.html"),
+                        mask_phones=not show_phones)  # fmt: skip
+    click.echo(f"wrote {path}")
+
+
+@main.command()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -56,18 +56,30 @@ def test_load_errors_are_one_clear_line():
     assert "Traceback" not in result.output
 
 
-@pytest.mark.slow
-def test_demo_runs_the_whole_journey_and_writes_the_reports(tmp_path):
-    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """`campaign demo` once for the module (about 20 s): its output and its folder."""
+    out = tmp_path_factory.mktemp("demo")
+    return CliRunner().invoke(main, ["demo", "--out", str(out)]), out
+
+
+@pytest.fixture(scope="module")
+def demo_store(demo_run):
+    """A store with every kind of campaign in it, as the demo leaves it."""
+    return demo_run[1] / "campaign.db"
+
+
+def test_demo_runs_the_whole_journey_and_writes_the_reports(demo_run):
+    result, folder = demo_run
     assert result.exit_code == 0, result.output
     out = result.output
     assert "loaded 20,000 members from data/demo_contacts.csv" in out
     for campaign in ["double11-A", "double11-B", "vip-jzyyun", "voice-notice"]:
         assert campaign in out
-        page = (tmp_path / f"{campaign}.html").read_text(encoding="utf-8")
+        page = (folder / f"{campaign}.html").read_text(encoding="utf-8")
         assert "<html" in page
     assert "A/B: delivery rate: double11-A" in out
-    assert (tmp_path / "campaign.db").exists()
+    assert (folder / "campaign.db").exists()
 
 
 def test_version():
@@ -146,5 +158,75 @@ def test_simulator_command_serves_until_stopped():
         assert answer.status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+
+
+def test_stats_tables_and_csv(demo_store, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["stats", "--db", str(demo_store), "--by", "campaign",
+                                  "--by", "carrier", "--out", str(tmp_path / "s.csv")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "中国移动" in result.output
+    assert "delivery_rate" in result.output
+    table = pd.read_csv(tmp_path / "s.csv", encoding="utf-8-sig")
+    assert set(table["campaign"]) >= {"double11-A", "double11-B"}
+    for kind in ["reply", "voice", "latency", "reasons"]:
+        result = runner.invoke(main, ["stats", "--db", str(demo_store), "--kind", kind])
+        assert result.exit_code == 0, (kind, result.output)
+    bad = runner.invoke(main, ["stats", "--db", str(demo_store), "--by", "nope"])
+    assert bad.exit_code == 1
+    assert "unknown by= column 'nope'" in bad.output
+
+
+def test_report_command_masks_phones(demo_store, tmp_path):
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(main, ["report", "--db", str(demo_store), "--campaign",
+                                       "double11-A", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "****" in page
+    import re
+
+    assert not re.search(r"(?<!\d)1[3-9]\d{9}(?!\d)", page)
+
+
+def test_pull_command_through_the_simulator(tmp_path, monkeypatch):
+    from campaign.simulator import serve
+
+    monkeypatch.setenv("JZYYUN_USERNAME", "user")
+    monkeypatch.setenv("JZYYUN_PASSWORD", "pw")
+    db = tmp_path / "campaign.db"
+    with serve(seed=4) as sim:
+        args = ["send", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+                "--campaign", "c", "--db", str(db), "--base-url", sim.url]  # fmt: skip
+        assert CliRunner().invoke(main, args).exit_code == 0
+        sim.flush()
+        result = CliRunner().invoke(main, ["pull", "--db", str(db), "--base-url", sim.url])
+        again = CliRunner().invoke(main, ["pull", "--db", str(db), "--base-url", sim.url])
+    assert result.exit_code == 0, result.output
+    assert "reports: 40 new" in result.output
+    assert "reports: 0 new" in again.output
+
+
+def test_receive_command_serves_until_stopped(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    db = tmp_path / "campaign.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "campaign.cli", "receive", "--db", str(db), "--port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        assert "push receiver on http://127.0.0.1:" in line
+        url = line.split()[3]
+        assert requests.get(f"{url}/health", timeout=5).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     assert proc.returncode == 0
