@@ -289,14 +289,15 @@ def plot_delivery_rate(
     )
     kwargs.setdefault("color", "#3b7dd8")
     bars = ax.bar(labels, values, yerr=np.nan_to_num(errors), capsize=4, **kwargs)
-    ax.bar_label(
-        bars,
-        labels=[f"{v:.1%}" if v == v else "" for v in values],
-        padding=2,
-        fontsize="small",
-        label_type="center",
-        color="white",
-    )
+    if len(values) <= 8:  # more would overlap: the axis says it
+        ax.bar_label(
+            bars,
+            labels=[f"{v:.1%}" if v == v else "" for v in values],
+            padding=2,
+            fontsize="small",
+            label_type="center",
+            color="white",
+        )
     ax.set_ylim(0, 1.05)
     _percent(ax)
     ax.set_ylabel(f"{rate.replace('_', ' ')} (95% CI)")
@@ -363,7 +364,16 @@ def _histogram(ax, frame, keys, value, weight, unit_scale, kwargs) -> list:
     return out
 
 
-def _mark_percentiles(ax, xs, ws, qs, unit: str) -> None:
+def _duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 120:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.0f} s"
+
+
+def _mark_percentiles(ax, xs, ws, qs, scale: float) -> None:
+    """Vertical lines at the percentiles of a weighted sample (x in units of ``scale`` s)."""
     order = np.argsort(xs)
     xs, ws = xs[order], ws[order]
     cum = np.cumsum(ws)
@@ -374,7 +384,7 @@ def _mark_percentiles(ax, xs, ws, qs, unit: str) -> None:
             color="#d84b3b",
             linestyle=style,
             linewidth=1.2,
-            label=f"p{round(q * 100)} {value:.3g} {unit}",
+            label=f"p{round(q * 100)} {_duration(value * scale)}",
         )
 
 
@@ -401,7 +411,7 @@ def plot_latency(
     scale, unit = _time_unit(float(frame["seconds"].max()) if len(frame) else 0.0)
     drawn = _histogram(ax, frame, keys, "seconds", "receipts", scale, kwargs)
     if len(drawn) == 1 and len(frame):
-        _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9, 0.99), unit)
+        _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9, 0.99), scale)
     ax.set_xlabel(f"receipt latency ({unit})")
     ax.set_ylabel("receipts")
     if len(frame):
@@ -430,7 +440,7 @@ def plot_talk_time(
     ax = _axes(ax)
     drawn = _histogram(ax, frame, keys, "talk_seconds", "calls", 1.0, kwargs)
     if len(drawn) == 1 and len(frame):
-        _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9), "s")
+        _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9), 1.0)
     ax.set_xlabel("talk time (seconds)")
     ax.set_ylabel("answered calls")
     if len(frame):

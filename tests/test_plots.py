@@ -127,7 +127,7 @@ def test_latency_histogram_with_percentiles(db):
     ax = pl.plot_latency(st.latency_distribution(db, campaign="double11"))
     assert sum(b.get_height() for b in bars(ax)) == 5
     labels = [line.get_label() for line in ax.get_lines()]
-    assert [label.split()[0] for label in labels] == ["p50", "p90", "p99"]
+    assert labels == ["p50 45 s", "p90 1.0 h", "p99 1.0 h"]
     assert ax.get_lines()[0].get_xdata()[0] == pytest.approx(45 / 60)
     several = pl.plot_latency(st.latency_distribution(db, campaign="double11", by="carrier"))
     assert len(several.patches) == 2  # one outline per carrier
