@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from campaign import receiver, simulator
+from campaign import reasons, receiver, simulator
 from campaign.batching import Plan, count_segments, plan_batches
 from campaign.errors import (
     CampaignError,
@@ -26,6 +26,7 @@ from campaign.ingest import (
     IngestResult,
     ingest_receipts,
     ingest_replies,
+    link_receipts,
     pull_replies,
     pull_reports,
 )
@@ -45,9 +46,11 @@ from campaign.stats import (
     delivery_curve,
     delivery_stats,
     failure_reasons,
+    latency_distribution,
     latency_stats,
     replies_by_hour,
     reply_stats,
+    talk_time_distribution,
     voice_stats,
 )
 from campaign.store import open_db
@@ -78,7 +81,9 @@ __all__ = [
     "failure_reasons",
     "ingest_receipts",
     "ingest_replies",
+    "latency_distribution",
     "latency_stats",
+    "link_receipts",
     "load_phones",
     "normalize_phone",
     "normalize_phones",
@@ -92,12 +97,14 @@ __all__ = [
     "plot_talk_time",
     "pull_replies",
     "pull_reports",
+    "reasons",
     "receiver",
     "replies_by_hour",
     "reply_stats",
     "report",
     "send",
     "simulator",
+    "talk_time_distribution",
     "vendor",
     "vendor_keys",
     "vendor_limits",
