@@ -288,7 +288,9 @@ def plot_delivery_rate(
         ]
     )
     kwargs.setdefault("color", "#3b7dd8")
-    bars = ax.bar(labels, values, yerr=np.nan_to_num(errors), capsize=4, **kwargs)
+    # a rate of 100% with ci_high 1.0 can differ in the last bit: whiskers are never negative
+    whiskers = np.clip(np.nan_to_num(errors), 0.0, None)
+    bars = ax.bar(labels, values, yerr=whiskers, capsize=4, **kwargs)
     if len(values) <= 8:  # more would overlap: the axis says it
         ax.bar_label(
             bars,

@@ -171,3 +171,15 @@ def test_plots_module_does_not_import_pyplot_at_import():
     code = "import sys, campaign.plots, campaign.stats; print('matplotlib.pyplot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_whiskers_of_a_rate_at_its_interval_bound_are_not_negative():
+    """A 100% rate whose interval tops out at 1.0 minus a rounding error still draws."""
+    import pandas as pd
+
+    from campaign.plots import plot_delivery_rate
+
+    frame = pd.DataFrame({"carrier": ["中国移动", "中国联通"], "delivery_rate": [1.0, 0.5],
+                          "ci_low": [0.77, 0.2], "ci_high": [0.9999999999999999, 0.8]})  # fmt: skip
+    ax = plot_delivery_rate(frame, x="carrier")
+    assert len(ax.patches) == 2
