@@ -292,6 +292,27 @@ def stats(db, campaign, by, kind, out) -> None:
 
 
 @main.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--db", default="campaign.db", show_default=True, help="The store.")
+@click.option("--metric", default="delivery_rate", show_default=True,
+              type=click.Choice(["delivery_rate", "reported_rate", "reply_rate", "opt_out_rate",
+                                 "answer_rate"]))  # fmt: skip
+@click.option("--column", default="campaign", show_default=True,
+              help="What A and B are values of: campaign, or any by= column.")  # fmt: skip
+def compare(a, b, db, metric, column) -> None:
+    """Is A's rate really different from B's? Two campaigns, or two values of a column."""
+    from campaign.stats import compare as compare_rates
+
+    row = compare_rates(db, a, b, metric=metric, column=column).iloc[0]
+    click.echo(row["verdict"])
+    click.echo(
+        f"  {a}: {row['successes_a']:,}/{row['trials_a']:,}   {b}: {row['successes_b']:,}/"
+        f"{row['trials_b']:,}   z = {row['z']:.2f}"
+    )
+
+
+@main.command()
 @click.option("--db", default="campaign.db", show_default=True, help="The store.")
 @click.option("--campaign", required=True, help="The campaign to report on.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The HTML file "

@@ -230,3 +230,12 @@ def test_receive_command_serves_until_stopped(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def test_compare_two_campaigns_in_words(demo_store):
+    args = ["compare", "double11-A", "double11-B", "--db", str(demo_store), "--metric",
+            "reply_rate"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("reply rate: double11-A")
+    assert "z = " in result.output
