@@ -149,7 +149,7 @@ def run_demo(
 
 
 def _headline_text(delivery: pd.DataFrame, replies: pd.DataFrame, voice: pd.DataFrame) -> str:
-    table = delivery[["campaign", "submitted", "delivered", "failed", "pending",
+    table = delivery[["campaign", "submitted", "delivered", "failed", "unknown", "pending",
                       "delivery_rate"]].merge(
         replies[["campaign", "repliers", "opt_outs"]], on="campaign", how="left"
     )  # fmt: skip

@@ -320,7 +320,8 @@ def _drop_opted_out(
             f"SELECT r.batch, r.phone, COALESCE(r.carrier, ''), COALESCE(r.province, ''),"
             f" COALESCE(r.city, '') FROM recipients r JOIN batches b USING (campaign, batch)"
             f" WHERE r.campaign = ? AND b.state IN ({marks}) AND r.phone IN"
-            f" (SELECT phone FROM replies WHERE opt_out = 1)",
+            f" (SELECT phone FROM replies WHERE opt_out = 1) AND NOT EXISTS (SELECT 1 FROM"
+            f" deliveries d WHERE d.campaign = r.campaign AND d.phone = r.phone)",
             [campaign, *states],
         ).fetchall()
         if not gone:

@@ -503,3 +503,26 @@ def test_two_processes_opening_a_new_store_at_once(tmp_path):
         t.join(timeout=30)
     assert errors == []
     assert sqlite_utils.Database(path).execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_an_opted_out_number_that_already_has_a_receipt_stays(sim, db):
+    """Only numbers never sent leave a batch: a recipient with a receipt is history."""
+    plan = plan_batches(numbers(2), vendor="jzyyun-sms", content=SMS)
+    client = jzyyun(sim)
+    send(plan, client, db=db, campaign="c", progress=False)
+    store = sqlite_utils.Database(db)
+    store.execute("UPDATE batches SET state = 'rejected'")  # say the vendor refused it...
+    store.execute(
+        "INSERT INTO receipts (vendor, phone, status, ingested_at) VALUES ('jzyyun-sms',"
+        " '13800000000', 'delivered', 'now')"
+    )
+    store.execute(
+        "INSERT INTO deliveries (campaign, phone, batch, vendor, status, receipt_id)"
+        " VALUES ('c', '13800000000', 1, 'jzyyun-sms', 'delivered', 1)"
+    )  # ...yet a receipt came for one number
+    store.execute("INSERT INTO replies (vendor, phone, content, opt_out, ingested_at)"
+                  " VALUES ('jzyyun-sms', '13800000000', 'TD', 1, 'now')")  # fmt: skip
+    store.conn.commit()
+    result = send(plan, client, db=db, campaign="c", resend_rejected=True, progress=False)
+    assert result["state"].tolist() == ["accepted"]
+    assert store.execute("SELECT COUNT(*) FROM recipients").fetchone()[0] == 2

@@ -138,10 +138,35 @@ def test_counts_follow_deliveries_through_triggers(tmp_path):
     assert counts == [("", "failed", 1), ("中国移动", "delivered", 1)]
 
 
+def test_counts_follow_any_change_of_group_and_deletes(tmp_path):
+    db = store.open_db(tmp_path / "campaign.db")
+    with db.conn as c:
+        c.execute(
+            "INSERT INTO campaigns (name, vendor, channel, created_at) VALUES ('c','v','sms','t')"
+        )
+        c.execute("INSERT INTO batches (campaign, batch, vendor, size) VALUES ('c', 1, 'v', 2)")
+        c.execute(
+            "INSERT INTO recipients (campaign, phone, batch) VALUES ('c', '1', 1), ('c', '2', 1)"
+        )
+        c.execute(
+            "INSERT INTO deliveries (campaign, phone, batch, vendor, status, receipt_id)"
+            " VALUES ('c', '1', 1, 'v', 'delivered', 1), ('c', '2', 1, 'v', 'failed', 2)"
+        )
+        c.execute("UPDATE deliveries SET carrier = '中国移动' WHERE phone = '1'")  # same status
+        c.execute("DELETE FROM deliveries WHERE phone = '2'")
+    counts = db.execute(
+        "SELECT carrier, status, n FROM delivery_counts WHERE n != 0 ORDER BY carrier"
+    ).fetchall()
+    grouped = db.execute(
+        "SELECT COALESCE(carrier, ''), status, COUNT(*) FROM deliveries GROUP BY 1, 2"
+    ).fetchall()
+    assert counts == grouped == [("中国移动", "delivered", 1)]
+
+
 def test_statement_splitting_keeps_triggers_whole():
     statements = store._statements(store._V2)
     triggers = [s for s in statements if s.startswith("CREATE TRIGGER")]
-    assert len(triggers) == 2
+    assert len(triggers) == 3
     assert all(t.endswith("END") for t in triggers)
 
 
