@@ -21,14 +21,26 @@ delivery_rate
 reply_rate, opt_out_rate
     distinct repliers / delivered and distinct numbers that opted out (a reply such as
     退订, TD, T, R, 拒收, flagged ``opt_out`` at ingest) / delivered. A reply proves
-    delivery, so while receipts lag a rate can exceed 1; its interval is then capped at 1.
+    delivery, but replies often arrive before the receipts: repliers can outnumber the
+    delivered numbers. The rates are then capped at 1 (like their intervals), and
+    ``repliers_without_receipt`` counts the repliers whose latest receipt does not (yet) say
+    delivered, so the lag is visible rather than a rate of 500%.
 latency
     ``received_at`` of the latest receipt - ``submitted_at`` of its batch, in whole seconds
     (negative clock skew counts as 0). Percentiles are "the smallest latency by which at
     least p% of the receipts had arrived" (numpy's ``inverted_cdf``).
 voice
-    calls = submitted; answered = latest receipt has ``talk_seconds > 0``; talk-time
-    mean/p50/p90 in seconds over answered calls.
+    calls = submitted; answered = latest receipt has ``talk_seconds > 0``;
+    ``answer_rate`` = answered / calls (a call with no receipt yet counts as not answered)
+    and ``reported_answer_rate`` = answered / reported (only calls with a receipt);
+    talk-time mean/p50/p90 in seconds over answered calls.
+unlinked receipts
+    Receipts stored without a batch (``receipts.matched`` = 0: their task id was unknown
+    when they arrived); counted by :func:`unlinked_receipts`, in no campaign's figures
+    until ``cp.link_receipts`` links them.
+
+Every frame returned with groups names its group columns in ``frame.attrs["by"]`` (the
+charts of :mod:`campaign.plots` read it to tell groups from numbers).
 
 ``by=`` takes a column name or a list of them: ``campaign``, ``batch``, ``vendor``,
 ``carrier``, ``province``, ``city`` (None where unknown), ``send_hour`` (0-23) and
@@ -50,6 +62,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,6 +85,7 @@ __all__ = [
     "reply_stats",
     "talk_time_distribution",
     "two_proportion_test",
+    "unlinked_receipts",
     "voice_stats",
     "wilson_interval",
 ]
@@ -121,12 +135,15 @@ def two_proportion_test(
     Returns ``difference`` (rate a - rate b, fraction), ``ci_low``/``ci_high`` (Newcombe's
     hybrid score interval from the two Wilson intervals, 95%), ``z`` and ``p_value``
     (two-sided, pooled standard error: the classic two-proportion z-test).
+    ``successes`` above ``trials`` are capped at ``trials`` (as in :func:`wilson_interval`):
+    repliers can outnumber the delivered numbers while receipts lag.
 
     >>> round(two_proportion_test(90, 100, 80, 100)["p_value"], 4)
     0.0477
     """
     if min(trials_a, trials_b) <= 0:
         raise InputError("both groups need at least one trial to compare")
+    successes_a, successes_b = min(successes_a, trials_a), min(successes_b, trials_b)
     p1, p2 = successes_a / trials_a, successes_b / trials_b
     (l1, u1), (l2, u2) = (
         (float(v) for v in wilson_interval(successes_a, trials_a, z=z)),
@@ -146,12 +163,12 @@ def two_proportion_test(
 
 
 def _with_rate(frame: pd.DataFrame, name: str, k: str, n: str, ci: str | None = None) -> None:
-    """Add ``name`` = k / n and its Wilson interval as ``{ci}_low``/``{ci}_high``."""
+    """Add ``name`` = k / n (capped at 1) and its Wilson interval as ``{ci}_low``/``{ci}_high``."""
     ci = ci or name.removesuffix("_rate") + "_ci"
     kk = frame[k].to_numpy(dtype="float64")
     nn = frame[n].to_numpy(dtype="float64")
     with np.errstate(divide="ignore", invalid="ignore"):
-        frame[name] = np.where(nn > 0, kk / nn, np.nan)
+        frame[name] = np.where(nn > 0, np.minimum(kk, nn) / nn, np.nan)
     frame[f"{ci}_low"], frame[f"{ci}_high"] = wilson_interval(kk, nn)
 
 
@@ -277,12 +294,25 @@ def _frame(rows, dims: list[str], columns: list[str]) -> pd.DataFrame:
 
 def _finish_dims(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
     """Name the dimension columns and give them their types ('' -> None where unknown)."""
+    taken = [d for d in dims if d in frame.columns]
+    if taken:
+        raise InputError(
+            f"by= column {taken[0]!r} has the name of a column this table computes: rename it"
+            " in the contact list (or pick another by=)"
+        )
     frame = frame.rename(columns={f"d{i}": d for i, d in enumerate(dims)})
     for d in dims:
         if d in _LOCATION:
             frame[d] = frame[d].astype(object).where(frame[d] != "", None)
         elif d in ("batch", "send_hour"):
             frame[d] = frame[d].astype("Int64")
+    return frame
+
+
+def _by(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    """Name the group columns in ``frame.attrs["by"]``: the charts read it to tell the groups
+    from the numbers (a contact-list column may be called ``hour`` or ``count``)."""
+    frame.attrs["by"] = list(dims)
     return frame
 
 
@@ -409,7 +439,7 @@ def delivery_stats(
         "reported_ci_low",
         "reported_ci_high",
     ]
-    return _sort(frame[columns], dims)
+    return _by(_sort(frame[columns], dims), dims)
 
 
 # --------------------------------------------------------------------------- replies
@@ -428,9 +458,11 @@ def reply_stats(
         The ``by`` columns, ``delivered`` (numbers whose latest receipt says delivered),
         ``repliers`` (distinct numbers that replied), ``replies`` (reply messages),
         ``opt_outs`` (distinct numbers that sent an opt-out reply such as 退订 or TD),
-        ``reply_rate`` = repliers / delivered with ``reply_ci_low``/``reply_ci_high`` and
-        ``opt_out_rate`` = opt_outs / delivered with ``opt_out_ci_low``/``opt_out_ci_high``
-        (fractions 0-1, 95% Wilson).
+        ``repliers_without_receipt`` (repliers whose latest receipt does not say delivered,
+        or who have none yet: receipts lag behind replies), ``reply_rate`` = repliers /
+        delivered with ``reply_ci_low``/``reply_ci_high`` and ``opt_out_rate`` = opt_outs /
+        delivered with ``opt_out_ci_low``/``opt_out_ci_high`` (fractions 0-1, 95% Wilson;
+        a rate is capped at 1 when repliers outnumber the delivered numbers).
 
     Examples
     --------
@@ -445,13 +477,16 @@ def reply_stats(
     where, params = _campaign_filter("p.campaign", campaigns)
     rows = database.execute(
         f"SELECT {select}COUNT(DISTINCT p.campaign || ' ' || p.phone), COUNT(*),"
-        " COUNT(DISTINCT CASE WHEN p.opt_out = 1 THEN p.campaign || ' ' || p.phone END)"
+        " COUNT(DISTINCT CASE WHEN p.opt_out = 1 THEN p.campaign || ' ' || p.phone END),"
+        " COUNT(DISTINCT CASE WHEN d.status IS NOT 'delivered'"
+        " THEN p.campaign || ' ' || p.phone END)"
         " FROM replies p JOIN recipients r ON r.campaign = p.campaign AND r.phone = p.phone"
         " JOIN batches b ON b.campaign = r.campaign AND b.batch = r.batch"
+        " LEFT JOIN deliveries d ON d.campaign = p.campaign AND d.phone = p.phone"
         f"{' WHERE ' + where if where else ''}{' GROUP BY ' + group if group else ''}",
         params,
     ).fetchall()
-    replies = _frame(rows, dims, ["repliers", "replies", "opt_outs"])
+    replies = _frame(rows, dims, ["repliers", "replies", "opt_outs", "repliers_without_receipt"])
     if not keys:
         replies = replies[replies["replies"] > 0]
     frame = (
@@ -461,7 +496,7 @@ def reply_stats(
     )
     if not keys and not len(delivered) and not len(replies):
         frame = frame.iloc[0:0]
-    for name in ("delivered", "repliers", "replies", "opt_outs"):
+    for name in ("delivered", "repliers", "replies", "opt_outs", "repliers_without_receipt"):
         frame[name] = frame[name].fillna(0).astype("int64")
     _with_rate(frame, "reply_rate", "repliers", "delivered")
     _with_rate(frame, "opt_out_rate", "opt_outs", "delivered")
@@ -472,6 +507,7 @@ def reply_stats(
         "repliers",
         "replies",
         "opt_outs",
+        "repliers_without_receipt",
         "reply_rate",
         "reply_ci_low",
         "reply_ci_high",
@@ -479,7 +515,7 @@ def reply_stats(
         "opt_out_ci_low",
         "opt_out_ci_high",
     ]
-    return _sort(frame[columns], dims)
+    return _by(_sort(frame[columns], dims), dims)
 
 
 def replies_by_hour(
@@ -514,7 +550,7 @@ def replies_by_hour(
     frame = _finish_dims(_frame(rows, dims, ["hour", "replies", "opt_outs"]), dims)
     for name in ("hour", "replies", "opt_outs"):
         frame[name] = frame[name].astype("int64")
-    return _sort(frame, [*dims, "hour"])
+    return _by(_sort(frame, [*dims, "hour"]), dims)
 
 
 # --------------------------------------------------------------------------- distributions
@@ -586,7 +622,7 @@ def latency_distribution(
     where = "d.received_at IS NOT NULL AND b.submitted_at IS NOT NULL" + _status_filter(status)
     frame = _histogram(database, campaigns, dims, _LATENCY, where)
     frame = _finish_dims(frame.rename(columns={"value": "seconds", "n": "receipts"}), dims)
-    return _sort(frame, [*dims, "seconds"])
+    return _by(_sort(frame, [*dims, "seconds"]), dims)
 
 
 def _percentiles(hist: pd.DataFrame, keys: list[str], value: str, n: str, qs) -> pd.DataFrame:
@@ -636,10 +672,10 @@ def latency_stats(
     >>> cp.latency_stats("campaign.db", campaign="double11", by="carrier")
     """
     hist = latency_distribution(db, campaign=campaign, by=by, status=status)
-    dims = [c for c in hist.columns if c not in ("seconds", "receipts")]
+    dims = hist.attrs["by"]
     frame = _percentiles(hist, dims, "seconds", "receipts", (0.5, 0.9, 0.99))
     frame = frame.rename(columns={"count": "receipts"})
-    return _sort(frame, dims)
+    return _by(_sort(frame, dims), dims)
 
 
 def delivery_curve(
@@ -679,7 +715,8 @@ def delivery_curve(
         frame["share"] = frame["delivered"] / frame["submitted"].where(frame["submitted"] > 0)
     frame = frame.rename(columns={"value": "seconds"})
     frame = _finish_dims(frame, dims)
-    return _sort(frame[[*dims, "seconds", "delivered", "submitted", "share"]], [*dims, "seconds"])
+    frame = _sort(frame[[*dims, "seconds", "delivered", "submitted", "share"]], [*dims, "seconds"])
+    return _by(frame, dims)
 
 
 # --------------------------------------------------------------------------- voice
@@ -717,7 +754,7 @@ def talk_time_distribution(
     dims = _dims(database, by, campaigns)
     frame = _histogram(database, campaigns, dims, "d.talk_seconds", "d.talk_seconds > 0")
     frame = _finish_dims(frame.rename(columns={"value": "talk_seconds", "n": "calls"}), dims)
-    return _sort(frame, [*dims, "talk_seconds"])
+    return _by(_sort(frame, [*dims, "talk_seconds"]), dims)
 
 
 def voice_stats(
@@ -732,7 +769,10 @@ def voice_stats(
     DataFrame
         The ``by`` columns, ``calls`` (numbers submitted), ``reported`` (with a receipt),
         ``answered`` (latest receipt has talk_seconds > 0), ``answer_rate`` = answered /
-        calls with ``answer_ci_low``/``answer_ci_high`` (fractions, 95% Wilson), and
+        calls with ``answer_ci_low``/``answer_ci_high`` (a call still without a receipt
+        counts as not answered), ``reported_answer_rate`` = answered / reported with
+        ``reported_answer_ci_low``/``reported_answer_ci_high`` (only calls with a receipt:
+        pending calls do not count as unanswered; fractions, 95% Wilson), and
         ``talk_mean``, ``talk_p50``, ``talk_p90`` (seconds, over answered calls).
 
     Examples
@@ -751,12 +791,15 @@ def voice_stats(
         "answer_rate",
         "answer_ci_low",
         "answer_ci_high",
+        "reported_answer_rate",
+        "reported_answer_ci_low",
+        "reported_answer_ci_high",
         "talk_mean",
         "talk_p50",
         "talk_p90",
     ]
     if not campaigns:
-        return pd.DataFrame(columns=columns)
+        return _by(pd.DataFrame(columns=columns), dims)
     counts = _counts(database, campaigns, dims)
     counts["reported"] = counts["delivered"] + counts["failed"] + counts["unknown"]
     hist = _histogram(database, campaigns, dims, "d.talk_seconds", "d.talk_seconds > 0")
@@ -776,8 +819,9 @@ def voice_stats(
         if name not in frame:
             frame[name] = np.nan
     _with_rate(frame, "answer_rate", "answered", "calls")
+    _with_rate(frame, "reported_answer_rate", "answered", "reported")
     frame = _finish_dims(frame, dims)
-    return _sort(frame[columns], dims)
+    return _by(_sort(frame[columns], dims), dims)
 
 
 # --------------------------------------------------------------------------- failures
@@ -842,7 +886,41 @@ def failure_reasons(
     )
     frame = _sort(frame, dims)
     frame["count"] = frame["count"].astype("int64")
-    return frame[[*dims, "reason", "count", "share", "codes"]]
+    return _by(frame[[*dims, "reason", "count", "share", "codes"]], dims)
+
+
+# --------------------------------------------------------------------------- unlinked
+
+
+def unlinked_receipts(db: DbLike, *, vendor: str | None = None) -> pd.DataFrame:
+    """Receipts that no batch claims yet, per vendor and task id: in no campaign's figures.
+
+    A receipt whose task id was unknown when it arrived (a fast vendor, a send interrupted
+    before it recorded the task id) is stored with ``matched`` = 0 and no campaign. If it
+    belongs to a batch whose outcome is unknown, record that batch's task id and run
+    ``cp.link_receipts``; the receipts then count.
+
+    Returns
+    -------
+    DataFrame
+        ``vendor``, ``task_id`` (None if the receipt had none) and ``receipts`` (count),
+        most receipts first; empty when every receipt is linked.
+
+    Examples
+    --------
+    >>> cp.stats.unlinked_receipts("campaign.db", vendor="veesing-sms")
+    """
+    database = _open(db)
+    where, params = ("AND vendor = ?", [vendor]) if vendor is not None else ("", [])
+    rows = database.execute(
+        "SELECT vendor, task_id, COUNT(*) FROM receipts"
+        f" WHERE (matched = 0 OR campaign IS NULL) {where}"
+        " GROUP BY vendor, task_id ORDER BY 3 DESC, 1, 2",
+        params,
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=["vendor", "task_id", "receipts"])
+    frame["receipts"] = frame["receipts"].astype("int64")
+    return _by(frame, ["vendor", "task_id"])
 
 
 # --------------------------------------------------------------------------- comparing
@@ -880,7 +958,8 @@ def compare(
     column
         What ``a`` and ``b`` are values of: ``campaign`` (default) or any ``by=`` column.
     campaign
-        With ``column=``: restrict to this campaign (or list); default every campaign.
+        With ``column=``: restrict to this campaign (or list); default every campaign,
+        pooled (a ``UserWarning`` says so when the values span several campaigns).
 
     Returns
     -------
@@ -889,7 +968,9 @@ def compare(
         ``trials_a``, ``rate_a``, ``ci_low_a``, ``ci_high_a`` (and ``_b``; fractions, 95%
         Wilson); ``difference`` = rate_a - rate_b with ``diff_ci_low``/``diff_ci_high``
         (Newcombe's interval, 95%), ``z`` and ``p_value`` (two-sided pooled two-proportion
-        z-test) and ``verdict`` in plain words.
+        z-test) and ``verdict`` in plain words. Successes above trials (repliers
+        outnumbering the delivered numbers while receipts lag) count as trials: the rate
+        is capped at 1.
 
     Examples
     --------
@@ -902,19 +983,31 @@ def compare(
         if campaign is not None:
             raise InputError("campaign= only narrows a comparison by another column=")
         stats = function(db, campaign=[a, b] if a != b else [a], by="campaign")
+    elif campaign is None:  # every campaign: split by campaign too, to see if it pools
+        stats = function(db, by=[column, "campaign"])
     else:
         stats = function(db, campaign=campaign, by=column)
     labels = stats[column].map(lambda v: None if v is None or v is pd.NA else str(v))
-    sides = []
+    sides, pooled = [], set()
     for value in (a, b):
         hit = stats[labels == str(value)]
         if not len(hit):
             have = ", ".join(sorted({str(v) for v in labels.dropna()}))
             raise InputError(f"no {column} {value!r} with data for {metric}; there are: {have}")
         sides.append((int(hit[k].sum()), int(hit[n].sum())))
+        if "campaign" in hit and column != "campaign":
+            pooled.update(hit["campaign"])
+    if len(pooled) > 1:
+        warnings.warn(
+            f"compare(column={column!r}) without campaign= pools the campaigns "
+            f"{', '.join(sorted(pooled))}: pass campaign= to compare within one",
+            UserWarning,
+            stacklevel=2,
+        )
     (ka, na), (kb, nb) = sides
     if not na or not nb:
         raise InputError(f"{metric}: one side has no {n} yet, nothing to compare")
+    ka, kb = min(ka, na), min(kb, nb)  # repliers beyond the delivered: receipts lag
     test = two_proportion_test(ka, na, kb, nb)
     (la, ua), (lb, ub) = (
         tuple(float(v) for v in wilson_interval(x, y)) for x, y in ((ka, na), (kb, nb))

@@ -51,8 +51,10 @@ class StoreBuilder:
         state: str = "accepted",
         submitted_at: str | None = T0,
         recipients=(),
+        accepted: int | None = None,
     ) -> StoreBuilder:
-        """``recipients``: (phone, carrier, province, city, attrs dict) tuples."""
+        """``recipients``: (phone, carrier, province, city, attrs dict) tuples; ``accepted``
+        is the vendor's own count (default: every recipient of an accepted batch)."""
         vendor = self.conn.execute(
             "SELECT vendor FROM campaigns WHERE name = ?", [campaign]
         ).fetchone()[0]
@@ -68,7 +70,11 @@ class StoreBuilder:
                     len(rows),
                     state,
                     f"{campaign}-task-{batch}",
-                    len(rows) if state == "accepted" else None,
+                    accepted
+                    if accepted is not None
+                    else len(rows)
+                    if state == "accepted"
+                    else None,
                     submitted_at,
                 ],
             )
@@ -161,6 +167,18 @@ class StoreBuilder:
                     campaign,
                     phone,
                 ],
+            )
+        return self
+
+    def unlinked_receipt(
+        self, vendor: str, task_id: str | None, phone: str, received_at: str = T0
+    ) -> StoreBuilder:
+        """A receipt for a task no batch claims: stored unmatched, no campaign (as ingest)."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO receipts (vendor, task_id, phone, status, received_at,"
+                " ingested_at, matched) VALUES (?, ?, ?, 'delivered', ?, ?, 0)",
+                [vendor, task_id, phone, received_at, received_at],
             )
         return self
 
@@ -317,4 +335,27 @@ def two_variants(path: Path | str, *, a=(930, 1000), b=(900, 1000)) -> Path:
                     for i, p in enumerate(phones)
                 ],
             )
+    return Path(path)
+
+
+def replies_before_receipts(path: Path | str) -> Path:
+    """Replies that outrun the receipts, the usual case minutes after a send.
+
+    'early': 5 numbers, 1 delivery receipt so far, yet all 5 replied (one is an opt-out):
+    repliers 5 > delivered 1, 4 repliers without a receipt. 'late': 10 numbers, 8
+    delivered, 2 repliers. Both SMS on veesing-sms, variant A for early, B for late.
+    """
+    s = StoreBuilder(path)
+    for name, size, delivered, repliers, prefix, variant in (
+        ("early", 5, 1, 5, "1380000", "A"),
+        ("late", 10, 8, 2, "1390000", "B"),
+    ):
+        phones = [f"{prefix}{i:04d}" for i in range(size)]
+        s.campaign(name).batch(
+            name, 1, recipients=[_r(p, "移动", "广东", "广州", variant=variant) for p in phones]
+        )
+        for p in phones[:delivered]:
+            s.receipt(name, p, "delivered", "2024-11-11T10:05:00+08:00")
+        for i, p in enumerate(phones[:repliers]):
+            s.reply(name, p, "TD" if i == 0 else "好", "2024-11-11T10:01:00+08:00", opt_out=i == 0)
     return Path(path)

@@ -7,6 +7,7 @@ The expected numbers below were worked out by hand from the receipts written in
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import pytest
 import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st_h
-from stats_fixtures import StoreBuilder, double11, two_variants
+from stats_fixtures import StoreBuilder, double11, replies_before_receipts, two_variants
 
 import campaign.stats as st
 from campaign.errors import CampaignError, InputError
@@ -398,3 +399,98 @@ def test_counts_match_a_naive_recount_of_the_receipts(tmp_path_factory, store):
     assert {(None if k == "?" else k): v for k, v in summed.T.to_dict("list").items()} == {
         k: v[:2] for k, v in expected.items()
     }
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def test_replies_before_receipts_cap_the_rate_and_say_why(tmp_path, smp):
+    path = replies_before_receipts(tmp_path / "lag.db")
+    s = st.reply_stats(path, campaign="early")
+    r = s.iloc[0]
+    assert (r.delivered, r.repliers, r.repliers_without_receipt) == (1, 5, 4)
+    assert r.reply_rate == 1.0  # not 500%
+    assert r.reply_ci_low <= r.reply_rate <= r.reply_ci_high
+    assert r.opt_out_rate == 1.0
+    both = st.reply_stats(path, by="campaign")
+    assert rows(both, "campaign", ["repliers_without_receipt"]) == {"early": [4], "late": [0]}
+
+
+def test_compare_reply_rate_when_repliers_outnumber_the_delivered(tmp_path, smp):
+    path = replies_before_receipts(tmp_path / "lag.db")
+    r = st.compare(path, "early", "late", metric="reply_rate").iloc[0]  # was a math domain error
+    assert (r.successes_a, r.trials_a, r.successes_b, r.trials_b) == (1, 1, 2, 8)
+    assert r.rate_a == 1.0
+    z, p = smp.proportions_ztest([1, 2], [1, 8])
+    assert (r.z, r.p_value) == pytest.approx((z, p))
+    assert 0 <= r.p_value <= 1
+
+
+def test_two_proportion_test_caps_successes_at_trials():
+    assert st.two_proportion_test(5, 1, 2, 8) == st.two_proportion_test(1, 1, 2, 8)
+
+
+def test_voice_answer_rate_among_reported_calls(db, smp):
+    s = st.voice_stats(db, campaign="voice1")
+    r = s.iloc[0]
+    # 5 calls, 4 with a receipt, 2 answered: the pending call is not counted as unanswered
+    assert r.answer_rate == pytest.approx(2 / 5)
+    assert r.reported_answer_rate == pytest.approx(2 / 4)
+    low, high = smp.proportion_confint(2, 4, method="wilson")
+    assert (r.reported_answer_ci_low, r.reported_answer_ci_high) == pytest.approx((low, high))
+
+
+def test_unlinked_receipts_are_counted(tmp_path):
+    s = StoreBuilder(tmp_path / "u.db")
+    s.campaign("x").batch("x", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+    s.receipt("x", "13800000001", "delivered", "2024-11-11T10:00:05+08:00")
+    assert len(st.unlinked_receipts(tmp_path / "u.db")) == 0
+    s.unlinked_receipt("veesing-sms", "T-lost", "13800000002")
+    s.unlinked_receipt("veesing-sms", "T-lost", "13800000003")
+    s.unlinked_receipt("jzyyun-sms", "J-1", "13800000004")
+    u = st.unlinked_receipts(tmp_path / "u.db")
+    assert u.values.tolist() == [["veesing-sms", "T-lost", 2], ["jzyyun-sms", "J-1", 1]]
+    assert u.attrs["by"] == ["vendor", "task_id"]
+    only = st.unlinked_receipts(tmp_path / "u.db", vendor="jzyyun-sms")
+    assert only["receipts"].tolist() == [1]
+
+
+def test_compare_by_a_column_warns_when_it_pools_campaigns(tmp_path, db):
+    path = replies_before_receipts(tmp_path / "lag.db")
+    with pytest.warns(UserWarning, match="pools the campaigns early, late"):
+        st.compare(path, "A", "B", column="variant")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        st.compare(db, "A", "B", column="variant", campaign="double11")
+        st.compare(path, "early", "late")
+    with pytest.warns(UserWarning, match="double11, voice1"):  # variant A is in both
+        st.compare(db, "A", "B", column="variant")
+
+
+@pytest.mark.parametrize(
+    ("function", "kwargs", "by"),
+    [
+        (st.delivery_stats, {}, ["carrier"]),
+        (st.reply_stats, {}, ["variant"]),
+        (st.replies_by_hour, {}, ["carrier"]),
+        (st.latency_distribution, {}, ["carrier", "send_hour"]),
+        (st.latency_stats, {}, ["carrier"]),
+        (st.delivery_curve, {}, ["carrier"]),
+        (st.failure_reasons, {}, ["tier"]),
+        (st.voice_stats, {"campaign": "voice1"}, ["carrier"]),
+        (st.talk_time_distribution, {"campaign": "voice1"}, ["carrier"]),
+        (st.delivery_stats, {}, []),
+    ],
+)
+def test_frames_name_their_group_columns(db, function, kwargs, by):
+    frame = function(db, by=by or None, **kwargs)
+    assert frame.attrs["by"] == by
+    assert all(c in frame.columns for c in by)
+
+
+def test_a_contact_list_column_named_like_a_computed_column_is_refused(tmp_path):
+    s = StoreBuilder(tmp_path / "h.db")
+    s.campaign("h").batch("h", 1, recipients=[("13800000001", "移动", "广东", "广州", {"hour": 9})])
+    assert st.delivery_stats(tmp_path / "h.db", by="hour")["hour"].tolist() == [9]
+    with pytest.raises(InputError, match="'hour' has the name of a column"):
+        st.replies_by_hour(tmp_path / "h.db", by="hour")
