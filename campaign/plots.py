@@ -16,6 +16,11 @@ plot_talk_time            ``talk_time_distribution``: histogram of talk seconds
 plot_replies_by_hour      ``replies_by_hour``: replies and opt-outs per hour of the day
 ========================  ===========================================================
 
+Group columns (the ``by`` of the statistics) are read from ``frame.attrs["by"]``, which
+every function of :mod:`campaign.stats` sets, so a contact-list column called ``hour`` or
+``count`` is still a group; a frame built by hand without it falls back to taking every
+column that is not a known statistic for a group.
+
 Plots draw only what they are given (they never read the store: ``campaign.stats`` and
 ``campaign.plots`` are sibling layers), so the data of a chart is always a frame you can
 look at. The distributions come as histograms (one row per whole second), small whatever
@@ -79,6 +84,7 @@ _SYSTEM_CJK = (
     "Heiti SC",
     "Noto Sans CJK JP",
 )
+#: Only for frames without ``attrs["by"]`` (built by hand): the columns taken for numbers.
 _METRIC_COLUMNS = {
     "submitted",
     "delivered",
@@ -95,6 +101,7 @@ _METRIC_COLUMNS = {
     "repliers",
     "replies",
     "opt_outs",
+    "repliers_without_receipt",
     "reply_rate",
     "reply_ci_low",
     "reply_ci_high",
@@ -106,6 +113,9 @@ _METRIC_COLUMNS = {
     "answer_rate",
     "answer_ci_low",
     "answer_ci_high",
+    "reported_answer_rate",
+    "reported_answer_ci_low",
+    "reported_answer_ci_high",
     "talk_mean",
     "talk_p50",
     "talk_p90",
@@ -190,6 +200,11 @@ def _axes(ax: Axes | None) -> Axes:
 
 
 def _group_columns(frame: pd.DataFrame) -> list[str]:
+    """The group columns: those the stats function named in ``attrs["by"]`` (still in the
+    frame); for a frame without it (built by hand), every column not known as a number."""
+    by = frame.attrs.get("by")
+    if isinstance(by, (list, tuple)):
+        return [c for c in by if c in frame.columns]
     return [c for c in frame.columns if c not in _METRIC_COLUMNS]
 
 

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.font_manager import FontProperties, findfont
 from matplotlib.ft2font import FT2Font
 from matplotlib.patches import Rectangle
-from stats_fixtures import double11
+from stats_fixtures import StoreBuilder, double11
 
 import campaign.plots as pl
 import campaign.stats as st
@@ -183,3 +183,37 @@ def test_whiskers_of_a_rate_at_its_interval_bound_are_not_negative():
                           "ci_low": [0.77, 0.2], "ci_high": [0.9999999999999999, 0.8]})  # fmt: skip
     ax = plot_delivery_rate(frame, x="carrier")
     assert len(ax.patches) == 2
+
+
+def test_group_columns_come_from_attrs_by_not_from_their_names(tmp_path):
+    # a contact list with columns called like statistics: they are groups all the same
+    s = StoreBuilder(tmp_path / "named.db")
+    s.campaign("n").batch(
+        "n",
+        1,
+        recipients=[
+            ("13800000001", "移动", "广东", "广州", {"hour": "早", "mean": "短信"}),
+            ("13800000002", "移动", "广东", "广州", {"hour": "晚", "mean": "短信"}),
+        ],
+    )
+    s.receipt("n", "13800000001", "delivered", "2024-11-11T10:00:30+08:00")
+    s.receipt("n", "13800000002", "delivered", "2024-11-11T10:01:30+08:00")
+    stats = st.delivery_stats(tmp_path / "named.db", by="hour")
+    ax = pl.plot_delivery_rate(stats)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["早", "晚"]
+    assert ax.get_xlabel() == "hour"
+    top = pl.plot_delivery_rate(stats[stats["delivered"] > 0].head(1))  # attrs survive filters
+    assert [t.get_text() for t in top.get_xticklabels()] == ["早"]
+    curve = st.delivery_curve(tmp_path / "named.db", by=["mean", "hour"])
+    assert [line.get_label() for line in pl.plot_delivery_curve(curve).get_lines()] == [
+        "短信 / 早",
+        "短信 / 晚",
+    ]
+
+
+def test_a_hand_built_frame_without_attrs_still_guesses_its_groups():
+    frame = pd.DataFrame({"region": ["南", "北"], "delivery_rate": [0.9, 0.8],
+                          "ci_low": [0.85, 0.7], "ci_high": [0.95, 0.9]})  # fmt: skip
+    assert frame.attrs == {}
+    ax = pl.plot_delivery_rate(frame)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["南", "北"]
