@@ -11,13 +11,14 @@ import base64
 import io
 import logging
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 from jinja2 import Environment
 
-from campaign import plots, stats
+from campaign import plots, stats, vendors
 from campaign.errors import InputError
 from campaign.store import DbLike, now, open_db
 
@@ -27,6 +28,13 @@ log = logging.getLogger(__name__)
 
 #: How many of the latest replies the report lists (all are counted).
 REPLIES_SHOWN = 50
+
+#: A mainland mobile number typed inside a reply: 11 digits from 13-19, optionally written
+#: +86 / 86 first and with spaces or dashes as 3-4-4; not part of a longer run of digits.
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+
+#: How many task ids of unlinked receipts the report names.
+TASKS_SHOWN = 5
 
 
 def mask_phone(phone: str | None) -> str:
@@ -43,6 +51,26 @@ def mask_phone(phone: str | None) -> str:
     return f"{text[:3]}{'*' * (len(text) - 7)}{text[-4:]}"
 
 
+def mask_phones_in_text(text: str | None) -> str:
+    """Mask the mainland mobile numbers written inside a text (a reply), as
+    :func:`mask_phone` does.
+
+    >>> mask_phones_in_text("call me 138 0013 8000 or +8613900139000")
+    'call me 138****8000 or 139****9000'
+    """
+    if text is None:
+        return ""
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m[1] + m[2] + m[3]), str(text))
+
+
+def _delivery_kind(vendor: str) -> str | None:
+    """The vendor's ``LIMITS.delivery`` (push, pull, none), None for a vendor not known here."""
+    try:
+        return vendors.vendor_limits(vendor).delivery
+    except InputError:  # an unknown or renamed vendor key: report what the store holds
+        return None
+
+
 def report(
     db: DbLike,
     *,
@@ -56,8 +84,14 @@ def report(
     interval, failed, pending, replies, opt-outs; for voice: answered and talk time), the
     tables of :mod:`campaign.stats` by carrier, province and send hour, the latency
     percentiles, the failure reasons with their raw codes, the charts of
-    :mod:`campaign.plots`, and the latest replies with opt-outs marked. Phone numbers are
-    masked (``138****8000``) unless ``mask_phones=False``.
+    :mod:`campaign.plots`, and the latest replies with opt-outs marked. Phone numbers, also
+    those typed inside reply texts, are masked (``138****8000``) unless
+    ``mask_phones=False``.
+
+    For a vendor that reports no delivery data (``vendor_limits(...).delivery == "none"``,
+    e.g. ihuyi-voice) the report says so instead of showing delivery and answer rates that
+    would stay 0% forever. Receipts that reached this vendor but no batch (their task id
+    unknown) are counted in a note, with what to do about them.
 
     Parameters
     ----------
@@ -102,6 +136,11 @@ def report(
         [campaign],
     ).fetchone()
     voice = info["channel"] == "voice"
+    no_delivery = _delivery_kind(info["vendor"]) == "none"
+    vendor_accepted = database.execute(
+        "SELECT SUM(accepted) FROM batches WHERE campaign = ?", [campaign]
+    ).fetchone()[0]
+    unlinked = stats.unlinked_receipts(db, vendor=info["vendor"])
     c = {"campaign": campaign}
 
     by_carrier = stats.delivery_stats(db, **c, by="carrier")
@@ -123,8 +162,14 @@ def report(
     rep = _first(replies)
     headline = []
     if total is not None:
+        accepted_note = "numbers the vendor accepted"
+        if vendor_accepted is not None and int(vendor_accepted) != total.submitted:
+            accepted_note += f"; the vendor itself counted {int(vendor_accepted):,} accepted"
+        headline.append(("submitted", f"{total.submitted:,}", accepted_note))
+    if total is not None and no_delivery:
+        headline.append(("delivery", "–", "this vendor reports no delivery data"))
+    elif total is not None:
         headline += [
-            ("submitted", f"{total.submitted:,}", "numbers the vendor accepted"),
             (
                 "delivered",
                 f"{total.delivered:,}",
@@ -144,11 +189,19 @@ def report(
                 )
             )
     if rep is not None:
+        lag = ""
+        if rep.repliers_without_receipt:
+            lag = (
+                f"; {rep.repliers_without_receipt:,} repliers have no delivery receipt yet"
+                " (receipts lag behind replies)"
+            )
+            if rep.repliers > rep.delivered:
+                lag += ", so the rate is capped at 100%"
         headline += [
             (
                 "repliers",
                 f"{rep.repliers:,}",
-                _rate(rep.reply_rate, rep.reply_ci_low, rep.reply_ci_high) + " of delivered",
+                _rate(rep.reply_rate, rep.reply_ci_low, rep.reply_ci_high) + " of delivered" + lag,
             ),
             (
                 "opt-outs",
@@ -156,13 +209,16 @@ def report(
                 _rate(rep.opt_out_rate, rep.opt_out_ci_low, rep.opt_out_ci_high) + " of delivered",
             ),
         ]
-    if voice and voice_total is not None and len(voice_total):
+    if voice and voice_total is not None and len(voice_total) and not no_delivery:
         v = _first(voice_total)
         headline += [
             (
                 "answered",
                 f"{v.answered:,}",
-                _rate(v.answer_rate, v.answer_ci_low, v.answer_ci_high) + " of calls",
+                _rate(v.answer_rate, v.answer_ci_low, v.answer_ci_high)
+                + f" of all {v.calls:,} calls (a call without a receipt counts as not"
+                f" answered); {_pct(v.reported_answer_rate)} of the {v.reported:,} calls"
+                " with a receipt",
             ),
             (
                 "talk time p50",
@@ -171,6 +227,10 @@ def report(
             ),
         ]
 
+    if no_delivery:  # every delivery figure would be 0 or pending forever: leave them out
+        by_carrier, by_province, by_hour = (f.iloc[0:0] for f in (by_carrier, by_province, by_hour))
+        curve, latency_hist, reasons = (f.iloc[0:0] for f in (curve, latency_hist, reasons))
+        talk = voice_carrier = None
     charts = []
     if len(by_carrier):
         charts.append(("Delivery rate by carrier", _png(plots.plot_delivery_rate, by_carrier)))
@@ -190,14 +250,19 @@ def report(
     if talk is not None and len(talk):
         charts.append(("Talk time of answered calls", _png(plots.plot_talk_time, talk)))
 
-    tables = [
-        ("Delivery by carrier", _table(by_carrier, _DELIVERY)),
-        ("Delivery by province", _table(by_province, _DELIVERY)),
-        ("Delivery by send hour", _table(by_hour, _DELIVERY)),
-        ("Latency by carrier (seconds)", _table(latency, _LATENCY)),
-        ("Failure reasons", _table(reasons, _REASONS)),
-        ("Replies by carrier", _table(replies_carrier, _REPLIES)),
-    ]
+    tables = (
+        []
+        if no_delivery
+        else [
+            ("Delivery by carrier", _table(by_carrier, _DELIVERY)),
+            ("Delivery by province", _table(by_province, _DELIVERY)),
+            ("Delivery by send hour", _table(by_hour, _DELIVERY)),
+            ("Latency by carrier (seconds)", _table(latency, _LATENCY)),
+            ("Failure reasons", _table(reasons, _REASONS)),
+        ]
+    )
+    if not no_delivery or (rep is not None and rep.replies):
+        tables.append(("Replies by carrier", _table(replies_carrier, _REPLIES)))
     if voice and voice_carrier is not None:
         tables.append(("Voice calls by carrier", _table(voice_carrier, _VOICE)))
 
@@ -209,7 +274,7 @@ def report(
     shown = [
         {
             "phone": mask_phone(p) if mask_phones else p,
-            "content": text,
+            "content": mask_phones_in_text(text) if mask_phones else text,
             "at": at,
             "opt_out": bool(o),
         }
@@ -228,6 +293,8 @@ def report(
             "unknown": sent[5] or 0,
         },
         headline=headline,
+        no_delivery=no_delivery,
+        unlinked=_unlinked_note(unlinked),
         charts=charts,
         tables=tables,
         replies=shown,
@@ -244,6 +311,22 @@ def report(
 
 
 # --------------------------------------------------------------------------- formatting
+
+
+def _unlinked_note(unlinked: pd.DataFrame) -> str | None:
+    """The sentence about the vendor's receipts that no batch claims, None if there are none."""
+    if not len(unlinked):
+        return None
+    total = int(unlinked["receipts"].sum())
+    tasks = [t if t is not None else "(none)" for t in unlinked["task_id"]]
+    named = ", ".join(tasks[:TASKS_SHOWN]) + (
+        f" and {len(tasks) - TASKS_SHOWN} more" if len(tasks) > TASKS_SHOWN else ""
+    )
+    return (
+        f"{total:,} receipts of this vendor are not linked to any batch (task ids {named}); "
+        "they count in no campaign. If they belong to a batch whose outcome is unknown, "
+        "record its task id and run cp.link_receipts."
+    )
 
 
 def _first(frame: pd.DataFrame) -> SimpleNamespace | None:
@@ -290,15 +373,18 @@ _REPLIES = {
     "repliers": _COUNT,
     "replies": _COUNT,
     "opt_outs": _COUNT,
+    "repliers_without_receipt": _COUNT,
     "reply_rate": _PCT,
     "opt_out_rate": _PCT,
 }
 _VOICE = {
     "calls": _COUNT,
+    "reported": _COUNT,
     "answered": _COUNT,
     "answer_rate": _PCT,
     "answer_ci_low": _PCT,
     "answer_ci_high": _PCT,
+    "reported_answer_rate": _PCT,
     "talk_mean": _SEC,
     "talk_p50": _SEC,
     "talk_p90": _SEC,
@@ -318,7 +404,8 @@ def _cell(value, kind: str) -> str:
 
 
 def _table(frame: pd.DataFrame, columns: dict[str, str]) -> dict:
-    keys = [c for c in frame.columns if c not in columns and c not in _HIDDEN]
+    """The group columns (``attrs["by"]``), then the numbers of ``columns`` in the frame."""
+    keys = [c for c in frame.attrs.get("by", []) if c in frame.columns]
     shown = [*keys, *[c for c in columns if c in frame.columns]]
     kinds = {**dict.fromkeys(keys, _TEXT), **columns}
     rows = [
@@ -327,18 +414,6 @@ def _table(frame: pd.DataFrame, columns: dict[str, str]) -> dict:
     ]
     numeric = [kinds[c] != _TEXT for c in shown]
     return {"header": [c.replace("_", " ") for c in shown], "rows": rows, "numeric": numeric}
-
-
-#: interval columns left out of the tables for width (the charts show them)
-_HIDDEN = {
-    "reported",
-    "reported_ci_low",
-    "reported_ci_high",
-    "reply_ci_low",
-    "reply_ci_high",
-    "opt_out_ci_low",
-    "opt_out_ci_high",
-}
 
 
 def _png(plot, frame: pd.DataFrame) -> str:
@@ -397,16 +472,22 @@ _TEMPLATE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).f
   <div class="note">{{ note }}</div></div>
 {% endfor %}
 </div>
+{% if no_delivery %}
+<p class="meta" id="no-delivery">{{ info.vendor }}: this vendor reports no delivery data, so
+there are no delivered, failed or pending counts, delivery rates or answer rates to show.</p>
+{% else %}
 <p class="meta">Submitted: numbers in batches the vendor accepted (or that have receipts).
 Delivered, failed, unknown: each number's latest receipt. Pending: no receipt yet.
 Rates with 95% Wilson intervals.</p>
+{% endif %}
+{% if unlinked %}<p class="meta" id="unlinked">{{ unlinked }}</p>{% endif %}
 
 <h2>Charts</h2>
 {% for title, png in charts %}
 <figure><figcaption>{{ title }}</figcaption>
 <img alt="{{ title }}" src="data:image/png;base64,{{ png }}"></figure>
 {% else %}
-<p>No receipts yet.</p>
+<p>{{ "No delivery data from this vendor." if no_delivery else "No receipts yet." }}</p>
 {% endfor %}
 
 <h2>Tables</h2>

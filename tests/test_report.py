@@ -8,10 +8,10 @@ from html.parser import HTMLParser
 
 import matplotlib
 import pytest
-from stats_fixtures import StoreBuilder, double11
+from stats_fixtures import StoreBuilder, double11, replies_before_receipts
 
 from campaign.errors import InputError
-from campaign.report import mask_phone, report
+from campaign.report import mask_phone, mask_phones_in_text, report
 
 matplotlib.use("Agg")
 
@@ -134,3 +134,107 @@ def test_report_arguments(store, tmp_path):
         report(store, campaign="", path=tmp_path / "n.html")
     nested = report(store, campaign="double11", path=tmp_path / "a" / "b" / "r.html")
     assert nested.exists()
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def cards(html: str) -> dict[str, tuple[str, str]]:
+    headline = html[html.index('id="headline"') : html.index("</div>\n<p")]
+    found = re.findall(
+        r'class="label">([^<]+)</div><div class="value">([^<]+)</div>\s*'
+        r'<div class="note">([^<]*)</div>',
+        headline,
+    )
+    return {label: (value, note) for label, value, note in found}
+
+
+def test_replies_before_receipts_never_read_500_percent(tmp_path):
+    path = replies_before_receipts(tmp_path / "lag.db")
+    html = report(path, campaign="early", path=tmp_path / "e.html").read_text("utf-8")
+    value, note = cards(html)["repliers"]
+    assert value == "5"
+    assert note.startswith("100.0% (95% CI")
+    assert "500" not in note
+    assert "4 repliers have no delivery receipt yet" in note
+    assert "capped at 100%" in note
+
+
+def test_a_vendor_without_delivery_data_says_so(tmp_path):
+    s = StoreBuilder(tmp_path / "ihuyi.db")
+    s.campaign("otp", vendor="ihuyi-voice", channel="voice", content="1234")
+    s.batch("otp", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+    s.batch("otp", 2, recipients=[("13800000002", "联通", "北京", "北京", {})])
+    html = report(tmp_path / "ihuyi.db", campaign="otp", path=tmp_path / "o.html").read_text(
+        "utf-8"
+    )
+    c = cards(html)
+    assert c["submitted"][0] == "2"
+    assert c["delivery"][1] == "this vendor reports no delivery data"
+    for label in ("delivered", "pending", "rate among reported", "answered"):
+        assert label not in c, label
+    assert "0.0%" not in html
+    assert "this vendor reports no delivery data" in " ".join(Page(html).text)
+
+
+def test_voice_answered_among_all_calls_and_among_reported(store, tmp_path):
+    html = report(store, campaign="voice1", path=tmp_path / "v.html").read_text("utf-8")
+    value, note = cards(html)["answered"]
+    assert value == "2"
+    assert "40.0% (95% CI" in note
+    assert "of all 5 calls" in note
+    assert "50.0% of the 4 calls with a receipt" in note
+    assert "reported answer rate" in html  # the table by carrier
+
+
+def test_unlinked_receipts_of_the_vendor_are_named(tmp_path):
+    s = StoreBuilder(tmp_path / "u.db")
+    s.campaign("x").batch("x", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+    path = tmp_path / "u.db"
+    assert 'id="unlinked"' not in report(path, campaign="x", path=tmp_path / "0.html").read_text(
+        "utf-8"
+    )
+    s.unlinked_receipt("veesing-sms", "T-lost", "13800000002")
+    s.unlinked_receipt("veesing-sms", "T-lost", "13800000003")
+    s.unlinked_receipt("jzyyun-sms", "J-1", "13800000004")  # another vendor: not this report
+    html = report(path, campaign="x", path=tmp_path / "1.html").read_text("utf-8")
+    note = html[html.index('id="unlinked"') :].split("</p>")[0]
+    assert "2 receipts of this vendor are not linked to any batch (task ids T-lost)" in note
+    assert "cp.link_receipts" in note
+    assert "J-1" not in note
+
+
+def test_the_vendors_own_accepted_count_shows_when_it_differs(tmp_path):
+    s = StoreBuilder(tmp_path / "a.db")
+    recipients = [(f"1380000000{i}", "移动", "广东", "广州", {}) for i in range(3)]
+    s.campaign("a").batch("a", 1, recipients=recipients, accepted=2)
+    html = report(tmp_path / "a.db", campaign="a", path=tmp_path / "a.html").read_text("utf-8")
+    assert cards(html)["submitted"] == (
+        "3",
+        "numbers the vendor accepted; the vendor itself counted 2 accepted",
+    )
+    s.conn.execute("UPDATE batches SET accepted = 3")
+    s.conn.commit()
+    same = report(tmp_path / "a.db", campaign="a", path=tmp_path / "b.html").read_text("utf-8")
+    assert cards(same)["submitted"][1] == "numbers the vendor accepted"
+
+
+def test_phones_typed_inside_replies_are_masked(tmp_path):
+    s = StoreBuilder(tmp_path / "m.db")
+    s.campaign("m").batch("m", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+    text = "打我电话13912345678或 139-1234-5679,+86 13712345670;订单号 2024111113800138000"
+    s.reply("m", "13800000001", text, "2024-11-11T10:01:00+08:00")
+    html = report(tmp_path / "m.db", campaign="m", path=tmp_path / "m.html").read_text("utf-8")
+    for phone in ("13912345678", "139-1234-5679", "13712345670"):
+        assert phone not in html
+    for masked in ("139****5678", "139****5679", "137****5670"):
+        assert masked in html
+    assert "2024111113800138000" in html  # a longer run of digits is not a phone
+    plain = report(tmp_path / "m.db", campaign="m", path=tmp_path / "p.html", mask_phones=False)
+    assert "13912345678" in plain.read_text("utf-8")
+
+
+def test_mask_phones_in_text():
+    assert mask_phones_in_text("138 0013 8000 / 8613900139000") == "138****8000 / 139****9000"
+    assert mask_phones_in_text("12345678901") == "12345678901"  # not a mobile prefix
+    assert mask_phones_in_text(None) == ""
