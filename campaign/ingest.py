@@ -6,12 +6,15 @@ captured pushes, a DataFrame, jzyyun's pulled XML), every record ends in one of 
 - ``receipts``: one normalised row per receipt (status delivered/failed/unknown, the gateway
   ``code`` as sent, its :mod:`~campaign.reasons` ``reason``, ``received_at`` ISO-8601 +08:00,
   ``talk_seconds`` for voice), linked at ingest to its campaign and batch through
-  ``batches(vendor, task_id)``. ``matched`` is 1 when the task is known *and* the phone is a
+  ``batches(vendor, task_id)`` (when two batches carry the task id: the one that sent to the
+  phone, else the latest submitted). ``matched`` is 1 when the task is known *and* the phone is a
   recipient of that batch; otherwise 0 (kept and flagged, never dropped; campaign and batch
   are still filled in when the task is known).
 - ``replies``: with ``opt_out`` (:func:`campaign.reasons.is_opt_out`) and ``campaign``: the
-  task's campaign when the reply names a known task, else the campaign that last sent to that
-  phone through this vendor (latest ``submitted_at`` not after the reply, else the latest).
+  task's campaign when the reply names a known task (chosen as for receipts), else the
+  campaign that last sent to that phone through this vendor in a batch it took (state
+  accepted, unknown or submitting; latest ``submitted_at`` not after the reply, else the
+  latest).
   jzyyun replies carry no task id, so they are linked this way.
 - ``rejected``: anything that cannot be parsed, with its raw payload and the reason.
 
@@ -28,6 +31,7 @@ fast path cannot vouch for go through the vendor's own ``parse_push`` one by one
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import io
@@ -46,7 +50,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from campaign.errors import CampaignError, InputError, PayloadError
+from campaign.errors import InputError, PayloadError
 from campaign.reasons import failure_reason, opt_out_flags
 from campaign.store import SHANGHAI, DbLike, now, open_db
 from campaign.vendors import Receipt, Reply, VendorClient, vendor_module
@@ -269,7 +273,7 @@ def _pull(client: VendorClient, db: DbLike, what: str, max_calls: int) -> Ingest
             body: Any = raw_fetch()
         else:  # a pulled vendor without raw access: its DataFrame (raises for pushed vendors)
             body = client.fetch_reports() if what == "reports" else client.fetch_replies()
-        parsed = _parse(body, vendor=key, kind=kind, label=label)
+        parsed = _parse_pulled(body, vendor=key, kind=kind, label=label)
         with _transaction(database.conn, parsed, label):
             result = store_records(
                 database.conn,
@@ -279,9 +283,26 @@ def _pull(client: VendorClient, db: DbLike, what: str, max_calls: int) -> Ingest
             )
         total = total + result
         log.info("%s: %s", label, result)
-        if result.total == 0:
+        # Empty: the queue is drained. Only rejected (an HTML error page, a broken answer):
+        # asking again would only fetch the same kind of answer up to max_calls times.
+        if result.inserted + result.duplicates == 0:
             break
     return total
+
+
+def _parse_pulled(body: Any, *, vendor: str, kind: str, label: str) -> _Parsed:
+    """:func:`_parse` for a pulled answer: the vendor hands it out once, so whatever goes
+    wrong while reading it (a parser bug included), the raw answer is kept in ``rejected``."""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        return _parse(body, vendor=vendor, kind=kind, label=label)
+    raw = bytes(raw)
+    try:
+        return _parse(raw, vendor=vendor, kind=kind, label=label)
+    except Exception as exc:
+        log.exception("%s: could not read a pulled answer; kept whole in rejected", label)
+        error = f"could not parse: {type(exc).__name__}: {exc}"
+        return _Parsed(rejected=[(now(), label, raw, error)], raw=raw)
 
 
 # --------------------------------------------------------------------------- storing
@@ -300,11 +321,27 @@ CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} (
     vendor, task_id, phone, status, code, reason, received_at, talk_seconds, remark
 )
 """
+# Two batches can carry the same (vendor, task id): a vendor that restarts its counter, two
+# simulator sessions writing into one store. A receipt or reply goes to the batch that sent to
+# its phone, else the latest submitted (the rowid of that batch; an index lookup each).
+_BATCH_OF = """(
+    SELECT c.rowid FROM batches AS c
+    LEFT JOIN recipients AS q
+        ON q.campaign = c.campaign AND q.phone = {phone} AND q.batch = c.batch
+    WHERE c.vendor = {vendor} AND c.task_id = {task}
+    ORDER BY q.phone IS NULL, c.submitted_at DESC, c.rowid DESC
+    LIMIT 1)"""
+
+_BATCH_OF_INCOMING = _BATCH_OF.format(vendor="v.vendor", task="v.task_id", phone="v.phone")
+_BATCH_OF_RECEIPT = _BATCH_OF.format(
+    vendor="receipts.vendor", task="receipts.task_id", phone="receipts.phone"
+)
+
 _INSERT_RECEIPTS = f"""
 INSERT INTO receipts ({", ".join(_RECEIPT_COLUMNS)}, campaign, batch, matched, ingested_at)
 SELECT v.*, b.campaign, b.batch, r.phone IS NOT NULL, ?
 FROM temp.{_INCOMING} AS v
-LEFT JOIN batches AS b ON b.vendor = v.vendor AND b.task_id = v.task_id
+LEFT JOIN batches AS b ON b.rowid = {_BATCH_OF_INCOMING}
 LEFT JOIN recipients AS r ON r.campaign = b.campaign AND r.phone = v.phone AND r.batch = b.batch
 WHERE true
 ORDER BY v.rowid
@@ -335,26 +372,30 @@ _UPSERT_DELIVERIES = _UPSERT_DELIVERIES_WHERE.format(where="x.id > ?")
 
 # Receipts that arrived before their task id was recorded (a fast receipt racing the send's
 # own bookkeeping): link them now that the batch is known.
-_RELINK = """
+_RELINK = f"""
 UPDATE receipts SET campaign = b.campaign, batch = b.batch, matched = EXISTS (
     SELECT 1 FROM recipients AS r
     WHERE r.campaign = b.campaign AND r.phone = receipts.phone AND r.batch = b.batch)
 FROM batches AS b
-WHERE {where} AND receipts.campaign IS NULL AND receipts.task_id IS NOT NULL
-  AND b.vendor = receipts.vendor AND b.task_id = receipts.task_id
+WHERE {{where}} AND receipts.campaign IS NULL AND receipts.task_id IS NOT NULL
+  AND b.rowid = {_BATCH_OF_RECEIPT}
 RETURNING receipts.id
 """
 
 
-_INSERT_REPLY = """
+# The reply's task names its batch (as for receipts); without a known task, the campaign that
+# last sent to the phone through this vendor, in a batch the vendor took (not a rejected one).
+_BATCH_OF_REPLY = _BATCH_OF.format(vendor="?1", task="?2", phone="?3")
+_INSERT_REPLY = f"""
 INSERT INTO replies (vendor, task_id, phone, content, received_at, opt_out, campaign,
                      ingested_at)
 SELECT ?1, ?2, ?3, ?4, ?5, ?6, COALESCE(
     (SELECT b.campaign FROM batches AS b
-     WHERE b.vendor = ?1 AND b.task_id = ?2 ORDER BY b.batch DESC LIMIT 1),
+     WHERE b.rowid = {_BATCH_OF_REPLY}),
     (SELECT b.campaign FROM recipients AS r
      JOIN batches AS b ON b.campaign = r.campaign AND b.batch = r.batch
      WHERE r.phone = ?3 AND b.vendor = ?1 AND b.submitted_at IS NOT NULL
+       AND b.state IN ('accepted', 'unknown', 'submitting')
      ORDER BY b.submitted_at <= COALESCE(?5, b.submitted_at) DESC, b.submitted_at DESC
      LIMIT 1)), ?7
 WHERE true
@@ -495,23 +536,38 @@ class _transaction:
         self.conn, self.parsed, self.label = conn, parsed, label
 
     def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            self._keep_raw(exc)
+            raise
 
     def __exit__(self, kind, exc, tb) -> None:
         if kind is None:
             self.conn.commit()
             return
-        self.conn.rollback()
-        if self.parsed.raw is not None and isinstance(exc, sqlite3.Error | CampaignError):
-            try:
-                with self.conn:
-                    self.conn.execute(
-                        "INSERT INTO rejected (received_at, source, body, error) "
-                        "VALUES (?, ?, ?, ?)",
-                        [now(), self.label, self.parsed.raw, f"could not store: {exc}"],
-                    )
-            except sqlite3.Error:  # pragma: no cover - the store itself is broken
-                log.exception("%s: could not keep the raw input in rejected", self.label)
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.rollback()
+        self._keep_raw(exc)  # whatever the error (a bug too): the exception still propagates
+
+    def _keep_raw(self, exc: BaseException) -> None:
+        """Keep a whole payload (a pulled answer, handed out once) in ``rejected``; if even
+        that fails, put it in the log rather than lose it."""
+        raw = self.parsed.raw
+        if raw is None:
+            return
+        error = f"could not store: {type(exc).__name__}: {exc}"
+        try:
+            with self.conn:
+                self.conn.execute(
+                    "INSERT INTO rejected (received_at, source, body, error) VALUES (?, ?, ?, ?)",
+                    [now(), self.label, raw, error],
+                )
+        except sqlite3.Error:  # the store itself is unusable (locked, full, read-only)
+            log.exception(
+                "%s: %s; could not keep the raw input in rejected either, here it is: %s",
+                self.label, error, raw.decode("utf-8", errors="replace"),
+            )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- parsing
@@ -651,11 +707,6 @@ class _Forms:
         self.n = len(forms)
         self.is_frame = isinstance(forms, pd.DataFrame)
         self._cache: dict[str, list[Any]] = {}
-
-    def has(self, name: str) -> bool:
-        if self.is_frame:
-            return name in self.forms.columns
-        return any(name in f for f in self.forms)
 
     def column(self, name: str) -> list[Any]:
         """Values (None where absent or missing)."""

@@ -332,3 +332,152 @@ def test_pull_needs_a_pulled_vendor(tmp_path):
     client = cp.vendor("veesing-sms", app_id="a", app_key="k", base_url="http://127.0.0.1:9")
     with pytest.raises(InputError):
         pull_reports(client, tmp_path / "c.db")
+
+
+# --------------------------------------------------------------------------- shared task ids
+
+
+def shared_task_store(path, *, states=("accepted", "accepted")):
+    """Campaigns 'old' (T1 at 19:00 to ...00, ...01) and 'new' (T1 at 20:00 to ...02, and
+    ...01 again): two sends the vendor (or two simulator sessions) gave the same task id."""
+    store = open_db(path)
+    with store.conn as conn:
+        for name in ("old", "new"):
+            conn.execute(
+                "INSERT INTO campaigns (name, vendor, channel, created_at) "
+                "VALUES (?, 'veesing-sms', 'sms', ?)",
+                [name, now()],
+            )
+        conn.executemany(
+            "INSERT INTO batches (campaign, batch, vendor, size, state, task_id, submitted_at)"
+            " VALUES (?, 1, 'veesing-sms', 2, ?, 'T1', ?)",
+            [
+                ("old", states[0], "2024-11-11T19:00:00+08:00"),
+                ("new", states[1], "2024-11-11T20:00:00+08:00"),
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO recipients (campaign, phone, batch) VALUES (?, ?, 1)",
+            [("old", "13800000000"), ("old", "13800000001"), ("new", "13800000002"),
+             ("new", "13800000001")],
+        )  # fmt: skip
+    store.conn.close()
+    return path
+
+
+def test_a_shared_task_id_links_each_receipt_and_reply_to_the_batch_that_sent_to_it(tmp_path):
+    db = shared_task_store(tmp_path / "campaign.db")
+    forms = [
+        receipt("13800000000"),
+        receipt("13800000002"),
+        receipt("13800000001"),  # in both: the latest submitted batch
+        receipt("13900000000"),  # in neither: the latest submitted batch, unmatched
+    ]
+    assert ingest_receipts(db, forms, vendor="veesing-sms").inserted == 4
+    assert rows(db, "SELECT phone, campaign, matched FROM receipts ORDER BY id") == [
+        ("13800000000", "old", 1),
+        ("13800000002", "new", 1),
+        ("13800000001", "new", 1),
+        ("13900000000", "new", 0),
+    ]
+    assert rows(db, "SELECT campaign, phone FROM deliveries ORDER BY phone") == [
+        ("old", "13800000000"),
+        ("new", "13800000001"),
+        ("new", "13800000002"),
+    ]
+    replies = [reply("13800000000"), reply("13800000002"), reply("13900000000")]
+    assert ingest_replies(db, replies, vendor="veesing-sms").inserted == 3
+    assert rows(db, "SELECT phone, campaign FROM replies ORDER BY id") == [
+        ("13800000000", "old"),
+        ("13800000002", "new"),
+        ("13900000000", "new"),
+    ]
+
+
+def test_a_shared_task_id_is_relinked_to_the_batch_that_sent_to_the_phone(tmp_path):
+    db = tmp_path / "campaign.db"
+    forms = [receipt("13800000000"), receipt("13800000002")]
+    assert ingest_receipts(db, forms, vendor="veesing-sms").inserted == 2  # no batch known yet
+    assert rows(db, "SELECT DISTINCT matched FROM receipts") == [(0,)]
+    shared_task_store(db)
+    assert link_receipts(db) == 2
+    assert rows(db, "SELECT phone, campaign, matched FROM receipts ORDER BY id") == [
+        ("13800000000", "old", 1),
+        ("13800000002", "new", 1),
+    ]
+    assert rows(db, "SELECT campaign, phone FROM deliveries ORDER BY phone") == [
+        ("old", "13800000000"),
+        ("new", "13800000002"),
+    ]
+
+
+def test_a_reply_without_task_is_not_linked_to_a_rejected_batch(tmp_path):
+    db = shared_task_store(tmp_path / "campaign.db", states=("accepted", "rejected"))
+    with sqlite_utils.Database(db).conn as conn:
+        conn.execute("UPDATE batches SET vendor = 'jzyyun-sms', task_id = NULL")
+    frame = pd.DataFrame([{"phone": "13800000001", "task_id": None, "content": "好的",
+                           "received_at": "2024-11-11 21:00:00"}])  # fmt: skip
+    assert ingest_replies(db, frame, vendor="jzyyun-sms").inserted == 1
+    # 'new' sent to the phone later, but the vendor rejected that batch: 'old' sent it
+    assert rows(db, "SELECT campaign FROM replies") == [("old",)]
+    with sqlite_utils.Database(db).conn as conn:
+        conn.execute("UPDATE batches SET state = 'rejected'")
+    frame.loc[0, "content"] = "再见"
+    assert ingest_replies(db, frame, vendor="jzyyun-sms").inserted == 1
+    assert rows(db, "SELECT campaign FROM replies ORDER BY id") == [("old",), (None,)]
+
+
+# --------------------------------------------------------------------------- pulled answers
+
+
+def jzyyun_client(monkeypatch, answers):
+    """A jzyyun client whose pulls hand out ``answers`` in turn (then empty reports)."""
+    client = cp.vendor("jzyyun-sms", username="u", password="p", base_url="http://127.0.0.1:9")
+    calls = []
+
+    def fetch():
+        calls.append(1)
+        return answers[len(calls) - 1] if len(calls) <= len(answers) else b"<smsreport/>"
+
+    monkeypatch.setattr(client, "fetch_reports_xml", fetch)
+    return client, calls
+
+
+def test_a_pull_that_only_yields_rejected_answers_stops(db, monkeypatch):
+    page = b"<html><body>502 Bad Gateway</body></html>"
+    client, calls = jzyyun_client(monkeypatch, [page] * 100)
+    assert pull_reports(client, db) == IngestResult(0, 0, 1, 0)
+    assert len(calls) == 1  # not 100 calls fetching the same error page
+    assert rows(db, "SELECT body FROM rejected") == [(page,)]
+
+
+def test_a_pulled_answer_survives_a_parser_bug(db, monkeypatch):
+    body = ("<smsreport>" + REPORT.format(phone="13800000000", task="T1", status="1", n=0)
+            + "</smsreport>").encode()  # fmt: skip
+    client, _ = jzyyun_client(monkeypatch, [body])
+
+    def broken(raw):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(cp.vendors.jzyyun_sms, "parse_reports", broken)
+    assert pull_reports(client, db).rejected == 1
+    assert rows(db, "SELECT body, error FROM rejected") == [
+        (body, "could not parse: KeyError: 'a bug'")
+    ]
+
+
+def test_a_pulled_answer_survives_a_bug_while_storing(db, monkeypatch):
+    body = ("<smsreport>" + REPORT.format(phone="13800000000", task="T1", status="1", n=0)
+            + "</smsreport>").encode()  # fmt: skip
+    client, _ = jzyyun_client(monkeypatch, [body])
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("campaign.ingest.store_records", broken)
+    with pytest.raises(ZeroDivisionError):
+        pull_reports(client, db)
+    assert rows(db, "SELECT body, error FROM rejected") == [
+        (body, "could not store: ZeroDivisionError: a bug")
+    ]
+    assert rows(db, "SELECT COUNT(*) FROM receipts") == [(0,)]
