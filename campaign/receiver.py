@@ -15,7 +15,8 @@ Answers (short plain-text reasons):
 404   unknown path or a vendor that pushes nothing
 405   another method
 413   body larger than ``max_body`` bytes
-503   the store could not commit (the vendor should retry; nothing was acknowledged)
+503   the store could not commit, or the receiver is shutting down (the vendor should retry;
+      nothing was acknowledged)
 ====  ==========================================================================================
 
 Nothing is acknowledged before it is committed. Handler threads parse the push and hand it to
@@ -47,9 +48,11 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import sqlite_utils
 
 from campaign.errors import ConfigError, PayloadError
 from campaign.ingest import relink, store_records
@@ -73,6 +76,10 @@ RELINK_FOR = 600.0
 MAX_UNLINKED_TASKS = 10_000
 #: Seconds a connection may stay idle or take to send its request.
 CONNECTION_TIMEOUT = 30.0
+#: Seconds a handler waits for the writer to commit its push before answering 503.
+WRITE_TIMEOUT = 60.0
+#: Seconds ``stop()`` gives handlers to write the answers of the last commits.
+STOP_ANSWER_TIMEOUT = 5.0
 
 #: The vendors that push (their limits say delivery or replies "push").
 PUSHING = tuple(k for k, m in VENDORS.items() if "push" in (m.LIMITS.delivery, m.LIMITS.replies))
@@ -113,7 +120,7 @@ class Receiver:
             raise ConfigError("token must be a non-empty secret, or None for no token")
         if not isinstance(max_body, int) or max_body < 1:
             raise ConfigError(f"max_body must be a positive number of bytes, not {max_body!r}")
-        self._database = open_db(db)
+        self._database = _private_store(db)
         self._token = None if token is None else str(token).encode("utf-8")
         self.max_body = max_body
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
@@ -125,7 +132,11 @@ class Receiver:
         self._checkpointer = threading.Thread(
             target=self._checkpoint, name="receiver-checkpoint", daemon=True
         )
-        self._server = _Server((host, port), _Handler, self)
+        try:
+            self._server = _Server((host, port), _Handler, self)
+        except BaseException:
+            self._database.conn.close()
+            raise
         self._serving: threading.Thread | None = None
         self._stopped = threading.Event()
         self.acknowledged = 0  # pushes committed to answer 200 (counted by the writer alone)
@@ -133,8 +144,7 @@ class Receiver:
         self._unlinked: dict[tuple[str, str], float] = {}
         self._relinked_at = 0.0
         self._writer.start()
-        if self._path:
-            self._checkpointer.start()
+        self._checkpointer.start()
 
     def __repr__(self) -> str:  # never the token
         return f"<Receiver {self.url} token={'set' if self._token else 'none'}>"
@@ -160,16 +170,21 @@ class Receiver:
         return self
 
     def stop(self) -> None:
-        """Stop accepting, commit and answer what is queued, close the store."""
+        """Stop accepting, commit and answer what is queued, close the store.
+
+        In this order: no new connections; the writer commits everything queued (pushes that
+        arrive meanwhile on open connections too) and releases their handlers; the handlers
+        write their answers; only then are the remaining (idle) connections cut."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         if self._serving is not None:
             self._server.shutdown()
         self._server.server_close()
-        self._server.close_connections()
         self._queue.put(None)
         self._writer.join(timeout=30)
+        self._server.wait_idle(timeout=STOP_ANSWER_TIMEOUT)
+        self._server.close_connections()
         if self._checkpointer.is_alive():
             self._checkpointer.join(timeout=30)
         with contextlib.suppress(Exception):
@@ -211,7 +226,14 @@ class Receiver:
         if self._stopped.is_set() and not self._writer.is_alive():
             return 503, "shutting down"
         self._queue.put(item)
-        item.done.wait()
+        # The writer may have drained the queue for the last time between the check above
+        # and the put: wait in slices, and give up once it is gone (or never answers).
+        deadline = time.monotonic() + WRITE_TIMEOUT
+        while not item.done.wait(0.2):
+            if not self._writer.is_alive() or time.monotonic() > deadline:
+                if item.done.is_set():
+                    break
+                return 503, "shutting down: retry" if self._stopped.is_set() else "busy: retry"
         if not item.ok:
             return 503, "could not store the push: retry"
         return answer
@@ -337,6 +359,29 @@ class Receiver:
         return False
 
 
+def _private_store(db: DbLike) -> sqlite_utils.Database:
+    """The receiver's own connection to the store file: its writer thread commits on it and
+    ``stop()`` closes it, so it is never the caller's (a ``Database`` given is only asked for
+    its file). An in-memory store cannot be shared between connections: ConfigError."""
+    if isinstance(db, sqlite_utils.Database):
+        rows = db.execute("PRAGMA database_list").fetchall()
+        path = next((row[2] for row in rows if row[1] == "main"), "")
+        if not path:
+            raise ConfigError(
+                "the receiver needs a store file: an in-memory database cannot be shared with "
+                "its writer thread (give a path, e.g. campaign.db)"
+            )
+        return open_db(path)
+    database = open_db(db)
+    if not database.execute("PRAGMA database_list").fetchone()[2]:
+        database.conn.close()
+        raise ConfigError(
+            "the receiver needs a store file, not an in-memory database (give a path, e.g. "
+            "campaign.db)"
+        )
+    return database
+
+
 def decode_form(body: bytes, content_type: str = "") -> dict[str, str | list[str]]:
     """A form-encoded body as ``{name: value}`` (a repeated name keeps every value as a list).
 
@@ -398,6 +443,8 @@ class _Server(ThreadingHTTPServer):
         self.receiver = receiver
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
         super().__init__(address, handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -408,6 +455,23 @@ class _Server(ThreadingHTTPServer):
     def track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
             (self._connections.add if add else self._connections.discard)(conn)
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Around a request being answered: ``wait_idle`` waits for it."""
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is being answered (at most ``timeout`` seconds)."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout=timeout)
 
     def close_connections(self) -> None:
         with self._lock:
@@ -502,6 +566,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404, "not found")
 
     def do_POST(self) -> None:
+        with self.server.busy():
+            self._post()
+
+    def _post(self) -> None:
         receiver = self.server.receiver
         parts = urllib.parse.urlsplit(self.path)
         if not parts.path.startswith("/push/"):
@@ -557,7 +625,10 @@ def serve(
 ) -> Receiver:
     """Start the receiver in background threads; use it as a context manager.
 
-    ``port=0`` picks a free port. Pass ``push_to=r.url`` to the simulator.
+    ``db`` is the store's path, or a ``sqlite_utils.Database`` on a file: the receiver opens
+    its own connection to that file (and closes it on stop), never using the caller's; an
+    in-memory database is a ConfigError. ``port=0`` picks a free port. Pass
+    ``push_to=r.url`` to the simulator.
 
     Examples
     --------
