@@ -481,3 +481,22 @@ def test_a_pulled_answer_survives_a_bug_while_storing(db, monkeypatch):
         (body, "could not store: ZeroDivisionError: a bug")
     ]
     assert rows(db, "SELECT COUNT(*) FROM receipts") == [(0,)]
+
+
+def test_two_simulator_sessions_in_one_store_keep_their_campaigns_apart(tmp_path):
+    db = tmp_path / "campaign.db"
+    phones = [str(13800000000 + i) for i in range(20)]
+    plan = cp.plan_batches(phones, vendor="jzyyun-sms", content=SMS, batch_size=10)
+    for name in ("first", "second"):  # same seed, same phones: only the task ids differ
+        with serve(seed=5, time_scale=3600) as sim:
+            client = cp.vendor("jzyyun-sms", username="u", password="p", base_url=sim.url)
+            send(plan, client, db=db, campaign=name, progress=False)
+            sim.flush()
+            assert pull_reports(client, db).inserted == 20
+    store = sqlite_utils.Database(db)
+    tasks = store.execute("SELECT campaign, task_id FROM batches").fetchall()
+    assert len({task for _, task in tasks}) == 4
+    assert dict(store.execute("SELECT campaign, COUNT(*) FROM deliveries GROUP BY 1")) == {
+        "first": 20,
+        "second": 20,
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import random
 import re
 import threading
 import time
@@ -38,6 +39,8 @@ CREDENTIAL_FIELDS = {
     "ihuyi": ("account", "api_key"),
     "jzyyun": ("username", "password"),
 }
+#: The documented examples' task ids; each simulator session starts past them at its own base
+#: (:func:`task_id_base`).
 TASK_ID_START = {
     "veesing-sms": 3313746,
     "veesing-code": 5313746,
@@ -45,6 +48,14 @@ TASK_ID_START = {
     "ihuyi-voice": 60495654,
     "jzyyun-sms": 66,
 }
+
+
+def task_id_base() -> int:
+    """Where this session's task ids start, past :data:`TASK_ID_START`: a random multiple of
+    1000 below 10**12, so two simulator sessions writing into one store (one after the other
+    or at once) practically never hand out the same ids. Outcomes depend on the seed alone,
+    never on task ids, so a seed still replays the same campaign."""
+    return random.SystemRandom().randrange(1, 10**9) * 1000
 
 
 # ---------------------------------------------------------------- content rules
@@ -215,7 +226,8 @@ class State:
         self._last_sent: dict[tuple[str, str, str], float] = {}
         self._daily: Counter[tuple[str, str, str, str]] = Counter()
         self._nth: Counter[tuple[str, str]] = Counter()
-        self._task = {v: itertools.count(TASK_ID_START[v]) for v in VENDORS}
+        base = task_id_base()
+        self._task = {v: itertools.count(TASK_ID_START[v] + base) for v in VENDORS}
         self._seq = itertools.count()
         self._push: dict[str, list[Event]] = {v: [] for v in VENDORS if v != "jzyyun-sms"}
         self._pull: dict[tuple[str, str], list[Event]] = {}
