@@ -51,6 +51,7 @@ from campaign.stats import (
     replies_by_hour,
     reply_stats,
     talk_time_distribution,
+    unlinked_receipts,
     voice_stats,
 )
 from campaign.store import open_db
@@ -105,6 +106,7 @@ __all__ = [
     "send",
     "simulator",
     "talk_time_distribution",
+    "unlinked_receipts",
     "vendor",
     "vendor_keys",
     "vendor_limits",

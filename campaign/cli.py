@@ -300,11 +300,13 @@ def stats(db, campaign, by, kind, out) -> None:
                                  "answer_rate"]))  # fmt: skip
 @click.option("--column", default="campaign", show_default=True,
               help="What A and B are values of: campaign, or any by= column.")  # fmt: skip
-def compare(a, b, db, metric, column) -> None:
+@click.option("--campaign", multiple=True, help="With --column: only this campaign (repeatable).")
+def compare(a, b, db, metric, column, campaign) -> None:
     """Is A's rate really different from B's? Two campaigns, or two values of a column."""
     from campaign.stats import compare as compare_rates
 
-    row = compare_rates(db, a, b, metric=metric, column=column).iloc[0]
+    row = compare_rates(db, a, b, metric=metric, column=column,
+                        campaign=list(campaign) or None).iloc[0]  # fmt: skip
     click.echo(row["verdict"])
     click.echo(
         f"  {a}: {row['successes_a']:,}/{row['trials_a']:,}   {b}: {row['successes_b']:,}/"
