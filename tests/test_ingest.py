@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -500,3 +502,120 @@ def test_two_simulator_sessions_in_one_store_keep_their_campaigns_apart(tmp_path
         "first": 20,
         "second": 20,
     }
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+# phone -> (campaign, task, carrier): 'old' batch 1 (T1); 'new' batch 1 (T1, the same task id)
+# and batch 2 (T2); 13900000009 is no one's recipient (a receipt for it stays unmatched).
+OWNERS = {
+    "13800000000": ("old", "T1", "移动"),
+    "13800000001": ("old", "T1", None),
+    "13800000002": ("new", "T1", "联通"),
+    "13800000003": ("new", "T1", "移动"),
+    "13800000004": ("new", "T2", "电信"),
+    "13800000005": ("new", "T2", "移动"),
+    "13900000009": (None, "T1", None),
+}
+RECEIPTS = st.tuples(
+    st.sampled_from(sorted(OWNERS)),
+    st.sampled_from(["1", "0"]),
+    st.sampled_from(["DELIVRD", "UNDELIV", "EXPIRED"]),
+    st.integers(0, 3),  # few distinct times: ties on received_at happen
+)
+
+
+def stats_store(path):
+    store = open_db(path)
+    with store.conn as conn:
+        for name in ("old", "new"):
+            conn.execute(
+                "INSERT INTO campaigns (name, vendor, channel, created_at) "
+                "VALUES (?, 'veesing-sms', 'sms', ?)",
+                [name, now()],
+            )
+        conn.executemany(
+            "INSERT INTO batches (campaign, batch, vendor, size, state, task_id, submitted_at)"
+            " VALUES (?, ?, 'veesing-sms', 2, 'accepted', ?, ?)",
+            [("old", 1, "T1", "2024-11-11T19:00:00+08:00"),
+             ("new", 1, "T1", "2024-11-11T20:00:00+08:00"),
+             ("new", 2, "T2", "2024-11-11T20:00:00+08:00")],
+        )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO recipients (campaign, phone, batch, carrier) VALUES (?, ?, ?, ?)",
+            [(c, p, 1 if t == "T1" else 2, k) for p, (c, t, k) in OWNERS.items() if c],
+        )
+        conn.execute(  # as send records them
+            "INSERT INTO recipient_counts SELECT campaign, batch, COALESCE(carrier, ''),"
+            " COALESCE(province, ''), COALESCE(city, ''), COUNT(*) FROM recipients"
+            " GROUP BY 1, 2, 3, 4, 5"
+        )
+    store.conn.close()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_ingest_in_any_order_gives_the_statistics_of_a_naive_recount(data):
+    events = data.draw(st.lists(RECEIPTS, min_size=1, max_size=25))
+    again = data.draw(st.lists(st.sampled_from(events), max_size=8))  # pushed twice
+    stream = data.draw(st.permutations(events + again))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=3)))
+    forms = [
+        receipt(phone, task=OWNERS[phone][1], status=status, code=code,
+                at=f"2024-11-11 21:0{minute}:00")
+        for phone, status, code, minute in stream
+    ]  # fmt: skip
+
+    # naive recount: receipts stored once, in arrival order; per recipient the latest
+    # received_at wins, ties to the one stored last
+    stored: dict[tuple, int] = {}
+    latest: dict[tuple[str, str], tuple[str, int, str]] = {}
+    for phone, status, code, minute in stream:
+        key = (phone, status, code, minute)
+        if key in stored:
+            continue
+        stored[key] = len(stored)
+        campaign = OWNERS[phone][0]
+        if campaign is not None:
+            mine = (str(minute), stored[key], "delivered" if status == "1" else "failed")
+            latest[campaign, phone] = max(latest.get((campaign, phone), mine), mine)
+
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "campaign.db"
+        stats_store(db)
+        inserted = 0
+        for start, end in zip([0, *cuts], [*cuts, len(forms)], strict=True):
+            if start < end:
+                inserted += ingest_receipts(db, forms[start:end], vendor="veesing-sms").inserted
+        assert inserted == len(stored)
+        linked = rows(db, "SELECT DISTINCT phone, campaign, matched FROM receipts")
+        assert {(p, c) for p, c, m in linked if m} == {
+            (p, OWNERS[p][0]) for p, *_ in stream if OWNERS[p][0]
+        }
+
+        got = cp.delivery_stats(db, by="campaign").set_index("campaign")
+        for campaign in ("old", "new"):
+            statuses = [s for (c, _), (_, _, s) in latest.items() if c == campaign]
+            submitted = sum(owner == campaign for owner, _, _ in OWNERS.values())
+            row = got.loc[campaign]
+            assert row["submitted"] == submitted
+            assert row["delivered"] == statuses.count("delivered")
+            assert row["failed"] == statuses.count("failed")
+            assert row["unknown"] == 0
+            assert row["reported"] == len(statuses)
+            assert row["pending"] == submitted - len(statuses)
+
+        grouped = rows(
+            db,
+            "SELECT campaign, batch, COALESCE(carrier, ''), COALESCE(province, ''),"
+            " COALESCE(city, ''), status, COUNT(*) FROM deliveries GROUP BY 1, 2, 3, 4, 5, 6",
+        )
+        counted = rows(
+            db,
+            "SELECT campaign, batch, carrier, province, city, status, n FROM delivery_counts"
+            " WHERE n != 0",
+        )
+        assert sorted(counted) == sorted(grouped)
+        want = sorted((c, p, s) for (c, p), (_, _, s) in latest.items())
+        assert rows(db, "SELECT campaign, phone, status FROM deliveries ORDER BY 1, 2") == want
