@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from campaign.errors import PayloadError
@@ -306,3 +306,19 @@ class VeesingClient(VendorClient):
 def send_time(moment: dt.datetime) -> str:
     """``sendTime`` as the seed writes it: ``yyyy-MM-dd HH:mm:ss`` (Beijing time)."""
     return moment.strftime(SEND_TIME_FORMAT)
+
+
+class TemplateClient(VeesingClient):
+    """A veesing client that sends one phone a template (verify code, voice).
+
+    Subclasses set ``BUILD_SEND``, their module's ``build_send(phone, template_id, variables,
+    *, app_id, app_key)``; the form's field order is the module's business.
+    """
+
+    BUILD_SEND: ClassVar[Callable[..., dict[str, str]]]
+
+    def _params(self, phones, *, content, template_id, variables, send_at):  # type: ignore[override]
+        creds = self._credentials()
+        return type(self).BUILD_SEND(
+            phones[0], template_id, variables, app_id=creds["appId"], app_key=creds["appKey"]
+        )

@@ -63,7 +63,7 @@ def parse_push(form: Mapping[str, Any]) -> Receipt | Reply:
     return _veesing.parse_push(form, vendor=KEY, receipt_fields=RECEIPT_FIELDS)
 
 
-class VeesingCodeClient(_veesing.VeesingClient):
+class VeesingCodeClient(_veesing.TemplateClient):
     """veesing verify-code client; build with ``cp.vendor("veesing-code")``."""
 
     KEY = KEY
@@ -72,12 +72,7 @@ class VeesingCodeClient(_veesing.VeesingClient):
     SEND_PATH = SEND_PATH
     BALANCE_PATH = BALANCE_PATH
     RECEIPT_FIELDS = RECEIPT_FIELDS
-
-    def _params(self, phones, *, content, template_id, variables, send_at):  # type: ignore[override]
-        creds = self._credentials()
-        return build_send(
-            phones[0], template_id, variables, app_id=creds["appId"], app_key=creds["appKey"]
-        )
+    BUILD_SEND = staticmethod(build_send)
 
 
 Client = VeesingCodeClient

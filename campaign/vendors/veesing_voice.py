@@ -68,7 +68,7 @@ def parse_push(form: Mapping[str, Any]) -> Receipt | Reply:
     return _veesing.parse_push(form, vendor=KEY, receipt_fields=RECEIPT_FIELDS, replies=False)
 
 
-class VeesingVoiceClient(_veesing.VeesingClient):
+class VeesingVoiceClient(_veesing.TemplateClient):
     """veesing voice client; build with ``cp.vendor("veesing-voice")``."""
 
     KEY = KEY
@@ -77,13 +77,8 @@ class VeesingVoiceClient(_veesing.VeesingClient):
     SEND_PATH = SEND_PATH
     BALANCE_PATH = BALANCE_PATH
     RECEIPT_FIELDS = RECEIPT_FIELDS
+    BUILD_SEND = staticmethod(build_send)
     PUSHES_REPLIES = False
-
-    def _params(self, phones, *, content, template_id, variables, send_at):  # type: ignore[override]
-        creds = self._credentials()
-        return build_send(
-            phones[0], template_id, variables, app_id=creds["appId"], app_key=creds["appKey"]
-        )
 
 
 Client = VeesingVoiceClient
