@@ -56,19 +56,6 @@ def test_load_errors_are_one_clear_line():
     assert "Traceback" not in result.output
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    """`campaign demo` once for the module (about 20 s): its output and its folder."""
-    out = tmp_path_factory.mktemp("demo")
-    return CliRunner().invoke(main, ["demo", "--out", str(out)]), out
-
-
-@pytest.fixture(scope="module")
-def demo_store(demo_run):
-    """A store with every kind of campaign in it, as the demo leaves it."""
-    return demo_run[1] / "campaign.db"
-
-
 def test_demo_runs_the_whole_journey_and_writes_the_reports(demo_run):
     result, folder = demo_run
     assert result.exit_code == 0, result.output

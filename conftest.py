@@ -1,0 +1,96 @@
+"""pytest setup shared by ``tests/`` and the docstring examples in ``campaign/``.
+
+The examples in the docstrings run as doctests (``--doctest-modules``, see pyproject.toml), so
+they cannot drift from the code. Each runs in a fresh folder holding what the docstrings assume
+a user has: ``campaign.db`` as ``campaign demo`` leaves it (campaigns double11-A, double11-B,
+vip-jzyyun and voice-notice), ``data/`` with the sample lists, ``cp`` and ``pd`` imported, and
+made-up vendor credentials in the environment. Examples that would call a real vendor are
+marked ``+SKIP``; the same calls run against the simulator in ``tests/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+from _pytest.doctest import DoctestItem  # not re-exported by pytest
+
+ROOT = Path(__file__).resolve().parent
+
+FAKE_CREDENTIALS = {
+    "VEESING_APP_ID": "2RYN7CQHL1M",
+    "VEESING_APP_KEY": "doctest-key",
+    "IHUYI_ACCOUNT": "C12345678",
+    "IHUYI_API_KEY": "doctest-key",
+    "JZYYUN_USERNAME": "doctest",
+    "JZYYUN_PASSWORD": "doctest-pw",
+}
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "", None}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only():
+    """No test reaches the internet: a name other than loopback fails to resolve, loudly."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in LOOPBACK and not str(host).startswith("127."):
+            raise socket.gaierror(f"tests may only reach 127.0.0.1, not {host!r}")
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    yield
+    socket.getaddrinfo = real
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`campaign demo` once per test run (about 20 s): its CLI result and its folder."""
+    from click.testing import CliRunner
+
+    from campaign.cli import main
+
+    out = tmp_path_factory.mktemp("demo")
+    return CliRunner().invoke(main, ["demo", "--out", str(out)]), out
+
+
+@pytest.fixture(scope="session")
+def demo_store(demo_run):
+    """A store with every kind of campaign in it, as the demo leaves it. Read it, don't write."""
+    result, folder = demo_run
+    assert result.exit_code == 0, result.output
+    return folder / "campaign.db"
+
+
+@pytest.fixture(autouse=True)
+def _doctest_folder(request):
+    """For docstring examples only: the folder, store, data and names they assume."""
+    if not isinstance(request.node, DoctestItem):
+        yield
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    import campaign
+
+    folder = request.getfixturevalue("tmp_path")
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    if "campaign.db" in (request.node.dtest.docstring or ""):  # the demo only when needed
+        store = request.getfixturevalue("demo_store")
+        for path in store.parent.glob("campaign.db*"):  # a copy each: examples may write to it
+            shutil.copy(path, folder / path.name)
+    shutil.copytree(ROOT / "data", folder / "data")
+    monkeypatch.chdir(folder)
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    request.getfixturevalue("doctest_namespace").update(cp=campaign, pd=pd)
+    with pd.option_context("display.width", 100, "display.max_columns", 8):
+        yield
+    plt.close("all")
