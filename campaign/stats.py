@@ -646,7 +646,13 @@ def _percentiles(hist: pd.DataFrame, keys: list[str], value: str, n: str, qs) ->
                 row[f"p{round(q * 100)}"] = np.nan
         out.append(row)
     columns = [*keys, "count", "mean", *[f"p{round(q * 100)}" for q in qs]]
-    return pd.DataFrame(out, columns=columns)
+    frame = pd.DataFrame(out, columns=columns)
+    for k in keys:  # groupby turned None into NaN: give the groups back their types
+        if hist[k].dtype == object:
+            frame[k] = frame[k].astype(object).where(frame[k].notna(), None)
+        else:
+            frame[k] = frame[k].astype(hist[k].dtype)
+    return frame
 
 
 def latency_stats(

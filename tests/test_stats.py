@@ -494,3 +494,21 @@ def test_a_contact_list_column_named_like_a_computed_column_is_refused(tmp_path)
     assert st.delivery_stats(tmp_path / "h.db", by="hour")["hour"].tolist() == [9]
     with pytest.raises(InputError, match="'hour' has the name of a column"):
         st.replies_by_hour(tmp_path / "h.db", by="hour")
+
+
+def test_an_unknown_place_is_none_in_every_table(demo_store):
+    """Numbers without a known city read None everywhere, never NaN in some tables."""
+    frames = {
+        "delivery_stats": st.delivery_stats(demo_store, campaign="double11-A", by="city"),
+        "reply_stats": st.reply_stats(demo_store, campaign="double11-A", by="city"),
+        "latency_stats": st.latency_stats(demo_store, campaign="double11-A", by="city"),
+        "voice_stats": st.voice_stats(demo_store, by=["carrier", "city"]),
+        "delivery_curve": st.delivery_curve(demo_store, campaign="double11-A", by="city"),
+    }
+    for name, frame in frames.items():
+        unknown = frame.loc[frame["city"].isna(), "city"]
+        assert len(unknown), name
+        assert all(value is None for value in unknown), name
+        assert frame["city"].iloc[-1] is None, f"{name}: unknown sorts last"
+    batches = st.latency_stats(demo_store, campaign="double11-A", by=["batch", "carrier"])
+    assert str(batches["batch"].dtype) == "Int64"
