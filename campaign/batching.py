@@ -217,6 +217,13 @@ def plan_batches(
     >>> plan = cp.plan_batches(contacts, vendor="jzyyun-sms",
     ...                        content="【云通信】双11会员专享,回T退订")
     >>> plan.batches[["batch", "size", "segments", "messages"]]
+       batch  size  segments  messages
+    0      1    40         1        40
+    >>> plan.skipped[["手机号码", "skip_reason"]].tail(3)
+                   手机号码                   skip_reason
+    42       1380013800  invalid number: wrong length
+    48  +86 19986180831      repeat of an earlier row
+    49      19827865531      repeat of an earlier row
     """
     key, limits = _vendor(vendor)
     size = _batch_size(batch_size, limits, key)

@@ -67,8 +67,10 @@ def run_demo(
     the sends. Returns the headline table (delivery_stats by campaign), the A/B comparison
     and the report files.
 
-    >>> result = run_demo(out="out", progress=False)
-    >>> result.headline[["campaign", "submitted", "delivery_rate"]]
+    Takes about 20 s, so the example is not run here; ``tests/test_cli.py`` runs the demo.
+
+    >>> result = run_demo(out="out", progress=False)  # doctest: +SKIP
+    >>> result.headline[["campaign", "submitted", "delivered"]]  # doctest: +SKIP
     """
     started = time.perf_counter()
     data = Path(data_dir) if data_dir is not None else DATA_DIR

@@ -487,7 +487,16 @@ def load_phones(
     Examples
     --------
     >>> contacts = load_phones("data/contacts.csv")
-    >>> contacts.loc[contacts.valid, ["phone", "carrier", "province"]].head()
+    >>> contacts.loc[contacts.valid, ["手机号码", "phone", "carrier", "province"]].head(3)
+                手机号码        phone carrier province
+    0    19986180831  19986180831    中国电信      NaN
+    1  139 1676 0360  13916760360    中国移动       上海
+    2  138-7087-9184  13870879184    中国移动       江西
+    >>> contacts.loc[~contacts.valid, ["手机号码", "reason"]].head(3)
+                      手机号码                       reason
+    4             010-62345678                     landline
+    5  13800138000/13900139000  several numbers in one cell
+    7                        无           not a phone number
     """
     frame, name = _read(source, sheet=sheet, encoding=encoding)
     frame = _drop_previous_output(frame)

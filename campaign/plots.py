@@ -145,7 +145,9 @@ def cjk_fonts() -> list[str]:
     manager (once per process; ``rcParams`` untouched). Pass it as ``fontfamily=`` to your
     own texts.
 
-    >>> ax.set_title("双11 送达率", fontfamily=cp.plots.cjk_fonts())
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> title = ax.set_title("双11 送达率", fontfamily=cp.plots.cjk_fonts())
     """
     from matplotlib import font_manager
 
@@ -283,6 +285,8 @@ def plot_delivery_rate(
     Examples
     --------
     >>> ax = cp.plot_delivery_rate(cp.delivery_stats("campaign.db", by="carrier"))
+    >>> [label.get_text() for label in ax.get_xticklabels()]
+    ['中国广电', '中国电信', '中国移动', '中国联通', '未知']
     """
     frame = stats_frame
     low, high = (
@@ -338,7 +342,7 @@ def plot_delivery_curve(
 
     Examples
     --------
-    >>> curve = cp.delivery_curve("campaign.db", campaign="double11", by="carrier")
+    >>> curve = cp.delivery_curve("campaign.db", campaign="double11-A", by="carrier")
     >>> ax = cp.plot_delivery_curve(curve)
     """
     frame = data
@@ -419,7 +423,7 @@ def plot_latency(
 
     Examples
     --------
-    >>> ax = cp.plot_latency(cp.latency_distribution("campaign.db", campaign="double11"))
+    >>> ax = cp.plot_latency(cp.latency_distribution("campaign.db", campaign="double11-A"))
     """
     frame = data
     _need(frame, ["seconds", "receipts"], "campaign.stats.latency_distribution")
@@ -449,7 +453,7 @@ def plot_talk_time(
 
     Examples
     --------
-    >>> ax = cp.plot_talk_time(cp.talk_time_distribution("campaign.db", campaign="voice"))
+    >>> ax = cp.plot_talk_time(cp.talk_time_distribution("campaign.db", campaign="voice-notice"))
     """
     frame = data
     _need(frame, ["talk_seconds", "calls"], "campaign.stats.talk_time_distribution")
@@ -474,7 +478,7 @@ def plot_failure_reasons(stats_frame: pd.DataFrame, *, ax: Axes | None = None, *
 
     Examples
     --------
-    >>> ax = cp.plot_failure_reasons(cp.failure_reasons("campaign.db", campaign="double11"))
+    >>> ax = cp.plot_failure_reasons(cp.failure_reasons("campaign.db", campaign="double11-A"))
     """
     _need(stats_frame, ["reason", "count"], "campaign.stats.failure_reasons")
     totals = (
@@ -515,7 +519,7 @@ def plot_replies_by_hour(
 
     Examples
     --------
-    >>> ax = cp.plot_replies_by_hour(cp.replies_by_hour("campaign.db", campaign="double11"))
+    >>> ax = cp.plot_replies_by_hour(cp.replies_by_hour("campaign.db", campaign="double11-A"))
     """
     frame = data
     _need(frame, ["hour", "replies", "opt_outs"], "campaign.stats.replies_by_hour")

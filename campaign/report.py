@@ -111,8 +111,9 @@ def report(
 
     Examples
     --------
-    >>> cp.report("campaign.db", campaign="double11", path="double11.html")
-    PosixPath('double11.html')
+    >>> path = cp.report("campaign.db", campaign="double11-A", path="double11-A.html")
+    >>> path.name, path.stat().st_size > 100_000  # charts and all, in one file
+    ('double11-A.html', True)
     """
     if not isinstance(campaign, str) or not campaign:
         raise InputError("campaign must be the name of one campaign, e.g. campaign='double11'")

@@ -103,9 +103,14 @@ def send(
 
     Examples
     --------
-    >>> client = cp.vendor("jzyyun-sms")
-    >>> sent = cp.send(plan, client, db="campaign.db", campaign="double11")
-    >>> sent.groupby("state")["size"].sum()
+    >>> client = cp.vendor("jzyyun-sms")  # credentials from JZYYUN_USERNAME/PASSWORD
+    >>> plan = cp.plan_batches("data/contacts.csv", vendor=client,
+    ...                        content="【云通信】双11会员专享,回T退订")
+    >>> sent = cp.send(plan, client, db="campaign.db", campaign="double11")  # doctest: +SKIP
+    >>> sent.groupby("state")["size"].sum()  # doctest: +SKIP
+    state
+    accepted    40
+    Name: size, dtype: int64
     """
     _check_arguments(plan, client, campaign, concurrency, rate)
     if dry_run:
@@ -137,7 +142,12 @@ def send(
 def campaign_batches(db: DbLike, campaign: str) -> pd.DataFrame:
     """Every batch of a campaign with its state, as :func:`send` returns it.
 
-    >>> cp.campaign_batches("campaign.db", "double11")
+    >>> batches = cp.campaign_batches("campaign.db", "double11-A")
+    >>> batches[["batch", "size", "state", "accepted", "message"]].head(3)
+       batch  size     state  accepted message
+    0      1  1000  accepted      1000      成功
+    1      2  1000  accepted      1000      成功
+    2      3  1000  accepted      1000      成功
     """
     database = open_db(db)
     columns = ", ".join(SEND_COLUMNS)

@@ -279,9 +279,11 @@ def open_db(db: DbLike = DEFAULT_DB) -> sqlite_utils.Database:
 
     Examples
     --------
-    >>> db = open_db("campaign.db")
+    >>> db = open_db("new.db")
     >>> db["batches"].count
     0
+    >>> sorted(db.table_names())[:4]
+    ['batches', 'campaigns', 'deliveries', 'delivery_counts']
     """
     if isinstance(db, sqlite_utils.Database):
         database = db

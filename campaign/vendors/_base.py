@@ -173,7 +173,13 @@ class VendorLimits:
 
         Examples
         --------
-        >>> limits.replace(max_phones_per_call=2000)
+        >>> limits = cp.vendor_limits("veesing-sms")
+        >>> limits.replace(max_phones_per_call=2000).max_phones_per_call
+        2000
+        >>> limits.replace(max_phone_per_call=2000)
+        Traceback (most recent call last):
+        ...
+        campaign.errors.InputError: ...
         """
         changes = {**(overrides or {}), **kwargs}
         known = {f.name for f in dataclasses.fields(self)}

@@ -277,7 +277,8 @@ class VeesingClient(VendorClient):
     def balance(self) -> int:
         """Messages (条) left on the account (``remainPoint``).
 
-        >>> client.balance()
+        >>> client = cp.vendor("veesing-sms")  # credentials from VEESING_APP_ID/APP_KEY
+        >>> client.balance()  # doctest: +SKIP
         241
         """
         response = self._call(

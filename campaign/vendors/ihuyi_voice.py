@@ -218,7 +218,8 @@ class IhuyiVoiceClient(VendorClient):
     ) -> SendResult:
         """Submit one voice code; a refusal is ``ok=False`` with ihuyi's code and ``msg``.
 
-        >>> client.send(["13800138000"], content="1125")
+        >>> client = cp.vendor("ihuyi-voice")  # credentials from IHUYI_ACCOUNT/API_KEY
+        >>> client.send(["13800138000"], content="1125")  # doctest: +SKIP
         SendResult(ok=True, task_id='60495654', accepted=1, message='提交成功', code='2', ...)
         """
         numbers = phone_list(phones, vendor=KEY, limits=self.limits)

@@ -360,7 +360,9 @@ class JzyyunSmsClient(VendorClient):
         success. Raises :class:`~campaign.errors.VendorUnreachable` (nothing sent; already
         retried) or :class:`~campaign.errors.VendorResponseUnknown` (never retried).
 
-        >>> client.send(["13866194295", "15375427702"], content="【云通信】短信测试")
+        >>> client = cp.vendor("jzyyun-sms")  # credentials from JZYYUN_USERNAME/PASSWORD
+        >>> phones = ["13866194295", "15375427702"]
+        >>> client.send(phones, content="【云通信】短信测试")  # doctest: +SKIP
         SendResult(ok=True, task_id='66', accepted=2, ...)
         """
         numbers = phone_list(phones, vendor=KEY, limits=self.limits)
@@ -400,7 +402,8 @@ class JzyyunSmsClient(VendorClient):
 
         (``memberSmsNum`` 会员, ``gateSmsNum`` 网关, ``kaSmsNum`` 卡发.)
 
-        >>> client.balances()
+        >>> client = cp.vendor("jzyyun-sms")
+        >>> client.balances()  # doctest: +SKIP
         {'member': 684, 'gateway': 49919, 'card': 49964}
         """
         response = self._call(READ, PATH, query={"method": "getRestMoney"}, data=self._auth())
@@ -443,7 +446,11 @@ class JzyyunSmsClient(VendorClient):
         status), received_at (ISO-8601 +08:00), talk_seconds, remark. An unparseable answer is a
         :class:`~campaign.errors.PayloadError` whose ``payload`` attribute keeps the bytes.
 
-        >>> client.fetch_reports()[["task_id", "phone", "status"]]
+        >>> client = cp.vendor("jzyyun-sms")
+        >>> client.fetch_reports()[["task_id", "phone", "status"]]  # doctest: +SKIP
+          task_id        phone     status
+        0      66  13866194295  delivered
+        1      66  15375427702     failed
         """
         body = self.fetch_reports_xml()
         try:
@@ -469,7 +476,12 @@ class JzyyunSmsClient(VendorClient):
         Answers 2 (修改密码失败), 3 (用户不存在), 4 (未知错误) raise
         :class:`~campaign.errors.VendorRejected` with that code.
 
-        >>> client.update_password("abc123")
+        >>> client = cp.vendor("jzyyun-sms")
+        >>> client.update_password("abc123")  # doctest: +SKIP
+        >>> client.update_password("abc-123")
+        Traceback (most recent call last):
+        ...
+        campaign.errors.InputError: jzyyun-sms: the new password must be letters and digits only
         """
         if not re.fullmatch(r"[A-Za-z0-9]+", new_password or ""):
             raise InputError(f"{KEY}: the new password must be letters and digits only")
