@@ -55,6 +55,11 @@ DAILY_CAP = "reached the vendor's daily cap for this number"
 SKIP_REASONS = (INVALID, REPEAT, OPTED_OUT, ALREADY_IN_CAMPAIGN, TOO_SOON, DAILY_CAP)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 call``, ``2 calls``, ``20,000 numbers``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass
 class Plan:
     """The vendor calls that will deliver a message to a contact list.
@@ -129,9 +134,9 @@ class Plan:
     def __repr__(self) -> str:
         s = self.summary()
         lines = [
-            f"<Plan {s['vendor']}: {s['numbers']:,} numbers in {s['calls']:,} calls, "
-            f"{s['segments']} segment(s) each, {s['messages']:,} messages; "
-            f"{s['skipped']:,} skipped>"
+            f"<Plan {s['vendor']}: {_count(s['numbers'], 'number')} in "
+            f"{_count(s['calls'], 'call')}, {_count(s['segments'], 'segment')} each, "
+            f"{_count(s['messages'], 'message')}; {s['skipped']:,} skipped>"
         ]
         lines += [f"  skipped {n:,}: {reason}" for reason, n in self.skip_counts().items()]
         lines += [f"  warning: {w}" for w in self.warnings]

@@ -108,7 +108,7 @@ def run_demo(
         sms = vendor("veesing-sms", app_id="demo", app_key="demo-key", base_url=sim.url)
         for name, members in groups.items():
             plan = plan_batches(members, vendor=sms, content=VARIANTS[name], db=db, campaign=name)
-            echo(f"{name}: {plan.numbers:,} numbers in {len(plan.batches)} calls (veesing-sms)")
+            echo(f"{name}: {plan.numbers:,} numbers in {len(plan.batches):,} calls (veesing-sms)")
             send(plan, sms, db=db, campaign=name, progress=progress)
 
         pulled = vendor("jzyyun-sms", username="demo", password="demo-pw", base_url=sim.url)

@@ -269,7 +269,7 @@ def test_plan_reprs_for_people():
     contacts = cp.load_phones(["13800138000", "x", "13900139000"])
     plan = plan_batches(contacts, vendor="jzyyun-sms", content=SMS)
     text = repr(plan)
-    assert text.startswith("<Plan jzyyun-sms: 2 numbers in 1 calls, 1 segment(s) each, 2 messages")
+    assert text.startswith("<Plan jzyyun-sms: 2 numbers in 1 call, 1 segment each, 2 messages")
     assert "skipped 1: invalid number: not a phone number" in text
     page = plan._repr_html_()
     assert "<table>" in page

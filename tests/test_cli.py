@@ -82,7 +82,7 @@ def test_plan_says_who_is_skipped_and_why(tmp_path):
             "--db", str(tmp_path / "campaign.db")]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "<Plan jzyyun-sms: 40 numbers in 1 calls" in result.output
+    assert "<Plan jzyyun-sms: 40 numbers in 1 call," in result.output
     assert "skipped 1: invalid number: landline" in result.output
 
 
