@@ -46,7 +46,8 @@ charts of :mod:`campaign.plots` read it to tell groups from numbers).
 ``carrier``, ``province``, ``city`` (None where unknown), ``send_hour`` (0-23) and
 ``send_day`` (``YYYY-MM-DD``) of the batch's ``submitted_at`` in Asia/Shanghai, or any
 column of the contact list (stored in ``recipients.attrs``; a standard name wins over a
-contact-list column of the same name).
+contact-list column of the same name). Batch numbers restart in each campaign, so ``batch``
+over several campaigns groups by ``campaign`` and ``batch``.
 
 Speed: the standard dimensions are read from the roll-ups ``recipient_counts`` and
 ``delivery_counts`` that the store keeps as data arrives (thousands of rows, not millions);
@@ -72,6 +73,7 @@ import sqlite_utils
 
 from campaign.errors import InputError
 from campaign.store import DbLike, open_db
+from campaign.vendors import vendor_keys
 
 __all__ = [
     "DIMENSIONS",
@@ -122,8 +124,9 @@ def wilson_interval(successes, trials, *, z: float = Z95) -> tuple[np.ndarray, n
         denom = 1 + z2 / n
         centre = (p + z2 / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-        low = np.where(n > 0, np.clip(centre - half, 0, 1), np.nan)
-        high = np.where(n > 0, np.clip(centre + half, 0, 1), np.nan)
+        # exactly 0 (1) when nothing (everything) succeeded, not 6.9e-18 from rounding
+        low = np.where(n > 0, np.where(k <= 0, 0.0, np.clip(centre - half, 0, 1)), np.nan)
+        high = np.where(n > 0, np.where(k >= n, 1.0, np.clip(centre + half, 0, 1)), np.nan)
     return low, high
 
 
@@ -185,7 +188,16 @@ def _campaigns(database: sqlite_utils.Database, campaign) -> list[str] | None:
     """The campaign filter: None for all, else a checked list of names."""
     if campaign is None:
         return None
-    names = [campaign] if isinstance(campaign, str) else list(campaign)
+    names = [campaign] if isinstance(campaign, str) else campaign
+    if (
+        not isinstance(names, (list, tuple, pd.Series, pd.Index))
+        or not len(names)
+        or not all(isinstance(n, str) and n for n in names)
+    ):
+        raise InputError(
+            f"campaign must be a campaign name or a list of them (None for all), not {campaign!r}"
+        )
+    names = list(dict.fromkeys(names))
     known = {n for (n,) in database.execute("SELECT name FROM campaigns")}
     missing = [n for n in names if n not in known]
     if missing:
@@ -204,6 +216,14 @@ def _dims(database: sqlite_utils.Database, by, campaigns: list[str] | None) -> l
     if not all(isinstance(n, str) and n for n in names):
         raise InputError(f"by must be a column name or a list of them, not {by!r}")
     names = list(dict.fromkeys(names))
+    if "batch" in names and "campaign" not in names:
+        in_scope = (
+            len(campaigns)
+            if campaigns is not None
+            else database.execute("SELECT COUNT(*) FROM campaigns").fetchone()[0]
+        )
+        if in_scope > 1:  # batch numbers restart in each campaign: batch 1 of which?
+            names.insert(names.index("batch"), "campaign")
     for name in names:
         if name in DIMENSIONS:
             continue
@@ -306,12 +326,47 @@ def _finish_dims(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
             frame[d] = frame[d].astype(object).where(frame[d] != "", None)
         elif d in ("batch", "send_hour"):
             frame[d] = frame[d].astype("Int64")
+        elif d not in DIMENSIONS:
+            frame[d] = _attrs_column(frame[d])
     return frame
 
 
+def _attrs_column(column: pd.Series) -> pd.Series:
+    """A contact-list column as the list had it: whole numbers stay whole (Int64, even with
+    gaps, which SQLite's NULLs turn into float NaN), anything else is object with None."""
+    values = column.dropna()
+    if pd.api.types.is_bool_dtype(column):
+        return column
+    if pd.api.types.is_numeric_dtype(column):
+        if len(values) and (values == values.round()).all():
+            return column.astype("Int64")
+        return column
+    return column.astype(object).where(column.notna(), None)
+
+
+#: The computed columns of every table and their types, so that a table without rows has
+#: the same dtypes as one with (pandas makes an empty column ``object``).
+_INTS = {
+    "submitted", "delivered", "failed", "unknown", "pending", "reported", "repliers", "replies",
+    "opt_outs", "repliers_without_receipt", "calls", "answered", "receipts", "count", "seconds",
+    "talk_seconds", "hour",
+}  # fmt: skip
+_FLOATS = {"mean", "p50", "p90", "p99", "share", "talk_mean", "talk_p50", "talk_p90"}
+
+
 def _by(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
-    """Name the group columns in ``frame.attrs["by"]``: the charts read it to tell the groups
-    from the numbers (a contact-list column may be called ``hour`` or ``count``)."""
+    """Give the computed columns their types, and name the group columns in
+    ``frame.attrs["by"]``: the charts read it to tell the groups from the numbers (a
+    contact-list column may be called ``hour`` or ``count``)."""
+    for name in frame.columns:
+        if name in dims:
+            continue
+        if name in _INTS:
+            frame[name] = frame[name].astype("int64")
+        elif name in _FLOATS or name.endswith(("_rate", "_low", "_high")):
+            frame[name] = frame[name].astype("float64")
+        elif frame[name].dtype != object and not len(frame):
+            frame[name] = frame[name].astype(object)
     frame.attrs["by"] = list(dims)
     return frame
 
@@ -649,23 +704,22 @@ def _percentiles(hist: pd.DataFrame, keys: list[str], value: str, n: str, qs) ->
         weights = part[n].to_numpy(dtype="float64")
         cum = np.cumsum(weights)
         total = cum[-1] if len(cum) else 0.0
+        if not total:  # nothing to measure: no row, as when grouped
+            continue
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True))
         row["count"] = int(total)
-        row["mean"] = float((values * weights).sum() / total) if total else np.nan
+        row["mean"] = float((values * weights).sum() / total)
         for q in qs:
-            if total:
-                i = int(np.searchsorted(cum, q * total - 1e-9 * total, side="left"))
-                row[f"p{round(q * 100)}"] = float(values[min(i, len(values) - 1)])
-            else:
-                row[f"p{round(q * 100)}"] = np.nan
+            i = int(np.searchsorted(cum, q * total - 1e-9 * total, side="left"))
+            row[f"p{round(q * 100)}"] = float(values[min(i, len(values) - 1)])
         out.append(row)
     columns = [*keys, "count", "mean", *[f"p{round(q * 100)}" for q in qs]]
     frame = pd.DataFrame(out, columns=columns)
     for k in keys:  # groupby turned None into NaN: give the groups back their types
-        if hist[k].dtype == object:
-            frame[k] = frame[k].astype(object).where(frame[k].notna(), None)
-        else:
+        if pd.api.types.is_numeric_dtype(hist[k].dtype):
             frame[k] = frame[k].astype(hist[k].dtype)
+        else:
+            frame[k] = frame[k].astype(object).where(frame[k].notna(), None)
     return frame
 
 
@@ -884,8 +938,8 @@ def failure_reasons(
     """Why numbers failed: the reason taxonomy with the raw gateway codes behind it.
 
     Counts recipients whose latest receipt says ``failed``, by the ``reason`` ingest mapped
-    from the vendor's code (空号, 停机, 关机, 不在服务区, 黑名单, 拦截, 过期未送达, 其他;
-    a missing reason counts as 其他).
+    from the vendor's code, one of :data:`campaign.reasons.REASONS` (空号, 停机,
+    关机/不在服务区, 黑名单/拦截, 过期未送达, 未接听, 其他; a missing reason counts as 其他).
 
     Returns
     -------
@@ -970,6 +1024,8 @@ def unlinked_receipts(db: DbLike, *, vendor: str | None = None) -> pd.DataFrame:
     Columns: [vendor, task_id, receipts]
     Index: []
     """
+    if vendor is not None and vendor not in vendor_keys():
+        raise InputError(f"unknown vendor {vendor!r}: use one of {', '.join(vendor_keys())}")
     database = _open(db)
     where, params = ("AND vendor = ?", [vendor]) if vendor is not None else ("", [])
     rows = database.execute(
@@ -1042,10 +1098,12 @@ def compare(
     if metric not in _METRICS:
         raise InputError(f"metric must be one of {', '.join(_METRICS)}, not {metric!r}")
     function, k, n = _METRICS[metric]
+    if str(a) == str(b):
+        raise InputError(f"compare needs two different {column} values, not {a!r} twice")
     if column == "campaign":
         if campaign is not None:
             raise InputError("campaign= only narrows a comparison by another column=")
-        stats = function(db, campaign=[a, b] if a != b else [a], by="campaign")
+        stats = function(db, campaign=[a, b], by="campaign")
     elif campaign is None:  # every campaign: split by campaign too, to see if it pools
         stats = function(db, by=[column, "campaign"])
     else:

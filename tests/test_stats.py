@@ -453,6 +453,8 @@ def test_unlinked_receipts_are_counted(tmp_path):
     assert u.attrs["by"] == ["vendor", "task_id"]
     only = st.unlinked_receipts(tmp_path / "u.db", vendor="jzyyun-sms")
     assert only["receipts"].tolist() == [1]
+    with pytest.raises(InputError, match=r"unknown vendor 'jzyyun'.*jzyyun-sms"):
+        st.unlinked_receipts(tmp_path / "u.db", vendor="jzyyun")
 
 
 def test_compare_by_a_column_warns_when_it_pools_campaigns(tmp_path, db):
@@ -512,3 +514,96 @@ def test_an_unknown_place_is_none_in_every_table(demo_store):
         assert frame["city"].iloc[-1] is None, f"{name}: unknown sorts last"
     batches = st.latency_stats(demo_store, campaign="double11-A", by=["batch", "carrier"])
     assert str(batches["batch"].dtype) == "Int64"
+
+
+# --------------------------------------------------------------------------- edges a review found
+
+
+def two_campaigns_by_score(path):
+    """Two campaigns of three numbers, batch 1 each; a whole-number ``score`` with a gap."""
+    s = StoreBuilder(path)
+    for name in ("spring", "autumn"):
+        s.campaign(name).batch(
+            name,
+            1,
+            recipients=[
+                (f"1380000000{i}", "移动", "广东", None, {"score": i} if i < 3 else {"tier": "x"})
+                for i in range(1, 4)
+            ],
+        )
+        s.receipt(name, "13800000001", "delivered", "2024-11-11T10:00:30+08:00")
+        s.receipt(name, "13800000002", "failed", "2024-11-11T10:01:00+08:00", code="UNDELIV")
+    return path
+
+
+def test_batch_over_several_campaigns_is_grouped_by_campaign_too(tmp_path):
+    path = two_campaigns_by_score(tmp_path / "two.db")
+    out = st.delivery_stats(path, by="batch")
+    assert out[["campaign", "batch", "submitted"]].values.tolist() == [
+        ["autumn", 1, 3],
+        ["spring", 1, 3],
+    ]  # not one "batch 1" of 6 numbers from two campaigns
+    assert out.attrs["by"] == ["campaign", "batch"]
+    one = st.delivery_stats(path, by="batch", campaign="spring")
+    assert list(one.columns[:2]) == ["batch", "submitted"]
+
+
+def test_a_whole_number_contact_column_stays_whole_and_gaps_are_missing(tmp_path):
+    path = two_campaigns_by_score(tmp_path / "two.db")
+    out = st.delivery_stats(path, campaign="spring", by="score")
+    assert str(out["score"].dtype) == "Int64"
+    assert out["score"].tolist()[:2] == [1, 2]
+    assert out["score"].isna().tolist() == [False, False, True]
+    tier = st.delivery_stats(path, campaign="spring", by="tier")
+    assert tier["tier"].tolist() == ["x", None]
+    c = st.compare(path, 1, 2, column="score", campaign="spring")
+    assert (c.loc[0, "successes_a"], c.loc[0, "successes_b"]) == (1, 0)
+    assert st.compare(path, "1", "2", column="score", campaign="spring").loc[0, "trials_a"] == 1
+
+
+@pytest.mark.parametrize("campaign", [1, [], [None], "", ["spring", 2]])
+def test_campaign_must_be_names(tmp_path, campaign):
+    path = two_campaigns_by_score(tmp_path / "two.db")
+    with pytest.raises(InputError, match="campaign must be a campaign name"):
+        st.delivery_stats(path, campaign=campaign)
+
+
+def test_compare_refuses_a_value_against_itself(db):
+    with pytest.raises(InputError, match="two different campaign values"):
+        st.compare(db, "double11", "double11")
+
+
+def test_tables_without_rows_keep_their_types(tmp_path):
+    s = StoreBuilder(tmp_path / "quiet.db")
+    s.campaign("sms").batch("sms", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+    s.campaign("call", vendor="veesing-voice", channel="voice")
+    s.batch("call", 1, recipients=[("13800000002", "移动", "广东", "广州", {})])
+    path = tmp_path / "quiet.db"
+    for by in (None, "carrier"):
+        latency = st.latency_stats(path, campaign="sms", by=by)
+        assert latency.empty  # no receipt yet: no row, grouped or not
+        assert latency[["receipts", "mean", "p50"]].dtypes.tolist() == ["int64", *["float64"] * 2]
+    voice = st.voice_stats(path, campaign="call", by="carrier")
+    assert voice.loc[0, "calls"] == 1
+    assert voice[["talk_mean", "talk_p50", "talk_p90"]].dtypes.tolist() == ["float64"] * 3
+    reasons = st.failure_reasons(path, campaign="sms")
+    assert reasons.empty
+    assert reasons[["count", "share"]].dtypes.tolist() == ["int64", "float64"]
+    assert st.delivery_stats(path, campaign="sms")["ci_low"].tolist() == [0.0]  # not 6.9e-18
+
+
+def test_wilson_bounds_are_exact_at_none_and_all():
+    n = np.arange(1, 40)
+    low, high = st.wilson_interval(np.zeros_like(n), n)
+    assert (low == 0.0).all()  # rounding gave 5.6e-17 for n = 3
+    low, high = st.wilson_interval(n, n)
+    assert (high == 1.0).all()  # and 0.9999999999999999 for n = 10
+    low, high = st.wilson_interval(7, 9)
+    assert 0 < low < high < 1
+
+
+def test_failure_reasons_docstring_lists_every_reason():
+    from campaign.reasons import REASONS
+
+    for reason in REASONS:
+        assert reason in st.failure_reasons.__doc__
