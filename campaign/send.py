@@ -24,6 +24,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,7 @@ def send(
         todo = _pending(database, campaign, states, known=recorded)
         if todo:
             _run(database, plan, client, campaign, todo, states, concurrency, rate, progress)
-    result = campaign_batches(database, campaign)
+    result = _batches(database, campaign)
     unknown = result[result["state"] == "unknown"]
     if len(unknown) and not resend_unknown:
         log.warning(
@@ -148,8 +149,23 @@ def campaign_batches(db: DbLike, campaign: str) -> pd.DataFrame:
     0      1  1000  accepted      1000      成功
     1      2  1000  accepted      1000      成功
     2      3  1000  accepted      1000      成功
+    >>> cp.campaign_batches("campaign.db", "double11-a")
+    Traceback (most recent call last):
+    ...
+    campaign.errors.InputError: no campaign 'double11-a' in this store; it has: double11-A, ...
     """
+    if isinstance(db, (str, os.PathLike)) and not Path(db).exists():
+        raise InputError(f"no store at {db}: give the path of the campaign.db your send wrote")
     database = open_db(db)
+    known = [n for (n,) in database.execute("SELECT name FROM campaigns ORDER BY name")]
+    if campaign not in known:
+        raise InputError(
+            f"no campaign {campaign!r} in this store; it has: {', '.join(known) or 'none yet'}"
+        )
+    return _batches(database, campaign)
+
+
+def _batches(database: sqlite_utils.Database, campaign: str) -> pd.DataFrame:
     columns = ", ".join(SEND_COLUMNS)
     rows = database.execute(
         f"SELECT {columns} FROM batches WHERE campaign = ? ORDER BY batch", [campaign]

@@ -526,3 +526,15 @@ def test_an_opted_out_number_that_already_has_a_receipt_stays(sim, db):
     result = send(plan, client, db=db, campaign="c", resend_rejected=True, progress=False)
     assert result["state"].tolist() == ["accepted"]
     assert store.execute("SELECT COUNT(*) FROM recipients").fetchone()[0] == 2
+
+
+def test_campaign_batches_names_what_is_wrong_and_creates_nothing(sim, db, tmp_path):
+    send(plan_batches(numbers(2), vendor="jzyyun-sms", content=SMS), jzyyun(sim), db=db,
+         campaign="c", progress=False)  # fmt: skip
+    assert cp.campaign_batches(db, "c")["state"].tolist() == ["accepted"]
+    with pytest.raises(cp.InputError, match="no campaign 'C' in this store; it has: c"):
+        cp.campaign_batches(db, "C")
+    typo = tmp_path / "campain.db"
+    with pytest.raises(cp.InputError, match="no store at"):
+        cp.campaign_batches(typo, "c")
+    assert not typo.exists()
