@@ -6,7 +6,9 @@ module echoes to the terminal.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from pathlib import Path
 
 import click
@@ -52,7 +54,8 @@ def load(
     from campaign.phones import load_phones
 
     sheet_arg: str | int | None = int(sheet) if sheet is not None and sheet.isdigit() else sheet
-    contacts = load_phones(source, column=column, sheet=sheet_arg, encoding=encoding)
+    with echo_warnings():
+        contacts = load_phones(source, column=column, sheet=sheet_arg, encoding=encoding)
     click.echo(summarize_contacts(contacts, name=str(source)))
     if out is not None:
         write_table(contacts, out)
@@ -89,6 +92,24 @@ def write_table(frame, path: Path) -> None:
         frame.to_excel(path, index=False)
     else:
         frame.to_csv(path, index=False, encoding="utf-8-sig")
+
+
+@contextlib.contextmanager
+def echo_warnings(shown: set[str] | None = None):
+    """Collect the warnings of the library calls inside, then echo each once on stderr as
+    ``Warning: <message>`` (no source line). Messages in ``shown``, which the command has
+    already printed (a plan lists its own), are left out. Echoed even if the call fails."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)  # in every run, not once per process
+        try:
+            yield
+        finally:
+            done = set(shown or ())
+            for warning in caught:
+                message = str(warning.message)
+                if message not in done:
+                    done.add(message)
+                    click.echo(f"Warning: {message}", err=True)
 
 
 def _message_options(command):
@@ -136,9 +157,13 @@ def plan(
     contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
 ):
     """Plan the vendor calls for a contact list, and say who is skipped and why."""
-    result = _plan(
-        contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
-    )
+    shown: set[str] = set()
+    with echo_warnings(shown):
+        result = _plan(
+            contacts, vendor, content, template_id, variables, send_at, batch_size, column, db,
+            campaign,
+        )  # fmt: skip
+        shown.update(result.warnings)  # the plan's repr lists them
     click.echo(repr(result))
 
 
@@ -177,22 +202,26 @@ def send(
     from campaign.send import send as send_plan
     from campaign.vendors import vendor as make_client
 
-    planned = _plan(
-        contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
-    )
-    click.echo(repr(planned))
-    client = make_client(vendor, base_url=base_url)
-    batches = send_plan(
-        planned,
-        client,
-        db=db,
-        campaign=campaign,
-        concurrency=concurrency,
-        rate=rate,
-        dry_run=dry_run,
-        resend_unknown=resend_unknown,
-        resend_rejected=resend_rejected,
-    )
+    shown: set[str] = set()
+    with echo_warnings(shown):
+        planned = _plan(
+            contacts, vendor, content, template_id, variables, send_at, batch_size, column, db,
+            campaign,
+        )  # fmt: skip
+        shown.update(planned.warnings)  # the plan's repr lists them
+        click.echo(repr(planned))
+        client = make_client(vendor, base_url=base_url)
+        batches = send_plan(
+            planned,
+            client,
+            db=db,
+            campaign=campaign,
+            concurrency=concurrency,
+            rate=rate,
+            dry_run=dry_run,
+            resend_unknown=resend_unknown,
+            resend_rejected=resend_rejected,
+        )
     by_state = batches.groupby("state")["size"].agg(["count", "sum"])
     click.echo(f"{campaign}: {len(batches)} batches")
     for state, row in by_state.iterrows():
@@ -254,9 +283,10 @@ def pull(vendor, db, base_url) -> None:
     from campaign.ingest import pull_replies, pull_reports
     from campaign.vendors import vendor as make_client
 
-    client = make_client(vendor, base_url=base_url)
-    reports = pull_reports(client, db)
-    replies = pull_replies(client, db)
+    with echo_warnings():
+        client = make_client(vendor, base_url=base_url)
+        reports = pull_reports(client, db)
+        replies = pull_replies(client, db)
     click.echo(f"reports: {reports.inserted} new, {reports.duplicates} already stored, "
                f"{reports.rejected} rejected")  # fmt: skip
     click.echo(f"replies: {replies.inserted} new, {replies.duplicates} already stored, "
@@ -270,6 +300,68 @@ _STATS = {
     "latency": "latency_stats",
     "reasons": "failure_reasons",
 }
+#: Why a table of each kind can have no row: what must happen before it has one.
+_EMPTY = {
+    "delivery": "no data yet for {scope}: no batch was sent",
+    "reply": "no data yet for {scope}: no batch was sent",
+    "voice": "no data yet for {scope}: no call batch was sent",
+    "latency": "no data yet for {scope}: no batch was sent or no receipt has arrived",
+    "reasons": "no failure yet for {scope}: no batch was sent, no receipt has arrived "
+    "or none reports a failure",
+}
+UNKNOWN = "未知"
+
+
+def _is_missing(value) -> bool:
+    import pandas as pd
+
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def _is_rate(column: str) -> bool:
+    return column == "share" or column.endswith(("_rate", "_low", "_high"))
+
+
+def format_table(table) -> str:
+    """A statistics table for the terminal, as the HTML report shows it: an unknown group
+    value (carrier, province, city, a contact-list column ...) is 未知, rates and shares are
+    percentages with one decimal, other decimals have one, and a missing number is –.
+
+    The group columns are those the statistics name in ``table.attrs["by"]``. Chinese
+    characters count as two columns wide, so the columns line up.
+
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"carrier": ["中国移动", None], "submitted": [40, 0],
+    ...                       "mean": [8.6473, float("nan")],
+    ...                       "delivery_rate": [0.903564, float("nan")],
+    ...                       "ci_low": [6.9e-18, float("nan")]})
+    >>> table.attrs["by"] = ["carrier"]
+    >>> print(format_table(table))
+     carrier  submitted  mean delivery_rate ci_low
+    中国移动         40   8.6         90.4%   0.0%
+        未知          0     –             –      –
+    """
+    import pandas as pd
+
+    keys = [c for c in table.attrs.get("by", []) if c in table.columns]
+    shown = pd.DataFrame(index=table.index)
+    for name in table.columns:
+        column = table[name]
+        if name in keys:
+            shown[name] = [
+                UNKNOWN if _is_missing(v) else f"{v:g}" if isinstance(v, float) else str(v)
+                for v in column
+            ]
+        elif pd.api.types.is_float_dtype(column) and _is_rate(name):
+            shown[name] = ["–" if _is_missing(v) else f"{v:.1%}" for v in column]
+        elif pd.api.types.is_float_dtype(column):
+            shown[name] = ["–" if _is_missing(v) else f"{v:.1f}" for v in column]
+        elif pd.api.types.is_integer_dtype(column):
+            shown[name] = ["–" if _is_missing(v) else str(v) for v in column]
+        else:
+            shown[name] = column
+    with pd.option_context("display.unicode.east_asian_width", True):
+        return shown.to_string(index=False)
 
 
 @main.command()
@@ -280,12 +372,21 @@ _STATS = {
 @click.option("--kind", type=click.Choice(list(_STATS)), default="delivery", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Also write a CSV.")
 def stats(db, campaign, by, kind, out) -> None:
-    """Delivery, reply, voice, latency statistics or failure reasons, as a table."""
+    """Delivery, reply, voice, latency statistics or failure reasons, as a table.
+
+    Rates print as percentages and an unknown carrier, province or city as 未知; the CSV of
+    --out keeps every digit (rates as fractions 0-1) and leaves unknown cells empty.
+    """
     import campaign.stats as statistics
 
     function = getattr(statistics, _STATS[kind])
-    table = function(db, campaign=campaign, by=list(by) or None)
-    click.echo(table.to_string(index=False))
+    with echo_warnings():
+        table = function(db, campaign=campaign, by=list(by) or None)
+    if len(table):
+        click.echo(format_table(table))
+    else:
+        scope = f"campaign {campaign!r}" if campaign else f"any campaign in {db}"
+        click.echo(_EMPTY[kind].format(scope=scope))
     if out is not None:
         write_table(table, out)
         click.echo(f"wrote {out}")
@@ -305,8 +406,9 @@ def compare(a, b, db, metric, column, campaign) -> None:
     """Is A's rate really different from B's? Two campaigns, or two values of a column."""
     from campaign.stats import compare as compare_rates
 
-    row = compare_rates(db, a, b, metric=metric, column=column,
-                        campaign=list(campaign) or None).iloc[0]  # fmt: skip
+    with echo_warnings():
+        row = compare_rates(db, a, b, metric=metric, column=column,
+                            campaign=list(campaign) or None).iloc[0]  # fmt: skip
     click.echo(row["verdict"])
     click.echo(
         f"  {a}: {row['successes_a']:,}/{row['trials_a']:,}   {b}: {row['successes_b']:,}/"
@@ -324,8 +426,9 @@ def report(db, campaign, out, show_phones) -> None:
     """Write the post-campaign report: one self-contained HTML file."""
     from campaign.report import report as write_report
 
-    path = write_report(db, campaign=campaign, path=out or Path(f"{campaign}.html"),
-                        mask_phones=not show_phones)  # fmt: skip
+    with echo_warnings():
+        path = write_report(db, campaign=campaign, path=out or Path(f"{campaign}.html"),
+                            mask_phones=not show_phones)  # fmt: skip
     click.echo(f"wrote {path}")
 
 

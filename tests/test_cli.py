@@ -225,3 +225,91 @@ def test_compare_two_campaigns_in_words(demo_store):
     assert result.exit_code == 0, result.output
     assert result.output.startswith("reply rate: double11-A")
     assert "z = " in result.output
+
+
+def test_stats_prints_an_unknown_place_as_未知_and_the_csv_leaves_it_empty(demo_store, tmp_path):
+    out = tmp_path / "s.csv"
+    args = ["stats", "--db", str(demo_store), "--by", "carrier", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = result.output.splitlines()
+    assert any(line.split()[0] == "未知" for line in rows[1:])
+    assert "None" not in result.output
+    assert "NaN" not in result.output
+    table = pd.read_csv(out, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert "" in set(table["carrier"])  # machine-friendly: an empty cell, not 未知 or None
+    assert not {"未知", "None"} & set(table["carrier"])
+
+
+def test_stats_rates_print_as_percentages_never_in_scientific_notation(monkeypatch, demo_store):
+    import campaign.stats as statistics
+
+    def tiny(db, *, campaign=None, by=None):
+        frame = pd.DataFrame({"carrier": ["中国移动", None], "submitted": [12, 0],
+                              "delivery_rate": [0.0, float("nan")],
+                              "ci_low": [6.9e-18, float("nan")],
+                              "ci_high": [0.242494, float("nan")]})  # fmt: skip
+        frame.attrs["by"] = ["carrier"]
+        return frame
+
+    monkeypatch.setattr(statistics, "delivery_stats", tiny)
+    result = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--by", "carrier"])
+    assert result.exit_code == 0, result.output
+    assert "e-" not in result.output
+    first, unknown = result.output.splitlines()[1:]
+    assert first.split() == ["中国移动", "12", "0.0%", "0.0%", "24.2%"]
+    assert unknown.split() == ["未知", "0", "–", "–", "–"]
+    real = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--kind", "reply",
+                                     "--by", "city"])  # fmt: skip
+    assert real.exit_code == 0, real.output
+    assert "e-" not in real.output
+    assert "%" in real.output
+
+
+def test_stats_without_rows_says_why_in_a_sentence(tmp_path):
+    from stats_fixtures import StoreBuilder
+
+    db = tmp_path / "campaign.db"
+    s = StoreBuilder(db)
+    s.campaign("sent").batch("sent", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+    s.campaign("planned")
+    runner = CliRunner()
+    cases = {
+        ("--campaign", "planned"): "no data yet for campaign 'planned': no batch was sent",
+        ("--campaign", "sent", "--kind", "latency"): (
+            "no data yet for campaign 'sent': no batch was sent or no receipt has arrived"
+        ),
+        ("--kind", "reasons", "--by", "carrier"): "no failure yet for any campaign in",
+    }
+    for args, expected in cases.items():
+        result = runner.invoke(main, ["stats", "--db", str(db), *args])
+        assert result.exit_code == 0, (args, result.output)
+        assert expected in result.output, args
+        assert "Empty DataFrame" not in result.output
+        assert "Index: []" not in result.output
+
+
+def test_compare_pooling_warning_is_one_plain_line_on_stderr(demo_store):
+    args = ["compare", "金卡", "银卡", "--db", str(demo_store), "--column", "会员等级"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("delivery rate: 金卡")
+    assert result.stderr.startswith("Warning: compare(column='会员等级') without campaign= pools")
+    assert len(result.stderr.splitlines()) == 1
+    assert "UserWarning" not in result.output
+    assert "cli.py" not in result.output
+
+
+def test_plan_shows_a_content_warning_once_without_a_python_warning_line(tmp_path):
+    """Run as a user would (python's own warning display is on outside pytest)."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "campaign.cli", "plan", str(DATA / "contacts.csv"),
+            "--vendor", "jzyyun-sms", "--content", "【云通信】双11会员专享,全场五折",
+            "--db", str(tmp_path / "campaign.db")]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True, encoding="utf-8", check=False)
+    assert result.returncode == 0, result.stderr
+    assert "warning: the content has no opt-out phrase" in result.stdout
+    assert "UserWarning" not in result.stderr
+    assert "opt-out phrase" not in result.stderr  # the plan already lists it
