@@ -242,6 +242,26 @@ def _need(frame: pd.DataFrame, columns, source: str) -> None:
         )
 
 
+def _legend(ax: Axes, **kwargs) -> None:
+    """A legend only when something labelled was drawn: an empty frame draws nothing, and
+    ``ax.legend()`` would warn "No artists with labels found to put in legend"."""
+    handles, _labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(**kwargs)
+
+
+def _repeated(labels: list[str]) -> list[str]:
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    return [label for label, n in counts.items() if n > 1]
+
+
+def _listed(values: list[str], most: int = 5) -> str:
+    shown = ", ".join(values[:most])
+    return shown + (f" and {len(values) - most} more" if len(values) > most else "")
+
+
 def _time_unit(max_seconds: float) -> tuple[float, str]:
     if max_seconds > 3 * 3600:
         return 3600.0, "hours"
@@ -259,6 +279,34 @@ def _percent(ax: Axes, axis: str = "y") -> None:
 # --------------------------------------------------------------------------- charts
 
 
+def _not_one_bar_per_row(frame: pd.DataFrame, x, keys: list[str], repeated: list[str]) -> str:
+    """Why the bars of plot_delivery_rate would hide each other, and what to do instead."""
+    if not keys:
+        return (
+            f"this frame has {len(frame)} rows and no group column to tell their bars apart: "
+            "pass x= the column(s) that do, or the statistics of one group"
+        )
+    what = (
+        f"{'are' if len(repeated) > 1 else 'is'} on several rows, whose bars would hide each other"
+    )
+    if x is None:
+        return (
+            f"{_listed(repeated)} {what}: draw a frame with one row per "
+            f"{' / '.join(keys)}, as campaign.stats returns it (not several concatenated)"
+        )
+    groups = _group_columns(frame)
+    rest = [c for c in groups if c not in keys]
+    by = repr(keys[0]) if len(keys) == 1 else repr(keys)
+    advice = f"compute the statistics with by={by} only"
+    if rest:
+        advice += (
+            f", pass x={groups!r} for one bar per row, or filter the frame to one "
+            f"{' / '.join(rest)}"
+        )
+    x_text = repr(x) if isinstance(x, str) else repr(list(x))
+    return f"x={x_text} does not tell the rows apart: {_listed(repeated)} {what}; {advice}"
+
+
 def plot_delivery_rate(
     stats_frame: pd.DataFrame,
     *,
@@ -274,7 +322,10 @@ def plot_delivery_rate(
     stats_frame
         From :func:`campaign.stats.delivery_stats` (or ``reply_stats``/``voice_stats``).
     x
-        The group column(s) on the x axis; default every ``by`` column of the frame.
+        The group column(s) on the x axis; default every ``by`` column of the frame. They
+        must tell the rows apart (one bar per row): with ``by=["campaign", "carrier"]``,
+        ``x="carrier"`` raises InputError, as its bars would hide each other; compute the
+        statistics with ``by="carrier"`` or filter the frame to one campaign.
     rate
         ``delivery_rate`` (whiskers ``ci_low``/``ci_high``), ``reported_rate``,
         ``reply_rate``, ``opt_out_rate`` or ``answer_rate`` (whiskers ``<name>_ci_low``/
@@ -296,9 +347,15 @@ def plot_delivery_rate(
     )
     _need(frame, [rate, low, high], "campaign.stats.delivery_stats")
     keys = [x] if isinstance(x, str) else list(x) if x is not None else _group_columns(frame)
+    _need(frame, keys, "campaign.stats.delivery_stats with this by=")
+    labels = (
+        [_label(r) for r in frame[keys].itertuples(index=False)] if keys else ["all"] * len(frame)
+    )
+    repeated = _repeated(labels)
+    if repeated:  # their bars would be drawn on top of each other, the last one showing
+        raise InputError(_not_one_bar_per_row(frame, x, keys, repeated))
     _crowded(len(frame), "bars")
     ax = _axes(ax)
-    labels = [_label(r) for r in frame[keys].itertuples(index=False)] if keys else ["all"]
     values = frame[rate].to_numpy(dtype="float64")
     errors = np.vstack(
         [
@@ -338,7 +395,8 @@ def plot_delivery_curve(
     """Cumulative share of submitted numbers delivered against time since the send.
 
     ``data`` is a frame from :func:`campaign.stats.delivery_curve`: one step line per
-    group of its ``by`` columns. ``kwargs`` go to ``Axes.step``.
+    group of its ``by`` columns (a frame missing one of them mixes curves: InputError).
+    ``kwargs`` go to ``Axes.step``.
 
     Examples
     --------
@@ -349,6 +407,19 @@ def plot_delivery_curve(
     _need(frame, ["seconds", "share"], "campaign.stats.delivery_curve")
     keys = _group_columns(frame.drop(columns=["delivered"], errors="ignore"))
     groups = _groups(frame, keys)
+    # one curve per group: each curve counts up from 1 delivered, so a repeated count (or
+    # second) in a group means the curves of a dropped group column are mixed in it
+    counts = [c for c in ("seconds", "delivered") if c in frame.columns]
+    mixed = [
+        label for label, part in groups if part[counts].apply(pd.Series.duplicated).any(axis=None)
+    ]
+    if mixed:
+        by = [c for c in frame.attrs.get("by", []) if c not in keys]
+        raise InputError(
+            f"the rows of {_listed(mixed)} hold several curves (a delivered count or time repeats)"
+            + (f": keep the {', '.join(by)} column(s) of delivery_curve" if by else "")
+            + ", or filter the frame to one curve per group"
+        )
     _crowded(len(groups), "lines")
     ax = _axes(ax)
     scale, unit = _time_unit(float(frame["seconds"].max()) if len(frame) else 0.0)
@@ -362,7 +433,7 @@ def plot_delivery_curve(
     ax.set_xlim(left=0)
     _percent(ax)
     if keys:
-        ax.legend(title=" / ".join(keys), fontsize="small")
+        _legend(ax, title=" / ".join(keys), fontsize="small")
     return _fonts(ax)
 
 
@@ -435,8 +506,8 @@ def plot_latency(
         _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9, 0.99), scale)
     ax.set_xlabel(f"receipt latency ({unit})")
     ax.set_ylabel("receipts")
-    if len(frame):
-        ax.legend(fontsize="small", title=" / ".join(keys) or None)
+    if len(frame):  # an empty frame has no "all" to name
+        _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)
 
 
@@ -464,8 +535,8 @@ def plot_talk_time(
         _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9), 1.0)
     ax.set_xlabel("talk time (seconds)")
     ax.set_ylabel("answered calls")
-    if len(frame):
-        ax.legend(fontsize="small", title=" / ".join(keys) or None)
+    if len(frame):  # an empty frame has no "all" to name
+        _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)
 
 
@@ -548,5 +619,5 @@ def plot_replies_by_hour(
     ax.set_xlim(-0.6, 23.6)
     ax.set_xlabel("hour of day (Asia/Shanghai)")
     ax.set_ylabel("replies")
-    ax.legend(fontsize="small", title=" / ".join(keys) or None)
+    _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)

@@ -217,3 +217,83 @@ def test_a_hand_built_frame_without_attrs_still_guesses_its_groups():
     assert frame.attrs == {}
     ax = pl.plot_delivery_rate(frame)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["南", "北"]
+
+
+def test_delivery_rate_refuses_an_x_that_repeats_across_rows(db):
+    stats = st.delivery_stats(db, by=["campaign", "carrier"])
+    assert stats["carrier"].duplicated().any()  # 移动 in double11 and in voice1
+    with pytest.raises(InputError, match=r"x='carrier' does not tell the rows apart: .*移动") as e:
+        pl.plot_delivery_rate(stats, x="carrier")
+    assert "by='carrier' only" in str(e.value)
+    assert "x=['campaign', 'carrier']" in str(e.value)
+    assert "filter the frame to one campaign" in str(e.value)
+    assert len(bars(pl.plot_delivery_rate(stats, x=["campaign", "carrier"]))) == len(stats)
+    assert len(bars(pl.plot_delivery_rate(st.delivery_stats(db, by="carrier"), x="carrier"))) == 4
+    twice = pd.concat([stats, stats])  # one row per group no more, whatever x
+    twice.attrs = stats.attrs
+    with pytest.raises(InputError, match="on several rows"):
+        pl.plot_delivery_rate(twice)
+    total = st.delivery_stats(db)
+    with pytest.raises(InputError, match="2 rows and no group column"):
+        pl.plot_delivery_rate(pd.concat([total, total]))
+    with pytest.raises(InputError, match="no nope column"):
+        pl.plot_delivery_rate(stats, x="nope")
+
+
+def test_delivery_curve_refuses_a_frame_that_lost_a_group_column(db):
+    curve = st.delivery_curve(db, by=["campaign", "carrier"])
+    with pytest.raises(InputError, match="keep the campaign column"):
+        pl.plot_delivery_curve(curve.drop(columns="campaign"))
+
+
+@pytest.fixture(scope="module")
+def sent_without_receipts(tmp_path_factory):
+    """Batches sent (SMS, voice) without a receipt or reply yet, and campaigns never sent."""
+    path = tmp_path_factory.mktemp("quiet") / "campaign.db"
+    s = StoreBuilder(path)
+    people = [("13800000001", "移动", "广东", "广州", {}), ("13800000002", None, None, None, {})]
+    s.campaign("sms").batch("sms", 1, recipients=people)
+    s.campaign("voice", vendor="veesing-voice", channel="voice")
+    s.batch("voice", 1, recipients=[("13800000003", "联通", "北京", "北京", {})])
+    s.campaign("planned")
+    s.campaign("voice-planned", vendor="veesing-voice", channel="voice")
+    return path
+
+
+@pytest.mark.parametrize("campaign", ["sms", "planned"])
+@pytest.mark.parametrize("by", [None, "carrier", ["campaign", "carrier"]])
+@pytest.mark.parametrize(
+    ("plot", "stats"),
+    [
+        ("plot_delivery_rate", "delivery_stats"),
+        ("plot_delivery_curve", "delivery_curve"),
+        ("plot_latency", "latency_distribution"),
+        ("plot_failure_reasons", "failure_reasons"),
+        ("plot_replies_by_hour", "replies_by_hour"),
+        ("plot_talk_time", "talk_time_distribution"),
+    ],
+)
+def test_every_plot_draws_a_campaign_without_data_quietly(
+    sent_without_receipts, plot, stats, by, campaign
+):
+    if stats == "talk_time_distribution":  # voice campaigns only
+        campaign = {"sms": "voice", "planned": "voice-planned"}[campaign]
+    frame = getattr(st, stats)(sent_without_receipts, campaign=campaign, by=by)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = getattr(pl, plot)(frame)
+        ax.figure.canvas.draw()
+    assert isinstance(ax, Axes)
+    legend = ax.get_legend()
+    assert legend is None or [t.get_text() for t in legend.get_texts()]
+
+
+@pytest.mark.parametrize("plot", ["plot_delivery_curve", "plot_replies_by_hour"])
+def test_grouped_empty_frames_draw_no_empty_legend(sent_without_receipts, plot):
+    stats = {"plot_delivery_curve": st.delivery_curve, "plot_replies_by_hour": st.replies_by_hour}
+    frame = stats[plot](sent_without_receipts, campaign="sms", by="carrier")
+    assert not len(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = getattr(pl, plot)(frame)
+    assert ax.get_legend() is None
