@@ -514,8 +514,9 @@ class _Handler(BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
+        # end_headers() and the body in one send(): one packet per answer, not two
+        self._headers_buffer.append(b"\r\n" + body)
+        self.flush_headers()
 
     def _body(self) -> bytes | None:
         """The request body, or None after answering 413/400 for a bad one."""
