@@ -177,16 +177,19 @@ OPT_OUT_WORDS = frozenset({"退订", "td", "t", "n", "r", "拒收", "取消"})
 # Trailing punctuation a person may add ("退订。", "TD!"); NFKC has already folded full-width.
 _TRAILING = re.compile(r"[\s.,;:!?~。，、；：！？～…\-—_'\"“”‘’）)\]】」』]+$")
 _LEADING = re.compile(r"^[\s\"'“‘（(\[【「『]+")
+# Zero-width spaces, direction marks and BOMs that phones and copy-paste slip in; NFKC keeps
+# them, and "退订\u200b" must still be an opt-out.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
 
 def normalise_reply(content: str) -> str:
-    """A reply folded for comparison: NFKC (full-width to half-width), trimmed, trailing
-    punctuation dropped, case-folded.
+    """A reply folded for comparison: NFKC (full-width to half-width), invisible characters
+    removed, trimmed, trailing punctuation dropped, case-folded.
 
     >>> normalise_reply(" ＴＤ！ ")
     'td'
     """
-    text = unicodedata.normalize("NFKC", content or "")
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", content or ""))
     text = _TRAILING.sub("", text.strip())
     text = _LEADING.sub("", text)
     return text.strip().casefold()

@@ -66,7 +66,7 @@ def test_voice_remarks_and_overrides():
     assert failure_reason("EXPIRED", reasons={"EXPIRED": "其他"}) == "其他"
 
 
-PADS = st.sampled_from(["", " ", "　", "\n"])
+PADS = st.sampled_from(["", " ", "　", "\n", "\u200b", "\ufeff", "\u200e"])  # + invisible
 TAILS = st.sampled_from(["", "。", "!", "！", ".", "~", "…"])
 
 

@@ -177,9 +177,10 @@ def parse_push(
     if has_content:
         if not replies:
             raise PayloadError(f"{vendor}: this vendor documents no reply push (form has content)")
+        task = get("taskid", required=False, nonempty=False)  # the page marks none required
         return Reply(
             vendor=vendor,
-            task_id=get("taskid"),
+            task_id=task.strip() or None if task is not None else None,
             phone=payload_phone(get("mobile") or "", vendor=vendor),
             content=get("content", nonempty=False) or "",
             received_at=shanghai_iso(get("receivetime") or "", vendor=vendor, field="receivetime"),

@@ -239,6 +239,10 @@ def parse_reports(body: bytes | str) -> list[Receipt]:
 def decode_reply_content(value: str) -> str:
     """Reply text: BASE64 of GBK bytes (``xOPLrbChPw==`` -> ``你谁啊?``).
 
+    Bytes that are valid UTF-8 are read as UTF-8 (some gateways send that): GB18030 would
+    accept most UTF-8 bytes too and turn 取消 into 鍙栨秷, while GBK text is almost never valid
+    UTF-8. The push receiver decides the same way.
+
     >>> decode_reply_content("xOPLrbChPw==")
     '你谁啊?'
     """
@@ -247,7 +251,7 @@ def decode_reply_content(value: str) -> str:
         raw = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise PayloadError(f"{KEY}: reply content {value[:40]!r} is not BASE64") from None
-    for codec in ("gb18030", "utf-8"):
+    for codec in ("utf-8", "gb18030"):
         try:
             return raw.decode(codec)
         except UnicodeDecodeError:
