@@ -32,9 +32,9 @@ fast path cannot vouch for go through the vendor's own ``parse_push`` one by one
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import datetime as dt
-import io
 import json
 import logging
 import os
@@ -643,28 +643,109 @@ def _parse_file(
         return _parse_xml(raw, vendor=vendor, kind=kind, label=label)
     if suffix in (".jsonl", ".ndjson", ".json") or head == b"{":
         return _parse_jsonl(raw, vendor=vendor, kind=kind, label=label, reasons=reasons)
-    try:
-        frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV ({exc})") from None
-    return _parse_frame(_exclusive(frame), vendor=vendor, kind=kind, label=label, reasons=reasons)
+    return _parse_csv(raw, path, vendor=vendor, kind=kind, label=label, reasons=reasons)
+
+
+#: Why a line of a captured-push file could not be decoded.
+_UNDECODABLE = "neither UTF-8 nor GBK: save the file as UTF-8 and ingest it again"
+
+
+def _file_lines(raw: bytes) -> tuple[list[str], set[int]]:
+    """A captured-push file as lines, and the (1-based) numbers of those it could not decode.
+
+    UTF-8 (with or without a BOM) as a whole; else line by line, UTF-8 where a line is and
+    GB18030 (a superset of GBK) where not: Excel on a Chinese Windows saves GBK, and a file
+    several tools appended to mixes the two. GBK text is almost never valid UTF-8, and
+    GB18030 would take most UTF-8 bytes, so UTF-8 is tried first, as the receiver does.
+    """
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    with contextlib.suppress(UnicodeDecodeError):
+        return raw.decode("utf-8").splitlines(), set()
+    lines, bad = [], set()
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        line = line.removesuffix(b"\r")
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            try:
+                lines.append(line.decode("gb18030"))
+            except UnicodeDecodeError:
+                lines.append(line.decode("gb18030", errors="replace"))
+                bad.add(number)
+    return lines, bad
+
+
+def _parse_csv(
+    raw: bytes,
+    path: Path,
+    *,
+    vendor: str,
+    kind: str,
+    label: str,
+    reasons: Mapping[str, str] | None = None,
+) -> _Parsed:
+    """Captured pushes as CSV with a header row. A row that does not fit (a field too many or
+    too few, an undecodable line) goes to ``rejected`` with its line number; the rest go in."""
+    lines, undecodable = _file_lines(raw)
+    reader = csv.reader(lines)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    bad: list[tuple] = []
+    first = 1  # the line the current row starts on (a quoted field may span lines)
+    for row in reader:
+        span = range(first, reader.line_num + 1)
+        text = "\n".join(lines[first - 1 : reader.line_num])
+        first = reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [cell.strip().lstrip("\ufeff") for cell in row]
+            repeated = sorted({h for h in header if header.count(h) > 1})
+            if repeated:
+                raise InputError(
+                    f"{path}: the header names {', '.join(map(repr, repeated))} more than once;"
+                    " give every column its own name"
+                )
+            continue
+        where = f"line {span.start}" if len(span) == 1 else f"lines {span.start}-{span.stop - 1}"
+        if undecodable.intersection(span):
+            bad.append((now(), label, text, f"{where}: {_UNDECODABLE}"))
+        elif len(row) != len(header):
+            bad.append((now(), label, text, f"{where}: {len(row)} fields where the header has "
+                        f"{len(header)} ({', '.join(header)})"))  # fmt: skip
+        else:
+            rows.append(row)
+    if header is None:
+        raise InputError(f"{path}: empty file: expected a header row such as {_HEADER_HINT}")
+    frame = pd.DataFrame(rows, columns=header, dtype=object)
+    parsed = _parse_frame(_exclusive(frame), vendor=vendor, kind=kind, label=label,
+                          reasons=reasons)  # fmt: skip
+    parsed.rejected.extend(bad)
+    return parsed
+
+
+_HEADER_HINT = "mobile,taskid,status,code,receivetime"
 
 
 def _parse_jsonl(
     raw: bytes, *, vendor: str, kind: str, label: str, reasons: Mapping[str, str] | None = None
 ) -> _Parsed:
     forms, bad = [], []
-    text = raw.decode("utf-8-sig", errors="replace")
-    for line in text.splitlines():
+    lines, undecodable = _file_lines(raw)
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
+            continue
+        if number in undecodable:
+            bad.append((now(), label, line, f"line {number}: {_UNDECODABLE}"))
             continue
         try:
             item = json.loads(line)
         except ValueError as exc:
-            bad.append((now(), label, line, f"not JSON: {exc}"))
+            bad.append((now(), label, line, f"line {number}: not JSON: {exc}"))
             continue
         if not isinstance(item, dict):
-            bad.append((now(), label, line, "a JSON line must be an object of form fields"))
+            why = f"line {number}: a JSON line must be an object of form fields"
+            bad.append((now(), label, line, why))
             continue
         forms.append(item)
     parsed = _parse_forms(forms, vendor=vendor, kind=kind, label=label, reasons=reasons)

@@ -619,3 +619,83 @@ def test_ingest_in_any_order_gives_the_statistics_of_a_naive_recount(data):
         assert sorted(counted) == sorted(grouped)
         want = sorted((c, p, s) for (c, p), (_, _, s) in latest.items())
         assert rows(db, "SELECT campaign, phone, status FROM deliveries ORDER BY 1, 2") == want
+
+
+# --------------------------------------------------------------------------- captured files
+
+
+def test_a_gbk_jsonl_of_replies_keeps_its_opt_outs(db, tmp_path):
+    """Excel and Notepad on a Chinese Windows save GBK: 退订 must stay 退订 and opt out."""
+    path = tmp_path / "replies.jsonl"
+    path.write_bytes(json.dumps(reply("13800000000", content="退订"), ensure_ascii=False)
+                     .encode("gbk") + b"\n")  # fmt: skip
+    assert ingest_replies(db, path, vendor="veesing-sms") == IngestResult(1, 0, 0, 0)
+    assert rows(db, "SELECT content, opt_out FROM replies") == [("退订", 1)]
+
+
+def test_a_file_mixing_utf8_and_gbk_lines_is_read_line_by_line(db, tmp_path):
+    path = tmp_path / "replies.jsonl"
+    first = json.dumps(reply("13800000000", content="收到"), ensure_ascii=False).encode()
+    second = json.dumps(reply("13800000001", content="取消"), ensure_ascii=False).encode("gbk")
+    path.write_bytes(b"\xef\xbb\xbf" + first + b"\r\n" + second + b"\r\n")
+    assert ingest_replies(db, path, vendor="veesing-sms").inserted == 2
+    assert rows(db, "SELECT content, opt_out FROM replies ORDER BY phone") == [
+        ("收到", 0), ("取消", 1)
+    ]  # fmt: skip
+
+
+HEADER = "mobile,taskid,status,code,receivetime\n"
+
+
+def line(phone, extra=""):
+    return f"{phone},T1,1,DELIVRD,2024-11-11 20:00:05{extra}\n"
+
+
+def test_a_csv_row_that_does_not_fit_is_rejected_with_its_line_and_the_rest_go_in(db, tmp_path):
+    path = tmp_path / "receipts.csv"
+    path.write_text(HEADER + line("13800000000") + line("13800000001", ",EXTRA") + "\n"
+                    + line("13800000002") + "13800000003,T1\n", encoding="utf-8")  # fmt: skip
+    assert ingest_receipts(db, path, vendor="veesing-sms") == IngestResult(2, 0, 2, 0)
+    assert rows(db, "SELECT error FROM rejected ORDER BY id") == [
+        ("line 3: 6 fields where the header has 5 (mobile, taskid, status, code, receivetime)",),
+        ("line 6: 2 fields where the header has 5 (mobile, taskid, status, code, receivetime)",),
+    ]
+    (body,) = rows(db, "SELECT body FROM rejected ORDER BY id LIMIT 1")[0]
+    assert body == "13800000001,T1,1,DELIVRD,2024-11-11 20:00:05,EXTRA"  # the line, as read
+    again = ingest_receipts(db, path, vendor="veesing-sms")
+    assert (again.inserted, again.duplicates) == (0, 2)
+
+
+def test_a_gbk_csv_and_an_undecodable_line(db, tmp_path):
+    path = tmp_path / "replies.csv"
+    body = "mobile,taskid,content,receivetime\n13800000000,T1,退订,2024-11-11 20:05:00\n"
+    path.write_bytes(body.encode("gbk") + b"13800000001,T1,\xff\xff,2024-11-11 20:05:00\n")
+    assert ingest_replies(db, path, vendor="veesing-sms") == IngestResult(1, 0, 1, 0)
+    assert rows(db, "SELECT content, opt_out FROM replies") == [("退订", 1)]
+    (error,) = rows(db, "SELECT error FROM rejected")[0]
+    assert error.startswith("line 3: neither UTF-8 nor GBK: save the file as UTF-8")
+
+
+def test_an_empty_csv_and_one_with_a_repeated_header(db, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match="empty file: expected a header row"):
+        ingest_receipts(db, empty, vendor="veesing-sms")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(HEADER, encoding="utf-8")
+    assert ingest_receipts(db, header_only, vendor="veesing-sms") == IngestResult(0, 0, 0, 0)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("mobile,mobile,taskid\n1,2,3\n", encoding="utf-8")
+    with pytest.raises(InputError, match="header names 'mobile' more than once"):
+        ingest_receipts(db, twice, vendor="veesing-sms")
+
+
+def test_spreadsheet_mangled_phones_are_rejected_or_repaired(db, tmp_path):
+    path = tmp_path / "receipts.csv"
+    path.write_text(HEADER + line("1.38E+10") + line("13800000001.0") + line("abc"),
+                    encoding="utf-8")  # fmt: skip
+    assert ingest_receipts(db, path, vendor="veesing-sms") == IngestResult(1, 0, 2, 0)
+    assert rows(db, "SELECT phone, matched FROM receipts") == [("13800000001", 1)]
+    errors = [e for (e,) in rows(db, "SELECT error FROM rejected ORDER BY id")]
+    assert "scientific notation" in errors[0]
+    assert "not a phone number" in errors[1]

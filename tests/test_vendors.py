@@ -803,6 +803,34 @@ def test_veesing_voice_receipt_carries_talk_time():
     assert veesing_voice.parse_push({**VOICE_RECEIPT, "talktime": ""}).talk_seconds is None
 
 
+@pytest.mark.parametrize("taskid", [None, "", "  "])
+def test_a_reply_without_a_task_id_is_kept_opt_out_and_all(taskid):
+    """Seed 001 marks no reply field required: a reply that names no batch still counts."""
+    form = {k: v for k, v in {**REPLY, "content": "TD", "taskid": taskid}.items() if v is not None}
+    reply = veesing_sms.parse_push(form)
+    assert (reply.task_id, reply.content, reply.phone) == (None, "TD", REPLY["mobile"])
+
+
+@pytest.mark.parametrize(
+    ("value", "phone"),
+    [("13800138000", "13800138000"), ("+86 138-0013-8000", "13800138000"),
+     ("13800138000.0", "13800138000"), ("8613800138000", "13800138000"),
+     ("+14155550100", "+14155550100"), ("10690000", "10690000")],
+)  # fmt: skip
+def test_pushed_phones_are_digits(value, phone):
+    assert veesing_sms.parse_push({**RECEIPT, "mobile": value}).phone == phone
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("1.38001E+10", "scientific notation"), ("abc", "not a phone number"),
+     ("138001380OO", "not a phone number")],
+)  # fmt: skip
+def test_pushed_phones_that_are_not_numbers_are_refused(value, message):
+    with pytest.raises(PayloadError, match=message):
+        veesing_sms.parse_push({**RECEIPT, "mobile": value})
+
+
 @pytest.mark.parametrize(
     ("module", "form"),
     [
@@ -816,6 +844,8 @@ def test_push_missing_any_field_names_it(module, form):
     for name in form:
         if name in ("status", "content"):
             continue  # without these the form is neither a receipt nor a reply
+        if name == "taskid" and "content" in form:
+            continue  # a reply's taskid is optional (next test)
         broken = {k: v for k, v in form.items() if k != name}
         with pytest.raises(PayloadError, match=repr(name)):
             module.parse_push(broken)
@@ -1012,6 +1042,14 @@ def test_jzyyun_xml_tolerates_bom_gbk_and_whitespace():
         "<sendtime>2024-07-25 14:01:30</sendtime></psrerecv></smsrerecv>"
     )
     assert jzyyun_sms.parse_replies(reply.encode("gbk"))[0].content == "退订"
+
+
+@pytest.mark.parametrize("word", ["取消", "拒收", "退订", "你谁啊?", "T"])
+def test_jzyyun_reply_base64_of_utf8_is_read_as_utf8_not_mojibake(word):
+    """The page says GBK; a gateway that sends UTF-8 must not turn 取消 into 鍙栨秷."""
+    for codec in ("gbk", "utf-8"):
+        encoded = base64.b64encode(word.encode(codec)).decode()
+        assert jzyyun_sms.decode_reply_content(encoded) == word
 
 
 @pytest.mark.parametrize("field", ["mobile", "smslogid", "status", "sendtime"])

@@ -385,12 +385,27 @@ def shanghai_iso(value: str, *, vendor: str, field: str) -> str:
 
 
 def payload_phone(value: str, *, vendor: str, field: str = "mobile") -> str:
-    """A phone from a vendor payload, as 11 digits when it is a mainland mobile (else stripped)."""
+    """A phone from a vendor payload, as 11 digits when it is a mainland mobile (else the
+    digits as sent, with a leading ``+`` if any); anything else is a :class:`PayloadError`.
+
+    A trailing ``.0`` (a number a spreadsheet saved as a float) is dropped; ``1.38001E+10``
+    (digits a spreadsheet already lost) is refused, never guessed.
+    """
     text = re.sub(r"[\s-]", "", value)
     if not text:
         raise PayloadError(f"{vendor}: {field} is empty")
+    text = text.removesuffix(".0")
     match = _PHONE_RE.fullmatch(text)
-    return match.group(1) if match else text
+    if match:
+        return match.group(1)
+    if re.fullmatch(r"\+?\d{3,20}", text):
+        return text
+    if re.fullmatch(r"\d(\.\d+)?[eE]\+?\d+", text):
+        raise PayloadError(
+            f"{vendor}: {field} {value!r} lost its digits to a spreadsheet's scientific notation:"
+            " export the captured pushes again without opening them in Excel"
+        )
+    raise PayloadError(f"{vendor}: {field} {value!r} is not a phone number")
 
 
 def require(form: Mapping[str, Any], name: str, *, vendor: str, where: str = "") -> str:
