@@ -36,3 +36,11 @@ def test_notebook_runs_top_to_bottom(path):
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
+    noise = [
+        (index, output.get("text", ""))
+        for index, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.get("name") == "stderr"
+    ]
+    assert not noise, f"{path.name} prints warnings a reader would see: {noise}"
