@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from campaign.errors import CampaignError
+from campaign.errors import CampaignError, InputError
 
 
 class _Group(click.Group):
@@ -119,7 +119,11 @@ def _message_options(command):
         click.option("--vendor", required=True, help="Vendor key, e.g. jzyyun-sms."),
         click.option("--content", help="Message text, with its 【signature】."),
         click.option("--template-id", help="Template id (template vendors)."),
-        click.option("--variables", help="Template variables (template vendors)."),
+        click.option(
+            "--variables",
+            help="Template variables (template vendors), as the vendor takes them: veesing-code"
+            " a 4-6 digit code, veesing-voice the text read out; see cp.vendor_limits(key).",
+        ),
         click.option("--send-at", help="Scheduled time, e.g. '2026-11-11 20:00:00' (Shanghai)."),
         click.option("--batch-size", type=int, help="Numbers per call (default: the maximum)."),
         click.option("--column", help="Column holding the numbers (default: found)."),
@@ -199,9 +203,14 @@ def send(
     VEESING_APP_ID/VEESING_APP_KEY, IHUYI_ACCOUNT/IHUYI_API_KEY or
     JZYYUN_USERNAME/JZYYUN_PASSWORD.
     """
+    from campaign.send import campaign_batches
     from campaign.send import send as send_plan
     from campaign.vendors import vendor as make_client
 
+    try:  # what earlier runs already submitted, to say what this one did
+        before = campaign_batches(db, campaign).set_index("batch")["attempts"]
+    except CampaignError:
+        before = None
     shown: set[str] = set()
     with echo_warnings(shown):
         planned = _plan(
@@ -222,6 +231,8 @@ def send(
             resend_unknown=resend_unknown,
             resend_rejected=resend_rejected,
         )
+    if not dry_run:
+        click.echo(_this_run(batches, before, resend=resend_unknown or resend_rejected))
     by_state = batches.groupby("state")["size"].agg(["count", "sum"])
     click.echo(f"{campaign}: {len(batches)} batches")
     for state, row in by_state.iterrows():
@@ -231,6 +242,20 @@ def send(
             "  unknown: the vendor may have sent these; check its console, then "
             "--resend-unknown if it did not"
         )
+
+
+def _this_run(batches, before, *, resend: bool) -> str:
+    """What this run of `campaign send` submitted, against the batches' attempts before it."""
+    previous = (
+        batches["batch"].map(before).fillna(0) if before is not None else batches["attempts"] * 0
+    )
+    sent = batches[batches["attempts"] > previous]
+    if len(sent):
+        return f"this run: submitted {len(sent):,} batch(es), {int(sent['size'].sum()):,} numbers"
+    hint = (
+        "" if resend else " (a batch with an unknown outcome is re-sent only with --resend-unknown)"
+    )
+    return f"this run: nothing new to send, every batch was already submitted{hint}"
 
 
 @main.command()
@@ -282,7 +307,14 @@ def pull(vendor, db, base_url) -> None:
     """Pull delivery reports and replies from a pulled vendor into the store."""
     from campaign.ingest import pull_replies, pull_reports
     from campaign.vendors import vendor as make_client
+    from campaign.vendors import vendor_limits
 
+    limits = vendor_limits(vendor)  # before credentials: a pushed vendor needs none to say so
+    if "pull" not in (limits.delivery, limits.replies):
+        raise InputError(
+            f"{vendor} pushes its receipts and replies (delivery: {limits.delivery}): run "
+            "`campaign receive` and give the vendor its address; there is nothing to pull"
+        )
     with echo_warnings():
         client = make_client(vendor, base_url=base_url)
         reports = pull_reports(client, db)
@@ -384,6 +416,8 @@ def stats(db, campaign, by, kind, out) -> None:
         table = function(db, campaign=campaign, by=list(by) or None)
     if len(table):
         click.echo(format_table(table))
+        if kind == "latency":
+            click.echo("(mean, p50, p90, p99: seconds from the batch's submission to the receipt)")
     else:
         scope = f"campaign {campaign!r}" if campaign else f"any campaign in {db}"
         click.echo(_EMPTY[kind].format(scope=scope))

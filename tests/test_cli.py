@@ -107,9 +107,11 @@ def test_send_through_the_simulator_then_resume(tmp_path, monkeypatch):
         again = CliRunner().invoke(main, args)
         calls = len(sim.calls("jzyyun-sms", "send"))
     assert first.exit_code == 0, first.output
+    assert "this run: submitted 3 batch(es), 30 numbers" in first.output
     assert "d11: 3 batches" in first.output
     assert "accepted" in first.output
     assert again.exit_code == 0, again.output
+    assert "this run: nothing new to send, every batch was already submitted" in again.output
     assert calls == 3
     assert "s3cret" not in first.output + again.output
 
@@ -160,6 +162,7 @@ def test_stats_tables_and_csv(demo_store, tmp_path):
     for kind in ["reply", "voice", "latency", "reasons"]:
         result = runner.invoke(main, ["stats", "--db", str(demo_store), "--kind", kind])
         assert result.exit_code == 0, (kind, result.output)
+        assert ("seconds from the batch's submission" in result.output) == (kind == "latency")
     bad = runner.invoke(main, ["stats", "--db", str(demo_store), "--by", "nope"])
     assert bad.exit_code == 1
     assert "unknown by= column 'nope'" in bad.output
@@ -193,6 +196,15 @@ def test_pull_command_through_the_simulator(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "reports: 40 new" in result.output
     assert "reports: 0 new" in again.output
+
+
+def test_pull_from_a_pushed_vendor_says_to_receive_without_asking_for_credentials(monkeypatch):
+    monkeypatch.delenv("VEESING_APP_ID", raising=False)
+    result = CliRunner().invoke(main, ["pull", "--vendor", "veesing-sms"])
+    assert result.exit_code == 1
+    assert "veesing-sms pushes its receipts and replies" in result.output
+    assert "campaign receive" in result.output
+    assert "credential" not in result.output
 
 
 def test_receive_command_serves_until_stopped(tmp_path):
