@@ -276,18 +276,19 @@ def report(
         {
             "phone": mask_phone(p) if mask_phones else p,
             "content": mask_phones_in_text(text) if mask_phones else text,
-            "at": at,
+            "at": _when(at),
             "opt_out": bool(o),
         }
         for p, text, at, o in latest
     ]
 
+    info["created_at"] = _when(info["created_at"])
     html = _TEMPLATE.render(
         campaign=campaign,
         info=info,
         sent={
-            "first": sent[0],
-            "last": sent[1],
+            "first": _when(sent[0]),
+            "last": _when(sent[1]),
             "batches": sent[2],
             "accepted": sent[3] or 0,
             "rejected": sent[4] or 0,
@@ -312,6 +313,13 @@ def report(
 
 
 # --------------------------------------------------------------------------- formatting
+
+
+def _when(iso: str | None) -> str | None:
+    """``2026-11-23T22:23:20+08:00`` -> ``2026-11-23 22:23`` (the store keeps Shanghai time)."""
+    if not iso:
+        return iso
+    return iso[:16].replace("T", " ") if len(iso) >= 16 and iso[10] == "T" else iso
 
 
 def _unlinked_note(unlinked: pd.DataFrame) -> str | None:

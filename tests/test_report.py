@@ -116,6 +116,9 @@ def test_reply_text_is_escaped(tmp_path):
     html = report(tmp_path / "x.db", campaign="x", path=tmp_path / "x.html").read_text("utf-8")
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
+    assert "2024-11-11 10:01<" in html  # times as people read them, not ISO-8601
+    assert "T10:0" not in html
+    assert "sent 2024-11-11 10:00 – 2024-11-11 10:00" in html
 
 
 def test_a_campaign_without_receipts_still_reports(tmp_path):
