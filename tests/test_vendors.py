@@ -1363,3 +1363,10 @@ def test_log_lines_stay_short_for_big_batches(fake, caplog):
     line = next(r.getMessage() for r in caplog.records if "params=" in r.getMessage())
     assert len(line) < 1000
     assert "(59999 chars)" in line
+
+
+def test_limits_show_as_a_table_in_a_notebook():
+    table = vendors.vendor_limits("jzyyun-sms")._repr_html_()
+    assert table.count("<tr>") == len(dataclasses.fields(VendorLimits))
+    assert "<th style='text-align:left'>max_phones_per_call</th>" in table
+    assert "20000" in table

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import dataclasses
 import datetime as dt
+import html
 import logging
 import os
 import re
@@ -189,6 +190,15 @@ class VendorLimits:
                 f"unknown limit(s) {', '.join(unknown)}; valid names: {', '.join(sorted(known))}"
             )
         return dataclasses.replace(self, **changes)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: one row per limit, not one 600-character line."""
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{f.name}</th>"
+            f"<td style='text-align:left'>{html.escape(repr(getattr(self, f.name)))}</td></tr>"
+            for f in dataclasses.fields(self)
+        )
+        return f"<table><caption>VendorLimits</caption>{rows}</table>"
 
 
 # --------------------------------------------------------------------------- message rules
