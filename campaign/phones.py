@@ -28,9 +28,11 @@ import codecs
 import csv
 import functools
 import io
+import itertools
 import logging
 import os
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -463,11 +465,15 @@ def load_phones(
         The column holding the numbers (name or 0-based position). By default it is found
         from its header (phone, mobile, tel, 手机, 手机号, 手机号码, 电话, 号码, ...), else as the
         column whose values look most like mobile numbers. The choice is kept in
-        ``df.attrs["phone_column"]``.
+        ``df.attrs["phone_column"]``. A header name does not win against the values: when
+        under 5% of its column are mobile numbers while another column is at least half
+        mobile numbers, ColumnNotFoundError names both.
     sheet
         Excel sheet name or 0-based position (default: the first sheet).
     encoding
-        Text encoding. By default UTF-8 (with or without BOM) and GBK/GB18030 are detected.
+        Text encoding. By default UTF-8 (with or without BOM) and GBK/GB18030 are detected,
+        and a UTF-8 file with some GBK lines (or the reverse) is read line by line, with a
+        logged warning naming the first such line. A BOM is ignored with any encoding.
 
     Returns
     -------
@@ -477,12 +483,22 @@ def load_phones(
         is itself called ``phone`` it is kept as ``phone_raw``; another original column whose
         name clashes with an added one is kept with a ``_raw`` suffix.
 
+        The header is looked for among the first 10 non-blank lines (sheet rows): the last
+        row above the first mobile number that names a phone column (手机号, phone, ...), else
+        the first row. Title lines above it (``客户名单2024``, the upper row of a merged
+        two-row Excel header) are not rows of the list: they are kept, by 1-based line or
+        sheet row number, in ``df.attrs["skipped_lines"]`` (``{1: "客户名单2024"}``; ``{}``
+        when none) and logged as a warning. Blank sheet rows inside the list stay as rows
+        (reason ``empty``); blank rows after the last filled row are formatting and dropped.
+
     Raises
     ------
     ColumnNotFoundError
         When no column can be told to hold the phone numbers; pass ``column=``.
     InputError
-        When the file cannot be read (unknown type, undecodable text, a malformed row).
+        When the file cannot be read: unknown type, a line in no known encoding (named, with
+        the advice to re-save the file as UTF-8), a row with more fields than the header
+        (named by its line number as an editor shows it).
 
     Examples
     --------
@@ -499,6 +515,7 @@ def load_phones(
     7                        无           not a phone number
     """
     frame, name = _read(source, sheet=sheet, encoding=encoding)
+    skipped = dict(frame.attrs.get("skipped_lines", {}))
     frame = _drop_previous_output(frame)
     col = _choose_column(frame, column, name)
     result = normalize_phones(frame[col])
@@ -512,6 +529,7 @@ def load_phones(
     for c in OUTPUT_COLUMNS:
         out[c] = result[c]
     out.attrs["phone_column"] = renames.get(col, col)
+    out.attrs["skipped_lines"] = skipped
     log.info("load_phones: %s rows, phone column %r, %s valid", len(out), col, int(valid.sum()))
     return out
 
@@ -567,115 +585,290 @@ def _read(source: Source, *, sheet, encoding) -> tuple[pd.DataFrame, str]:
     )
 
 
-def _guess_encoding(data: bytes) -> str:
-    """UTF-8 (BOM or not), UTF-16 with a BOM, else GB18030 (a superset of GBK and GB2312).
+_NAMED_MIN_SHARE = 0.05  # below this, a column's phone header is checked against its values
+_HEADER_SEARCH = 10  # the header is looked for among this many first non-blank lines or rows
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+_ENCODING_NAMES = {"utf-8": "UTF-8", "gb18030": "GBK/GB18030"}
+_RESAVE = "re-save the file as UTF-8 (in Excel: Save As > CSV UTF-8)"
 
-    Decided on the first 64 KiB; a later byte that is not UTF-8 makes the reader retry.
+
+def _guess_encoding(data: bytes) -> str:
+    """'utf-8' or 'gb18030' (a superset of GBK and GB2312) for text without a BOM.
+
+    Decided on the first 64 KiB. A file whose first non-ASCII lines are UTF-8 is UTF-8 even
+    when a GBK line follows: :func:`_decode_lines` reads such odd lines one by one.
     """
-    if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
     head = data[:65536]
     if len(data) > len(head):
         head = head[: head.rfind(b"\n") + 1] or head
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if len(head) - exc.start > 3 or len(data) == len(head):  # not a character cut in half
+        cut_in_half = len(head) - exc.start <= 3 and len(data) > len(head)
+        proven_utf8 = not head[: head.rfind(b"\n", 0, exc.start) + 1].isascii()
+        if not cut_in_half and not proven_utf8:
             return "gb18030"
     return "utf-8"
 
 
-def _decode(data: bytes, *, name: str, encoding: str) -> str:
+def _check_encoding(encoding: str, *, name: str) -> None:
     try:
-        return data.decode(encoding)
+        codecs.lookup(encoding)
     except LookupError as exc:
         raise InputError(f"{name}: unknown encoding {encoding!r}") from exc
+
+
+def _decode(data: bytes, *, name: str, encoding: str) -> str:
+    """The whole text in the encoding the caller named: an error names the first bad line."""
+    try:
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(
-            f"{name}: line {line} is not valid {encoding} text; "
-            "save the file as UTF-8 or pass encoding=... (e.g. 'gbk')"
+            f"{name}: line {line} is not valid {encoding} text; {_RESAVE}, or leave out "
+            "encoding= so that load_phones reads UTF-8 and GBK lines alike"
         ) from exc
 
 
-def _read_text(data: bytes, *, name: str, encoding: str | None, txt: bool) -> pd.DataFrame:
-    chosen = encoding or _guess_encoding(data)
-    head = _decode(data[:65536], name=name, encoding=chosen) if len(data) <= 65536 else None
-    if head is None:
-        cut = data[: data.rfind(b"\n", 0, 65536) + 1] or data[:65536]
-        head = cut.decode(chosen, errors="replace")
-    head = head.lstrip("\ufeff")
-    first_lines = [ln for ln in head.splitlines()[:20] if ln.strip()]
-    if not first_lines:
-        return pd.DataFrame({"phone": pd.Series([], dtype="str")})
-    sep = _sniff_separator(first_lines)
-    if txt and sep is None:
-        return _read_txt(_decode(data, name=name, encoding=chosen).lstrip("\ufeff"))
-    header = 0 if _looks_like_header(first_lines[0], sep or ",") else None
+def _decode_lines(data: bytes, *, name: str, first: str, strict: bool = True) -> str:
+    """Text whose lines are each UTF-8 or GBK/GB18030: ``first`` wherever it works.
+
+    The whole text is decoded at once when it can be; from the first line that is not
+    ``first`` on, line by line with the other encoding as the fallback. A line that is
+    neither is an InputError naming it (``strict``) or decoded with replacement characters.
+    """
+    second = "gb18030" if first == "utf-8" else "utf-8"
     try:
-        frame = _read_csv(data, sep=sep or ",", header=header, encoding=chosen)
-    except UnicodeDecodeError:
+        return data.decode(first)
+    except UnicodeDecodeError as exc:
+        start = data.rfind(b"\n", 0, exc.start) + 1
+    parts = [data[:start].decode(first)]
+    fallback: list[int] = []
+    for number, line in enumerate(data[start:].split(b"\n"), data.count(b"\n", 0, start) + 1):
+        try:
+            parts.append(line.decode(first))
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            parts.append(line.decode(second))
+        except UnicodeDecodeError as exc:
+            if not strict:
+                parts.append(line.decode(first, errors="replace"))
+                continue
+            raise InputError(
+                f"{name}: line {number} is neither UTF-8 nor GBK/GB18030 text; {_RESAVE}"
+            ) from exc
+        fallback.append(number)
+    if strict and fallback:
+        log.warning(
+            "%s: %d line(s) are not %s but %s, read as such (first: line %d); %s to be sure",
+            name,
+            len(fallback),
+            _ENCODING_NAMES[first],
+            _ENCODING_NAMES[second],
+            fallback[0],
+            _RESAVE,
+        )
+    return parts[0] + "\n".join(parts[1:])
+
+
+def _read_text(data: bytes, *, name: str, encoding: str | None, txt: bool) -> pd.DataFrame:
+    """A delimited or one-number-a-line text file; its header found among the first lines.
+
+    UTF-8 stays bytes for Arrow's fast reader; anything else is decoded to text first.
+    """
+    utf16 = encoding is None and data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if data.startswith(codecs.BOM_UTF8):  # also before an explicit encoding: Notepad adds one
+        data = data[len(codecs.BOM_UTF8) :]
+    if encoding is not None:
+        _check_encoding(encoding, name=name)
+    chosen = "utf-16" if utf16 else encoding or _guess_encoding(data)
+    text: str | None = None  # None: the bytes are (probably) UTF-8, read by Arrow
+    if utf16 or (encoding is not None and not _is_utf8(encoding)):
+        text = _decode(data, name=name, encoding=chosen)
+    elif encoding is None and chosen != "utf-8":
+        text = _decode_lines(data, name=name, first=chosen)
+
+    def whole_text() -> str:
+        if text is not None:
+            return text
         if encoding is not None:
-            raise
-        chosen = "gb18030"  # UTF-8 at the start, something else later on
-        frame = _read_csv(data, sep=sep or ",", header=header, encoding=chosen)
-    except pd.errors.ParserError as exc:
-        problem = _parser_message(exc)
-        raise InputError(f"{name}: {problem}; fix that row or quote the field") from exc
-    if header is None:
+            return _decode(data, name=name, encoding=encoding)
+        return _decode_lines(data, name=name, first="utf-8")
+
+    if text is not None:
+        head = text[:65536]
+        if len(text) > len(head):
+            head = head[: head.rfind("\n") + 1] or head
+    else:
+        cut = data[:65536]
+        if len(data) > len(cut):
+            cut = cut[: cut.rfind(b"\n") + 1] or cut
+        head = _decode_lines(cut, name=name, first="utf-8", strict=False)
+    numbered = [(i, ln) for i, ln in enumerate(_LINE_BREAK.split(head)) if ln.strip()][:20]
+    if not numbered:
+        return pd.DataFrame({"phone": pd.Series([], dtype="str")})
+    sep = _sniff_separator([ln for _, ln in numbered])
+    if txt and sep is None:
+        return _read_txt(whole_text())
+
+    rows = [next(csv.reader([ln], delimiter=sep)) if sep else [ln] for _, ln in numbered]
+    at = _find_header(rows[:_HEADER_SEARCH])
+    first = at or 0
+    skipped = {numbered[j][0] + 1: numbered[j][1] for j in range(first)}
+    options = {
+        "sep": sep or ",",
+        "header": None if at is None else 0,
+        "skiprows": numbered[first][0],
+        "name": name,
+    }
+    try:
+        frame = _read_csv(data if text is None else text, **options)
+    except UnicodeDecodeError:  # Arrow met bytes that are not UTF-8 beyond the first 64 KiB
+        frame = _read_csv(whole_text(), **options)
+    if at is None:
         frame.columns = (
             ["phone"] if frame.shape[1] == 1 else [f"column_{i + 1}" for i in range(frame.shape[1])]
         )
     else:
         frame.columns = _dedupe([str(c).strip() for c in frame.columns])
+    _note_skipped(frame, skipped, name=name, what="line")
     return frame
 
 
-def _parser_message(exc: Exception) -> str:
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in {"utf-8", "utf-8-sig"}
+
+
+def _note_skipped(frame: pd.DataFrame, skipped: dict[int, str], *, name: str, what: str) -> None:
+    """Keep the lines above the header in ``attrs`` and say so: nothing is dropped unseen."""
+    frame.attrs["skipped_lines"] = skipped
+    if skipped:
+        log.warning(
+            "%s: the header is on %s %d; skipped the %s above it: %s",
+            name,
+            what,
+            max(skipped) + 1,
+            f"{what}s" if len(skipped) > 1 else what,
+            "; ".join(f"{n}: {t!r}" for n, t in skipped.items()),
+        )
+
+
+def _find_header(rows: list[list[str | None]]) -> int | None:
+    """Which of a file's first non-blank rows is its header; None when the first is data.
+
+    - The first row holding a mobile number is data, and so is everything after it.
+    - Above it, the last row with a phone header name (手机号, phone, ...) is the header: rows
+      above that are titles or the upper row of a two-row header (Excel merged cells).
+    - With no such name: leading rows of at most one filled cell (titles) are skipped when a
+      wider row without numbers (the header) follows them; else the first row is the header.
+    """
+    cells = [[c for c in row if c is not None and c.strip()] for row in rows]
+    flat = [c for row in cells for c in row]
+    valid = normalize_phones(flat)["valid"].to_numpy() if flat else np.zeros(0, dtype=bool)
+    bounds = np.cumsum([0] + [len(row) for row in cells])
+    has_phone = [bool(valid[a:b].any()) for a, b in itertools.pairwise(bounds)]
+    first_data = has_phone.index(True) if True in has_phone else len(rows)
+    if first_data == 0:
+        return None
+    named = [i for i in range(first_data) if any(_header_key(c) in PHONE_HEADERS for c in cells[i])]
+    if named:  # with no data row in sight, the first named row is the safer header
+        return named[-1] if first_data < len(rows) else named[0]
+    titles = 0
+    while titles < first_data and len(cells[titles]) <= 1:
+        titles += 1
+    return titles if titles < first_data else 0
+
+
+def _parser_message(exc: Exception, *, header: bool) -> str:
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
     if found:
         expected, line, saw = found.groups()
-        return f"line {line} has {saw} fields where the header has {expected}"
+        return _too_many(int(line), int(saw), int(expected), header=header)
     return str(exc).strip()
 
 
-def _read_csv(data: bytes, *, sep: str, header: int | None, encoding: str) -> pd.DataFrame:
-    """Arrow's multi-threaded CSV reader; pandas' C reader for what Arrow refuses.
+def _too_many(line: int, saw: int, expected: int, *, header: bool) -> str:
+    where = "the header has" if header else "the first row has"
+    message = f"line {line} has {saw} fields where {where} {expected}"
+    if expected == 1:  # a one-field header over wider rows is usually a title line
+        message += " (if that first line is a title, put the real header row under it)"
+    return message
 
-    The C reader is the fallback because its errors name the offending line.
+
+def _read_csv(
+    source: bytes | str, *, sep: str, header: int | None, skiprows: int, name: str
+) -> pd.DataFrame:
+    """Arrow's multi-threaded CSV reader for UTF-8 bytes; pandas' C reader for text and for
+    what Arrow refuses. Raises UnicodeDecodeError when the bytes are not UTF-8.
+
+    ``skiprows`` physical lines (titles above the header) are left out. The C reader is the
+    fallback because its errors name the offending line; ``index_col=False`` stops it from
+    taking an extra first field for the index, which would shift every column.
     """
     options = {"sep": sep, "header": header, "dtype": str}
-    if encoding.replace("-", "").lower() in {"utf8", "utf8sig"}:
+    if isinstance(source, bytes):
+        body = source
+        if skiprows:
+            breaks = _LINE_BREAK_BYTES.finditer(source)
+            body = source[next(itertools.islice(breaks, skiprows - 1, None)).end() :]
         try:
-            return pd.read_csv(io.BytesIO(data), engine="pyarrow", **options)
+            return pd.read_csv(io.BytesIO(body), engine="pyarrow", **options)
         except (pa.ArrowInvalid, ValueError) as exc:
             if "UTF8" in str(exc) or "utf-8" in str(exc).lower():
                 raise UnicodeDecodeError("utf-8", b"", 0, 1, str(exc)) from exc
             log.debug("Arrow CSV reader refused the file (%s); using pandas' C reader", exc)
-    text = data.decode(encoding)
-    return pd.read_csv(io.StringIO(text.lstrip("\ufeff")), engine="c", **options)
+        del body
+        source = source.decode("utf-8")
+    with warnings.catch_warnings():
+        # a first data row longer than the header: pandas warns and drops the extra fields
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(
+                io.StringIO(source), engine="c", index_col=False, skiprows=skiprows, **options
+            )
+        except pd.errors.ParserWarning as exc:
+            problem = _longer_row(source, sep=sep, skiprows=skiprows, header=header is not None)
+            problem = problem or str(exc)
+        except pd.errors.ParserError as exc:
+            problem = _parser_message(exc, header=header is not None)
+    raise InputError(f"{name}: {problem}; fix that row or quote the field")
 
 
-def _sniff_separator(lines: list[str]) -> str | None:
-    """The field separator of a delimited text, or None when each line is one value."""
-    try:
-        dialect = csv.Sniffer().sniff("\n".join(lines), delimiters=",\t;|")
-        return dialect.delimiter
-    except csv.Error:
-        pass
-    for sep in (",", "\t", ";", "|"):
-        if all(sep in ln for ln in lines):
-            return sep
+def _longer_row(text: str, *, sep: str, skiprows: int, header: bool) -> str | None:
+    """The first row with more fields than the header, as a message naming its line."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    expected = None
+    for row in reader:
+        if reader.line_num <= skiprows or not row:
+            continue
+        if expected is None:
+            expected = len(row)
+        elif len(row) > expected:
+            return _too_many(reader.line_num, len(row), expected, header=header)
     return None
 
 
-def _looks_like_header(line: str, sep: str) -> bool:
-    """A first line is a header unless one of its fields is itself a phone number."""
-    fields = next(csv.reader([line], delimiter=sep))
-    result = normalize_phones(fields)
-    return not result["valid"].any()
+def _sniff_separator(lines: list[str]) -> str | None:
+    """The field separator of a delimited text, or None when each line is one value.
+
+    Up to two title lines above the header may have no separator at all.
+    """
+    for start in range(min(3, len(lines))):
+        part = lines[start:]
+        if start and len(part) < 2:
+            break
+        try:
+            dialect = csv.Sniffer().sniff("\n".join(part), delimiters=",\t;|")
+            return dialect.delimiter
+        except csv.Error:
+            pass
+        for sep in (",", "\t", ";", "|"):
+            if all(sep in ln for ln in part):
+                return sep
+    return None
 
 
 _TXT_SPLIT = re.compile(r"[,;，；、|\t]+")
@@ -706,6 +899,12 @@ def _is_header_word(value: str) -> bool:
 
 
 def _read_excel(source, *, sheet, name: str | None = None) -> pd.DataFrame:
+    """A sheet whose header is found among its first rows (see :func:`_find_header`).
+
+    Blank rows between header and last data row stay (they are rows of the sheet, and keep
+    row numbers aligned: sheet row ``n`` below the header is ``frame.iloc[n - header - 1]``);
+    blank rows after the last data row are formatting and are dropped.
+    """
     name = name or str(source)
     try:
         book = pd.ExcelFile(source, engine="calamine")  # one fast reader for .xlsx and .xls
@@ -720,18 +919,40 @@ def _read_excel(source, *, sheet, name: str | None = None) -> pd.DataFrame:
         if isinstance(sheet, str) and sheet not in sheets:
             raise InputError(f"{name}: there is no sheet {sheet!r}; its sheets are {sheets}")
         raw = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
-    raw = raw.dropna(how="all").reset_index(drop=True)
-    if raw.empty:
+
+    def cells(i: int) -> list[str | None]:
+        return [_cell_text(v) for v in raw.iloc[i]]
+
+    def blank(i: int) -> bool:
+        return not any(c and c.strip() for c in cells(i))
+
+    end = len(raw)
+    while end and blank(end - 1):
+        end -= 1
+    filled: list[int] = []  # positions of the first non-blank rows
+    for i in range(end):
+        if len(filled) == _HEADER_SEARCH:
+            break
+        if not blank(i):
+            filled.append(i)
+    if not filled:
         return pd.DataFrame({"phone": pd.Series([], dtype="str")})
-    first = [_cell_text(v) for v in raw.iloc[0]]
-    if normalize_phones(first)["valid"].any():
-        raw.columns = (
+    rows = [cells(i) for i in filled]
+    at = _find_header(rows)
+    if at is None:
+        frame = raw.iloc[filled[0] : end].reset_index(drop=True)
+        frame.columns = (
             ["phone"] if raw.shape[1] == 1 else [f"column_{i + 1}" for i in range(raw.shape[1])]
         )
-        return raw
-    columns = [str(v).strip() if v is not None else f"column_{i + 1}" for i, v in enumerate(first)]
-    frame = raw.iloc[1:].reset_index(drop=True)
-    frame.columns = _dedupe(columns)
+        skipped = {}
+    else:
+        frame = raw.iloc[filled[at] + 1 : end].reset_index(drop=True)
+        frame.columns = _dedupe(
+            [c.strip() if c and c.strip() else f"column_{i + 1}" for i, c in enumerate(rows[at])]
+        )
+        # calamine starts every sheet at row 1, so position + 1 is the row Excel shows
+        skipped = {filled[j] + 1: ",".join(c or "" for c in rows[j]) for j in range(at)}
+    _note_skipped(frame, skipped, name=name, what="row")
     return frame
 
 
@@ -776,7 +997,7 @@ def _choose_column(frame: pd.DataFrame, column: str | int | None, name: str) -> 
         if _header_key(c) in PHONE_HEADERS
     )
     if ranked:
-        return ranked[0][2]
+        return _check_named_column(frame, ranked[0][2], name)
 
     scores = {c: _phone_share(frame[c]) for c in columns}
     best = sorted(columns, key=lambda c: -scores[c])
@@ -796,6 +1017,27 @@ def _choose_column(frame: pd.DataFrame, column: str | int | None, name: str) -> 
         )
     log.info("load_phones: chose column %r (%.0f%% valid numbers)", best[0], 100 * scores[best[0]])
     return best[0]
+
+
+def _check_named_column(frame: pd.DataFrame, col: Any, name: str) -> Any:
+    """The column a header names, unless its values say the phones are elsewhere.
+
+    A header such as 联系方式 over e-mail addresses, while another column is mostly mobile
+    numbers, is not a choice to make silently in either direction: ColumnNotFoundError.
+    """
+    share = _phone_share(frame[col])
+    if share >= _NAMED_MIN_SHARE:
+        return col
+    others = {c: _phone_share(frame[c]) for c in frame.columns if c != col}
+    best = max(others, key=others.__getitem__)
+    if others[best] < 0.5:
+        return col
+    raise ColumnNotFoundError(
+        f"{name}: the header {col!r} names a phone column, but {share:.0%} of its values are "
+        f"mobile numbers while {others[best]:.0%} of column {best!r} are. Pass column={best!r} "
+        f"(or column={col!r} to keep the header's choice).",
+        candidates=[best, col],
+    )
 
 
 def _phone_share(values: pd.Series, *, sample: int = 1000) -> float:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import campaign as cp
 from campaign.phones import OUTPUT_COLUMNS
@@ -315,3 +317,226 @@ def test_user_columns_named_like_ours_are_kept(tmp_path):
 def test_unsupported_source_type():
     with pytest.raises(cp.InputError, match="give a file path"):
         cp.load_phones({"phone": "13800138000"})
+
+
+# --------------------------------------------------------------------------- header rows
+
+
+def test_title_line_above_the_header_is_skipped_and_kept_in_attrs(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "客户名单2024\n姓名,手机号,备注\n张三,13800138000,a\n李四,13900139000,b\n", encoding="utf-8"
+    )
+    df = cp.load_phones(path)
+    assert list(df.columns[:3]) == ["姓名", "手机号", "备注"]
+    assert df["姓名"].tolist() == ["张三", "李四"]
+    assert df["valid"].all()
+    assert df.attrs["skipped_lines"] == {1: "客户名单2024"}
+
+
+def test_title_lines_padded_with_separators_and_blank_lines(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "\n会员名单,,\n导出日期 2024-11-01,,\n\n姓名,联系电话,积分\n张三,13800138000,5\n",
+        encoding="gbk",
+    )
+    df = cp.load_phones(path)
+    assert df.attrs["phone_column"] == "联系电话"
+    assert df["phone"].tolist() == ["13800138000"]
+    assert df.attrs["skipped_lines"] == {2: "会员名单,,", 3: "导出日期 2024-11-01,,"}
+
+
+def test_title_line_with_a_header_that_names_no_phone_column(tmp_path):
+    path = tmp_path / "list.csv"
+    rows = "\n".join(f"客户{i},{13800138000 + i},{i * 7}" for i in range(20))
+    path.write_text(f"客户名单\n客户,联系人,积分\n{rows}\n", encoding="utf-8")
+    df = cp.load_phones(path)
+    assert df.attrs["phone_column"] == "联系人"
+    assert len(df) == 20
+    assert df["valid"].all()
+
+
+def test_no_title_means_no_skipped_lines(tmp_path):
+    df = cp.load_phones(write_csv(tmp_path / "list.csv"))
+    assert df.attrs["skipped_lines"] == {}
+    check_rows(df)
+    assert cp.load_phones(["13800138000"]).attrs["skipped_lines"] == {}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    titles=st.lists(st.from_regex(r"[客户名单导出日期0-2 ]{1,12}", fullmatch=True), max_size=2),
+    numbers=st.lists(st.integers(0, 99_999_999), min_size=1, max_size=15),
+    blank_after_titles=st.booleans(),
+)
+def test_any_title_lines_leave_every_row_in_order(titles, numbers, blank_after_titles):
+    titles = [t for t in titles if t.strip()]
+    lines = [*titles, *([""] if blank_after_titles else []), "姓名,手机号,备注"]
+    lines += [f"客户{i},138{n:08d},x" for i, n in enumerate(numbers)]
+    df = cp.load_phones(io.BytesIO(("\n".join(lines) + "\n").encode("utf-8")))
+    assert df["姓名"].tolist() == [f"客户{i}" for i in range(len(numbers))]
+    assert df["phone"].tolist() == [f"138{n:08d}" for n in numbers]
+    assert list(df.attrs["skipped_lines"].values()) == titles
+
+
+def test_first_data_row_with_an_extra_field_is_a_clear_error(tmp_path):
+    """pandas' C reader would take the extra field for an index and shift every column."""
+    path = tmp_path / "list.csv"
+    path.write_text("姓名,手机\n张三,13800138000,extra\n李四,13900139000\n", encoding="utf-8")
+    with pytest.raises(
+        cp.InputError, match=r"line 2 has 3 fields where the header has 2; fix that row"
+    ):
+        cp.load_phones(path)
+
+
+def test_every_data_row_with_an_extra_field_is_a_clear_error(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("手机\n13800138000,a\n13900139000,b\n", encoding="gbk")
+    with pytest.raises(cp.InputError, match=r"line 2 has 2 fields where the header has 1"):
+        cp.load_phones(path)
+
+
+def test_title_directly_above_data_without_a_header_is_a_clear_error(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("客户名单\n张三,13800138000\n", encoding="utf-8")
+    with pytest.raises(cp.InputError, match=r"line 2 has 2 fields.*title.*header row under it"):
+        cp.load_phones(path)
+
+
+def test_extra_field_after_a_title_names_the_line_as_an_editor_shows_it(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "客户名单\n\n姓名,手机\n张三,13800138000\n李四,13900139000,x\n", encoding="utf-8"
+    )
+    with pytest.raises(cp.InputError, match=r"line 5 has 3 fields where the header has 2"):
+        cp.load_phones(path)
+
+
+def test_short_rows_are_kept_with_missing_fields(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("姓名,手机,备注\n张三,13800138000\n李四,13900139000,b\n", encoding="utf-8")
+    df = cp.load_phones(path)
+    assert df["valid"].all()
+    assert df["备注"].isna().tolist() == [True, False]
+
+
+def merged_header_workbook(path: Path) -> Path:
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["客户", None, "联系方式", None])
+    sheet.merge_cells("C1:D1")
+    sheet.append(["姓名", "性别", "邮箱", "手机"])
+    sheet.append(["张三", "男", "zs@example.com", 13800138000])
+    sheet.append(["李四", "女", "ls@example.com", "139 0013 9000"])
+    sheet.append(["王五", "男", "ww@example.com", None])
+    book.save(path)
+    return path
+
+
+def test_xlsx_merged_two_row_header(tmp_path):
+    df = cp.load_phones(merged_header_workbook(tmp_path / "list.xlsx"))
+    assert list(df.columns[:4]) == ["姓名", "性别", "邮箱", "手机"]
+    assert df.attrs["phone_column"] == "手机"
+    assert df["姓名"].tolist() == ["张三", "李四", "王五"]
+    assert df["phone"].tolist()[:2] == ["13800138000", "13900139000"]
+    assert df["valid"].tolist() == [True, True, False]
+    assert df["reason"].iloc[2] == "empty"
+    assert df.attrs["skipped_lines"] == {1: "客户,,联系方式,"}
+
+
+def test_phone_header_over_a_column_without_phones_is_a_clear_error(tmp_path):
+    """A header name must not win when its values say another column holds the phones."""
+    path = tmp_path / "list.csv"
+    rows = "\n".join(f"客户{i},c{i}@example.com,{13800138000 + i}" for i in range(10))
+    path.write_text(f"姓名,联系方式,备注\n{rows}\n", encoding="utf-8")
+    with pytest.raises(cp.ColumnNotFoundError) as info:
+        cp.load_phones(path)
+    message = str(info.value)
+    assert "header '联系方式' names a phone column, but 0% of its values" in message
+    assert "100% of column '备注'" in message
+    assert "Pass column='备注'" in message
+    assert info.value.candidates[:2] == ["备注", "联系方式"]
+    assert cp.load_phones(path, column="备注")["valid"].all()
+
+
+def test_xlsx_blank_rows_inside_the_list_are_kept_trailing_ones_dropped(tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    path = tmp_path / "list.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in [["姓名", "手机"], ["张三", "13800138000"], [None, None], ["李四", "13900139000"]]:
+        sheet.append(row)
+    sheet["A6"] = None  # trailing formatted but blank rows: formatting, not rows
+    sheet["B7"].font = openpyxl.styles.Font(bold=True)
+    sheet["A8"] = ""
+    book.save(path)
+    df = cp.load_phones(path)
+    assert len(df) == 3  # spreadsheet rows 2-4, so row n of the sheet is df.iloc[n - 2]
+    assert df["phone"].iloc[[0, 2]].tolist() == ["13800138000", "13900139000"]
+    assert df["reason"].iloc[1] == "empty"
+    assert not df["valid"].iloc[1]
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def mixed_list(rows: int) -> bytes:
+    """UTF-8 lines with Chinese names, then one line saved in GBK."""
+    lines = ["姓名,手机号"] + [f"客户{i},{13800000000 + i}" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode("utf-8") + "张伟,13900139000\n".encode("gbk")
+
+
+@pytest.mark.parametrize("rows", [50, 5000], ids=["small", "over-64KiB"])
+def test_utf8_file_with_a_gbk_line_later_on_reads_every_line(tmp_path, rows):
+    path = tmp_path / "list.csv"
+    path.write_bytes(mixed_list(rows))
+    df = cp.load_phones(path)
+    assert len(df) == rows + 1
+    assert df["姓名"].iloc[0] == "客户0"  # the UTF-8 lines are not read as GBK
+    assert df["姓名"].iloc[-1] == "张伟"
+    assert df["valid"].all()
+
+
+def test_mixed_file_with_encoding_utf8_names_the_line(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_bytes(mixed_list(5000))
+    with pytest.raises(cp.InputError, match=r"line 5002 is not valid utf-8 text.*UTF-8"):
+        cp.load_phones(path, encoding="utf-8")
+
+
+@pytest.mark.parametrize("rows", [50, 5000], ids=["small", "over-64KiB"])
+def test_line_in_no_known_encoding_names_the_line(tmp_path, rows):
+    path = tmp_path / "list.csv"
+    path.write_bytes(mixed_list(rows) + b"\x80\x80,13700137000\n")
+    with pytest.raises(cp.InputError, match=rf"line {rows + 3} is neither UTF-8 nor GBK.*UTF-8"):
+        cp.load_phones(path)
+
+
+def test_bom_before_gbk_text_reads_and_the_advice_works(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "姓名,手机号\n张三,13800138000\n".encode("gbk"))
+    assert cp.load_phones(path, encoding="gbk")["姓名"].tolist() == ["张三"]
+    assert cp.load_phones(path)["姓名"].tolist() == ["张三"]
+
+
+def test_bom_with_an_explicit_encoding(tmp_path):
+    path = write_csv(tmp_path / "list.csv", encoding="utf-8-sig")
+    check_rows(cp.load_phones(path, encoding="utf-8"))
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"\xef\xbb\xbf" + mixed_list(5000)[: -len("张伟,13900139000\n".encode("gbk"))])
+    df = cp.load_phones(big, encoding="utf-8")
+    assert df.columns[0] == "姓名"
+    assert len(df) == 5000
+
+
+def test_title_line_above_a_large_crlf_file(tmp_path):
+    """The fast reader gets the bytes after the title; line endings do not matter."""
+    path = tmp_path / "list.csv"
+    lines = ["客户名单2024", "姓名,手机号"] + [f"客户{i},{13800000000 + i}" for i in range(10_000)]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8"))
+    df = cp.load_phones(path)
+    assert df.attrs["skipped_lines"] == {1: "客户名单2024"}
+    assert len(df) == 10_000
+    assert df["姓名"].iloc[[0, -1]].tolist() == ["客户0", "客户9999"]
+    assert df["valid"].all()
