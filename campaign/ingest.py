@@ -1110,13 +1110,16 @@ def _parse_xml(raw: bytes, *, vendor: str, kind: str, label: str) -> _Parsed:
             parsed.rejected.append((now(), label, raw, str(whole)))
             return parsed
         records = []
-        for item in root.iter(item_tag):
+        for number, item in enumerate(root.iter(item_tag), start=1):
             piece = ET.tostring(item, encoding="utf-8")
             wrapped = b"<" + root_tag.encode() + b">" + piece + b"</" + root_tag.encode() + b">"
             try:
                 records.extend(parser(wrapped))
-            except PayloadError as exc:
-                parsed.rejected.append((now(), label, piece, str(exc)))
+            except PayloadError as exc:  # parsed alone, it is always #1: say where it was
+                error, alone = str(exc), f" in {item_tag} #1"
+                where = f" in {item_tag} #{number}"
+                error = error.replace(alone, where) if alone in error else f"{error} ({where[1:]})"
+                parsed.rejected.append((now(), label, piece, error))
     if kind == "receipt":
         parsed.receipts = records
     else:

@@ -289,6 +289,8 @@ def test_xml_one_bad_report_does_not_hold_back_the_others(db):
     result = ingest_receipts(db, body, vendor="jzyyun-sms")
     assert result == IngestResult(2, 0, 1, 0)
     assert rows(db, "SELECT code, reason FROM receipts ORDER BY id") == [("1", None), ("0", "其他")]
+    (error,) = rows(db, "SELECT error FROM rejected")[0]
+    assert "in psreport #2" in error  # where it was in the answer, not #1 of its own
     assert ingest_receipts(db, b"<smsreport><oops", vendor="jzyyun-sms").rejected == 1
     assert rows(db, "SELECT body FROM rejected ORDER BY id")[-1] == (b"<smsreport><oops",)
 
