@@ -701,3 +701,23 @@ def test_spreadsheet_mangled_phones_are_rejected_or_repaired(db, tmp_path):
     errors = [e for (e,) in rows(db, "SELECT error FROM rejected ORDER BY id")]
     assert "scientific notation" in errors[0]
     assert "not a phone number" in errors[1]
+
+
+@pytest.mark.parametrize(
+    ("at", "stored"),
+    [
+        ("2024-11-11 20:00:05", "2024-11-11T20:00:05+08:00"),
+        ("2024/11/11 20:00:05", "2024-11-11T20:00:05+08:00"),  # Excel re-saved the capture
+        ("2024/11/11 20:00", "2024-11-11T20:00:00+08:00"),
+        ("2024-11-11T12:00:05Z", "2024-11-11T20:00:05+08:00"),  # an offset: moved to Beijing
+        ("2024-11-11T20:00:05+08:00", "2024-11-11T20:00:05+08:00"),
+    ],
+)
+def test_receipt_times_as_captures_really_hold_them(db, at, stored):
+    assert ingest_receipts(db, [receipt(at=at)], vendor="veesing-sms").inserted == 1
+    assert rows(db, "SELECT received_at FROM receipts") == [(stored,)]
+
+
+@pytest.mark.parametrize("at", ["2024-11-11", "yesterday", "2024-13-11 20:00:00", ""])
+def test_a_receipt_time_that_is_no_moment_is_rejected(db, at):
+    assert ingest_receipts(db, [receipt(at=at)], vendor="veesing-sms").rejected == 1

@@ -374,14 +374,26 @@ def replies_frame(records: Iterable[Reply]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- parsing helpers
 
-_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M", "%Y%m%d%H%M%S")
+_TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%d %H:%M",
+    "%Y%m%d%H%M%S",
+    "%Y/%m/%d %H:%M:%S",  # captured pushes re-saved by Excel on a Chinese Windows
+    "%Y/%m/%d %H:%M",
+)
 _PHONE_RE = re.compile(r"(?:\+?86)?(1\d{10})")
 
 
 def shanghai_iso(value: str, *, vendor: str, field: str) -> str:
     """A vendor timestamp (``yyyy-MM-dd HH:mm:ss[.S]``, Beijing time) as ISO-8601 with +08:00.
 
+    Also ``yyyy/MM/dd HH:mm[:ss]`` (what Excel shows), and ISO-8601 with an offset, moved to
+    Beijing time. A date without a time is refused: the receipt's moment is the point.
+
     >>> shanghai_iso("2019-07-23 17:00:00", vendor="veesing-sms", field="receivetime")
+    '2019-07-23T17:00:00+08:00'
+    >>> shanghai_iso("2019-07-23T09:00:00Z", vendor="veesing-sms", field="receivetime")
     '2019-07-23T17:00:00+08:00'
     """
     text = value.strip()
@@ -391,6 +403,11 @@ def shanghai_iso(value: str, *, vendor: str, field: str) -> str:
         except ValueError:
             continue
         return moment.replace(microsecond=0, tzinfo=SHANGHAI).isoformat()
+    if ":" in text:
+        with contextlib.suppress(ValueError):
+            moment = dt.datetime.fromisoformat(text)
+            moment = moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment
+            return moment.astimezone(SHANGHAI).replace(microsecond=0).isoformat()
     raise PayloadError(f"{vendor}: {field} {value!r} is not a time like 2019-07-23 17:00:00")
 
 
