@@ -1370,3 +1370,10 @@ def test_limits_show_as_a_table_in_a_notebook():
     assert table.count("<tr>") == len(dataclasses.fields(VendorLimits))
     assert "<th style='text-align:left'>max_phones_per_call</th>" in table
     assert "20000" in table
+
+
+def test_form_values_given_as_gbk_bytes_are_read():
+    form = {**REPLY, "content": "退订".encode("gbk"), "mobile": b"15080920000"}
+    assert veesing_sms.parse_push(form).content == "退订"
+    with pytest.raises(PayloadError, match="'content' is neither UTF-8 nor GBK"):
+        veesing_sms.parse_push({**REPLY, "content": b"\xff\xff"})

@@ -139,8 +139,14 @@ def _value(form: Mapping[str, Any], name: str, *, vendor: str) -> str | None:
         if len(value) != 1:
             raise PayloadError(f"{vendor}: field {name!r} given {len(value)} times")
         value = value[0]
-    if isinstance(value, bytes):
-        value = value.decode("utf-8")
+    if isinstance(value, bytes):  # UTF-8, else GBK as the receiver reads bodies
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                value = value.decode("gb18030")
+            except UnicodeDecodeError:
+                raise PayloadError(f"{vendor}: field {name!r} is neither UTF-8 nor GBK") from None
     return None if value is None else str(value)
 
 
