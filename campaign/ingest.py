@@ -54,7 +54,7 @@ from campaign.errors import InputError, PayloadError
 from campaign.reasons import failure_reason, opt_out_flags
 from campaign.store import SHANGHAI, DbLike, now, open_db
 from campaign.vendors import Receipt, Reply, VendorClient, vendor_module
-from campaign.vendors._base import parse_xml
+from campaign.vendors._base import parse_xml, utf8_or_gbk
 
 __all__ = [
     "IngestResult",
@@ -665,13 +665,10 @@ def _file_lines(raw: bytes) -> tuple[list[str], set[int]]:
     for number, line in enumerate(raw.split(b"\n"), start=1):
         line = line.removesuffix(b"\r")
         try:
-            lines.append(line.decode("utf-8"))
+            lines.append(utf8_or_gbk(line))
         except UnicodeDecodeError:
-            try:
-                lines.append(line.decode("gb18030"))
-            except UnicodeDecodeError:
-                lines.append(line.decode("gb18030", errors="replace"))
-                bad.add(number)
+            lines.append(line.decode("gb18030", errors="replace"))
+            bad.add(number)
     return lines, bad
 
 

@@ -483,6 +483,21 @@ _DECLARATION = re.compile(rb"^\s*<\?xml(?P<attrs>[^>]*?)\?>", re.IGNORECASE)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
 
+def utf8_or_gbk(raw: bytes) -> str:
+    """Undeclared Chinese text: UTF-8 when the bytes are UTF-8, else GB18030 (a superset of
+    GBK and GB2312). The order matters: GBK text is almost never valid UTF-8, while GB18030
+    takes most UTF-8 bytes (取消 in UTF-8 read as GB18030 is 鍙栨秷). Raises
+    ``UnicodeDecodeError`` when the bytes are neither.
+
+    >>> utf8_or_gbk("退订".encode("gbk")), utf8_or_gbk("退订".encode("utf-8"))
+    ('退订', '退订')
+    """
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("gb18030")
+
+
 def decode_text(body: bytes, *, declared: str | None = None) -> str:
     """Vendor bytes as text: BOM first, else the declared charset, else UTF-8, else GBK."""
     if body.startswith(b"\xef\xbb\xbf"):

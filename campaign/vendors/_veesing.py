@@ -30,6 +30,7 @@ from campaign.vendors._base import (
     payload_phone,
     phone_list,
     shanghai_iso,
+    utf8_or_gbk,
 )
 
 #: The Content-Type the veesing pages give (seeds 000-002): without the charset a Java servlet
@@ -139,14 +140,11 @@ def _value(form: Mapping[str, Any], name: str, *, vendor: str) -> str | None:
         if len(value) != 1:
             raise PayloadError(f"{vendor}: field {name!r} given {len(value)} times")
         value = value[0]
-    if isinstance(value, bytes):  # UTF-8, else GBK as the receiver reads bodies
+    if isinstance(value, bytes):
         try:
-            value = value.decode("utf-8")
+            value = utf8_or_gbk(value)
         except UnicodeDecodeError:
-            try:
-                value = value.decode("gb18030")
-            except UnicodeDecodeError:
-                raise PayloadError(f"{vendor}: field {name!r} is neither UTF-8 nor GBK") from None
+            raise PayloadError(f"{vendor}: field {name!r} is neither UTF-8 nor GBK") from None
     return None if value is None else str(value)
 
 

@@ -47,6 +47,7 @@ from campaign.vendors._base import (
     replies_frame,
     response_charset,
     shanghai_iso,
+    utf8_or_gbk,
 )
 
 logger = logging.getLogger(__name__)
@@ -251,12 +252,10 @@ def decode_reply_content(value: str) -> str:
         raw = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise PayloadError(f"{KEY}: reply content {value[:40]!r} is not BASE64") from None
-    for codec in ("utf-8", "gb18030"):
-        try:
-            return raw.decode(codec)
-        except UnicodeDecodeError:
-            continue
-    raise PayloadError(f"{KEY}: reply content is neither GBK nor UTF-8 once decoded")
+    try:
+        return utf8_or_gbk(raw)
+    except UnicodeDecodeError:
+        raise PayloadError(f"{KEY}: reply content is neither GBK nor UTF-8 once decoded") from None
 
 
 def parse_replies(body: bytes | str) -> list[Reply]:
