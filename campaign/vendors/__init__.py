@@ -19,21 +19,12 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from campaign.errors import InputError, PayloadError
+from campaign.errors import InputError
 from campaign.vendors import ihuyi_voice, jzyyun_sms, veesing_code, veesing_sms, veesing_voice
-from campaign.vendors._base import (
-    DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_READ_TIMEOUT,
-    RECEIPT_COLUMNS,
-    REPLY_COLUMNS,
-    Receipt,
-    Reply,
-    SendResult,
-    VendorClient,
-    VendorLimits,
-    check_message,
-    check_send_at,
-)
+from campaign.vendors._client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, VendorClient
+from campaign.vendors._limits import VendorLimits, check_message, check_send_at
+from campaign.vendors._protocol import Pulled, PushFormat, PushTable, VendorProtocol
+from campaign.vendors._records import RECEIPT_COLUMNS, REPLY_COLUMNS, Receipt, Reply, SendResult
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -41,11 +32,15 @@ __all__ = [
     "RECEIPT_COLUMNS",
     "REPLY_COLUMNS",
     "VENDORS",
+    "Pulled",
+    "PushFormat",
+    "PushTable",
     "Receipt",
     "Reply",
     "SendResult",
     "VendorClient",
     "VendorLimits",
+    "VendorProtocol",
     "check_message",
     "check_send_at",
     "parse_push",
@@ -53,6 +48,7 @@ __all__ = [
     "vendor_keys",
     "vendor_limits",
     "vendor_module",
+    "vendor_protocol",
 ]
 
 #: The registry: vendor key -> the module that owns its wire protocol.
@@ -87,6 +83,17 @@ def vendor_module(key: str) -> ModuleType:
     raise InputError(f"unknown vendor {key!r}; valid keys: {', '.join(VENDORS)}")
 
 
+def vendor_protocol(key: str) -> VendorProtocol:
+    """What ``key``'s module declares for reading its pushes and pulled answers.
+
+    >>> cp.vendors.vendor_protocol("jzyyun-sms").parse_pulled is not None
+    True
+    >>> cp.vendors.vendor_protocol("veesing-sms").push_format.reply_marker
+    'content'
+    """
+    return vendor_module(key).PROTOCOL
+
+
 def vendor_limits(
     key: str, limits: Mapping[str, Any] | None = None, /, **overrides: Any
 ) -> VendorLimits:
@@ -105,10 +112,7 @@ def parse_push(key: str, form: Mapping[str, Any]) -> Receipt | Reply:
     ...     "content": "收到", "receivetime": "2019-07-23 17:00:00"}).content
     '收到'
     """
-    module = vendor_module(key)
-    if not hasattr(module, "parse_push"):  # pragma: no cover - every module defines it
-        raise PayloadError(f"{key}: pushes nothing")
-    return module.parse_push(form)
+    return vendor_protocol(key).parse_push(form)
 
 
 def vendor(

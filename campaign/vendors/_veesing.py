@@ -17,27 +17,32 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from campaign.errors import PayloadError
-from campaign.vendors._base import (
-    READ,
-    SEND,
-    Receipt,
-    Reply,
-    SendResult,
-    VendorClient,
-    check_message,
-    credential,
-    payload_phone,
-    phone_list,
-    shanghai_iso,
-    utf8_or_gbk,
-)
+from campaign.text import utf8_or_gbk
+from campaign.vendors._client import READ, SEND, VendorClient
+from campaign.vendors._limits import VendorLimits, check_message, phone_list
+from campaign.vendors._payload import payload_phone, shanghai_iso
+from campaign.vendors._protocol import PushFormat, PushTable, VendorProtocol
+from campaign.vendors._records import Receipt, Reply, SendResult
+from campaign.vendors._secrets import credential
 
 #: The Content-Type the veesing pages give (seeds 000-002): without the charset a Java servlet
 #: decodes the form as ISO-8859-1 and the 【signature】 arrives garbled.
 FORM_UTF8 = "application/x-www-form-urlencoded;charset=utf-8"
 
-__all__ = ["ERROR_MESSAGES", "VeesingClient", "parse_balance", "parse_push", "parse_send"]
+__all__ = [
+    "ERROR_MESSAGES",
+    "VeesingClient",
+    "parse_balance",
+    "parse_push",
+    "parse_receipt_columns",
+    "parse_send",
+    "protocol",
+]
 
 #: The messages the seeds list for ``returnStatus`` 0 (sends); all share the code "0".
 ERROR_MESSAGES = (
@@ -328,3 +333,122 @@ class TemplateClient(VeesingClient):
         return type(self).BUILD_SEND(
             phones[0], template_id, variables, app_id=creds["appId"], app_key=creds["appKey"]
         )
+
+
+# --------------------------------------------------------------------------- many pushes at once
+
+_ASCII_TOKEN = r"^[!-~](?:[ -~]*[!-~])?$"  # printable ASCII, nothing to strip at either end
+
+
+def _arrow(values: list[Any], usable: np.ndarray) -> pa.Array:
+    """Python values as an Arrow string array: null where not ``usable`` (or not a str)."""
+    return pa.array(
+        [v if ok else None for v, ok in zip(values, usable.tolist(), strict=True)],
+        type=pa.string(),
+    )
+
+
+def _matches(array: pa.Array, pattern: str) -> np.ndarray:
+    hit = pc.match_substring_regex(array, "^(?:" + pattern + ")$")
+    return hit.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _is_str(values: list[Any]) -> np.ndarray:
+    return np.fromiter((type(v) is str for v in values), bool, len(values))
+
+
+def _empty(values: list[Any]) -> np.ndarray:
+    return np.fromiter((v is None or v == "" for v in values), bool, len(values))
+
+
+def parse_receipt_columns(
+    table: PushTable,
+    candidates: np.ndarray,
+    *,
+    vendor: str,
+    receipt_fields: Sequence[str],
+) -> tuple[np.ndarray, list[tuple]]:
+    """Pushed receipts, column-wise: the rows among ``candidates`` whose fields are all
+    plainly well formed, as tuples of :class:`Receipt`'s fields; and which rows those are.
+
+    A row qualifies when every documented field is a str and: mobile is 11 ASCII digits
+    (optionally after 86/+86), taskid and code are printable ASCII with nothing to strip,
+    status is exactly 0 or 1, receivetime is ``yyyy-MM-dd HH:mm:ss`` and a real time, and
+    talktime is ASCII digits. For those rows :func:`parse_push` would give exactly these
+    values (tests/test_ingest.py checks this property); every other row is left to it.
+    """
+    ok = candidates.copy()
+    columns = {}
+    for name in ("mobile", "taskid", "status", "receivetime", "code", "talktime", "remark"):
+        values = table.column(name)
+        strings = _is_str(values)
+        if name in receipt_fields:
+            ok &= strings  # documented: present, as a plain string
+        elif name in ("code", "talktime", "remark"):
+            ok &= strings | np.fromiter((v is None for v in values), bool, len(values))
+        columns[name] = values
+    if not ok.any():
+        return ok, []
+    mobile, task, status = columns["mobile"], columns["taskid"], columns["status"]
+    when, code, talk, remark = (
+        columns["receivetime"], columns["code"], columns["talktime"], columns["remark"]
+    )  # fmt: skip
+    ok &= _matches(_arrow(mobile, ok), r"(?:\+?86)?1[0-9]{10}")
+    ok &= _matches(_arrow(task, ok), _ASCII_TOKEN)
+    ok &= np.fromiter((v == "0" or v == "1" for v in status), bool, len(status))
+    code_empty = _empty(code)
+    ok &= code_empty | _matches(_arrow(code, ok), _ASCII_TOKEN)
+    talk_empty = _empty(talk)
+    ok &= talk_empty | _matches(_arrow(talk, ok), r"[0-9]{1,9}")
+    when_arrow = _arrow(when, ok)
+    ok &= _matches(when_arrow, r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+    stamps = pc.strptime(
+        pc.if_else(pa.array(ok), when_arrow, pa.scalar(None, pa.string())),
+        format="%Y-%m-%d %H:%M:%S",
+        unit="s",
+        error_is_null=True,
+    )
+    ok &= stamps.is_valid().to_numpy(zero_copy_only=False)
+    if not ok.any():
+        return ok, []
+    rows: list[tuple] = []
+    append = rows.append
+    for use, m, t, s, w, c, ce, k, ke, r in zip(
+        ok.tolist(), mobile, task, status, when, code, code_empty.tolist(), talk,
+        talk_empty.tolist(), remark, strict=True,
+    ):  # fmt: skip
+        if use:
+            append(
+                (
+                    vendor, t, m if len(m) == 11 else m[-11:], _STATUS[s], None if ce else c,
+                    f"{w[:10]}T{w[11:]}+08:00", None if ke else int(k), r or None,
+                )
+            )  # fmt: skip
+    return ok, rows
+
+
+def protocol(
+    *,
+    key: str,
+    limits: VendorLimits,
+    receipt_fields: Sequence[str],
+    parse: Callable[[Mapping[str, Any]], Receipt | Reply],
+) -> VendorProtocol:
+    """A veesing module's :class:`~campaign.vendors.VendorProtocol`: pushed forms with
+    ``mobile``, receipts marked by ``status`` and replies by ``content``."""
+
+    def columns(table: PushTable, candidates: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
+        return parse_receipt_columns(table, candidates, vendor=key, receipt_fields=receipt_fields)
+
+    return VendorProtocol(
+        key=key,
+        limits=limits,
+        parse_push=parse,
+        push_format=PushFormat(
+            phone="mobile",
+            receipt_marker="status",
+            reply_marker="content",
+            receipt_fields=tuple(receipt_fields),
+        ),
+        parse_receipt_columns=columns,
+    )

@@ -22,19 +22,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from campaign.errors import PayloadError
-from campaign.vendors._base import (
-    READ,
-    SEND,
-    Receipt,
-    Reply,
-    SendResult,
-    VendorClient,
-    VendorLimits,
-    check_message,
-    credential,
-    parse_xml,
-    phone_list,
-)
+from campaign.vendors._client import READ, SEND, VendorClient
+from campaign.vendors._limits import VendorLimits, check_message, phone_list
+from campaign.vendors._payload import parse_xml
+from campaign.vendors._protocol import VendorProtocol
+from campaign.vendors._records import Receipt, Reply, SendResult
+from campaign.vendors._secrets import credential
 
 KEY = "ihuyi-voice"
 BASE_URL = "http://api.voice.ihuyi.com"
@@ -283,3 +276,7 @@ class IhuyiVoiceClient(VendorClient):
 
 
 Client = IhuyiVoiceClient
+
+
+#: Voice results come back in the submit answer (code 2); nothing is pushed or pulled.
+PROTOCOL = VendorProtocol(key=KEY, limits=LIMITS, parse_push=parse_push)

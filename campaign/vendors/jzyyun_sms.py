@@ -20,35 +20,26 @@ import datetime as dt
 import logging
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from campaign.errors import ConfigError, InputError, PayloadError, VendorRejected
-from campaign.vendors._base import (
-    CHANGE,
-    DEQUEUE,
-    READ,
-    SEND,
-    Receipt,
-    Reply,
-    SendResult,
-    VendorClient,
-    VendorLimits,
-    check_message,
+from campaign.text import decode_text, utf8_or_gbk
+from campaign.vendors._client import CHANGE, DEQUEUE, READ, SEND, VendorClient
+from campaign.vendors._limits import VendorLimits, check_message, phone_list
+from campaign.vendors._payload import (
     child_text,
-    credential,
-    decode_text,
     parse_xml,
     payload_phone,
-    phone_list,
-    receipts_frame,
-    replies_frame,
     response_charset,
     shanghai_iso,
-    utf8_or_gbk,
 )
+from campaign.vendors._protocol import Kind, Pulled, VendorProtocol
+from campaign.vendors._records import Receipt, Reply, SendResult, receipts_frame, replies_frame
+from campaign.vendors._secrets import credential
 
 logger = logging.getLogger(__name__)
 
@@ -281,6 +272,48 @@ def parse_replies(body: bytes | str) -> list[Reply]:
     return replies
 
 
+#: The pulled answers' root and item tags, by what they carry.
+_TAGS = {"receipt": ("smsreport", "psreport"), "reply": ("smsrerecv", "psrerecv")}
+
+
+def parse_pulled(body: bytes, kind: Kind) -> Pulled:
+    """A whole pulled answer (``getSmsReport`` for receipts, ``getRecvSMS`` for replies),
+    read whole when it is clean, else item by item, so that one bad report does not hold
+    back the others: each bad item is kept with its error (naming its place, e.g.
+    ``psreport #2``). An answer that is not such a document at all is a
+    :class:`~campaign.errors.PayloadError`.
+
+    >>> good = b"<psreport><mobile>15275427712</mobile><smslogid>66</smslogid>"
+    >>> good += b"<status>1</status><sendtime>2012-08-16 01:05:39.0</sendtime></psreport>"
+    >>> pulled = parse_pulled(b"<smsreport>" + good + b"<psreport/></smsreport>", "receipt")
+    >>> len(pulled.records), pulled.bad_items[0][1]
+    (1, "jzyyun-sms: missing field 'mobile' in psreport #2")
+    """
+    parser: Callable[[bytes], list[Any]] = parse_reports if kind == "receipt" else parse_replies
+    try:
+        return Pulled(records=parser(body))
+    except PayloadError as whole:
+        root_tag, item_tag = _TAGS[kind]
+        try:
+            root = parse_xml(body, vendor=KEY)
+        except PayloadError:
+            raise whole from None
+        if root.tag != root_tag:
+            raise whole from None
+    pulled = Pulled()
+    for number, item in enumerate(root.iter(item_tag), start=1):
+        piece = ET.tostring(item, encoding="utf-8")
+        wrapped = b"<" + root_tag.encode() + b">" + piece + b"</" + root_tag.encode() + b">"
+        try:
+            pulled.records.extend(parser(wrapped))
+        except PayloadError as exc:  # parsed alone, it is always #1: say where it was
+            error, alone = str(exc), f" in {item_tag} #1"
+            where = f" in {item_tag} #{number}"
+            error = error.replace(alone, where) if alone in error else f"{error} ({where[1:]})"
+            pulled.bad_items.append((piece, error))
+    return pulled
+
+
 def parse_push(form: Mapping[str, Any]) -> Receipt | Reply:
     """jzyyun pushes nothing: its reports and replies are pulled (see :func:`parse_reports`)."""
     raise PayloadError(f"{KEY}: reports and replies are pulled as XML, not pushed")
@@ -442,6 +475,10 @@ class JzyyunSmsClient(VendorClient):
         """The raw ``getRecvSMS`` answer (handed out once, like reports)."""
         return self._pull("getRecvSMS")
 
+    def fetch_raw(self, kind: Kind) -> bytes:
+        """The raw answer of a pull: reports for ``"receipt"``, replies for ``"reply"``."""
+        return self.fetch_reports_xml() if kind == "receipt" else self.fetch_replies_xml()
+
     def fetch_reports(self) -> pd.DataFrame:
         """Pull the waiting delivery reports.
 
@@ -505,3 +542,6 @@ class JzyyunSmsClient(VendorClient):
 
 
 Client = JzyyunSmsClient
+
+
+PROTOCOL = VendorProtocol(key=KEY, limits=LIMITS, parse_push=parse_push, parse_pulled=parse_pulled)

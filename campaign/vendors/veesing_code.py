@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from campaign.vendors import _veesing
-from campaign.vendors._base import Receipt, Reply, VendorLimits
+from campaign.vendors._limits import VendorLimits
+from campaign.vendors._records import Receipt, Reply
 
 KEY = "veesing-code"
 BASE_URL = "https://vip.veesing.com"
@@ -76,3 +77,8 @@ class VeesingCodeClient(_veesing.TemplateClient):
 
 
 Client = VeesingCodeClient
+
+
+PROTOCOL = _veesing.protocol(
+    key=KEY, limits=LIMITS, receipt_fields=RECEIPT_FIELDS, parse=parse_push
+)

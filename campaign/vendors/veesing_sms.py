@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from campaign.vendors import _veesing
-from campaign.vendors._base import Receipt, Reply, VendorLimits
+from campaign.vendors._limits import VendorLimits
+from campaign.vendors._records import Receipt, Reply
 
 KEY = "veesing-sms"
 BASE_URL = "https://cloud.10658.com.cn"
@@ -98,3 +99,8 @@ class VeesingSmsClient(_veesing.VeesingClient):
 
 
 Client = VeesingSmsClient
+
+
+PROTOCOL = _veesing.protocol(
+    key=KEY, limits=LIMITS, receipt_fields=RECEIPT_FIELDS, parse=parse_push
+)

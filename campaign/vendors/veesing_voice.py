@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from campaign.vendors import _veesing
-from campaign.vendors._base import Receipt, Reply, VendorLimits
+from campaign.vendors._limits import VendorLimits
+from campaign.vendors._records import Receipt, Reply
 
 KEY = "veesing-voice"
 BASE_URL = "https://cloud.10658.com.cn"
@@ -82,3 +83,8 @@ class VeesingVoiceClient(_veesing.TemplateClient):
 
 
 Client = VeesingVoiceClient
+
+
+PROTOCOL = _veesing.protocol(
+    key=KEY, limits=LIMITS, receipt_fields=RECEIPT_FIELDS, parse=parse_push
+)
