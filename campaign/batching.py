@@ -21,7 +21,8 @@ import pandas as pd
 from campaign.clock import SHANGHAI
 from campaign.errors import InputError
 from campaign.phones import OUTPUT_COLUMNS, load_phones
-from campaign.store import DbLike, open_db
+from campaign.store import DbLike, connect, reads
+from campaign.store.batches import recorded_phones
 from campaign.vendors import (
     VendorClient,
     VendorLimits,
@@ -351,7 +352,7 @@ def store_skips(
     or inside the vendor's per-number interval or daily cap given what was sent (batches
     submitting, accepted or unknown).
     """
-    database = open_db(db)
+    store = connect(db)
     wanted = set(phones)
     found: dict[str, str] = {}
 
@@ -360,40 +361,17 @@ def store_skips(
             if phone in wanted and phone not in found:
                 found[phone] = reason
 
-    mark(database.execute("SELECT DISTINCT phone FROM replies WHERE opt_out = 1"), OPTED_OUT)
+    mark(reads.opted_out_phones(store), OPTED_OUT)
     if campaign is not None:
-        mark(
-            database.execute("SELECT phone FROM recipients WHERE campaign = ?", [campaign]),
-            ALREADY_IN_CAMPAIGN,
-        )
+        mark(((p,) for p in recorded_phones(store, campaign)), ALREADY_IN_CAMPAIGN)
     when = when or dt.datetime.now(SHANGHAI)
-    # a scheduled campaign reaches people at its send_at, not when it was submitted
-    sent = (
-        "SELECT r.phone FROM recipients r JOIN batches b USING (campaign, batch) "
-        "JOIN campaigns c ON c.name = b.campaign "
-        "WHERE b.vendor = ? AND b.state IN ('submitting', 'accepted', 'unknown') "
-        "AND COALESCE(c.send_at, b.submitted_at) > ? AND COALESCE(c.send_at, b.submitted_at) < ?"
-    )
     if limits.min_interval_seconds:
         window = dt.timedelta(seconds=limits.min_interval_seconds)
-        mark(
-            database.execute(
-                sent, [vendor, (when - window).isoformat(), (when + window).isoformat()]
-            ),
-            TOO_SOON,
-        )
+        start, end = (when - window).isoformat(), (when + window).isoformat()
+        mark(reads.sent_between(store, vendor, start, end), TOO_SOON)
     if limits.daily_cap_per_number:
         day = when.replace(hour=0, minute=0, second=0, microsecond=0)
-        mark(
-            database.execute(
-                f"SELECT phone FROM ({sent}) GROUP BY phone HAVING COUNT(*) >= ?",
-                [
-                    vendor,
-                    day.isoformat(),
-                    (day + dt.timedelta(days=1)).isoformat(),
-                    limits.daily_cap_per_number,
-                ],
-            ),
-            DAILY_CAP,
-        )
+        start, end = day.isoformat(), (day + dt.timedelta(days=1)).isoformat()
+        mark(reads.daily_count_phones(store, vendor, start, end, limits.daily_cap_per_number),
+             DAILY_CAP)  # fmt: skip
     return found

@@ -52,12 +52,11 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import sqlite_utils
-
 from campaign.errors import ConfigError, PayloadError
-from campaign.ingest import relink, store_records
-from campaign.store import DbLike, now, open_db
-from campaign.vendors import VENDORS, Receipt, Reply
+from campaign.ingest import store_records
+from campaign.store import DbLike, Store, connect, now, records
+from campaign.text import form_charset
+from campaign.vendors import VENDORS, Receipt, Reply, vendor_protocol
 
 __all__ = ["DEFAULT_MAX_BODY", "Receiver", "run", "serve"]
 
@@ -120,22 +119,16 @@ class Receiver:
             raise ConfigError("token must be a non-empty secret, or None for no token")
         if not isinstance(max_body, int) or max_body < 1:
             raise ConfigError(f"max_body must be a positive number of bytes, not {max_body!r}")
-        self._database = _private_store(db)
+        # the receiver's own connection: its writer thread commits on it and stop() closes it
+        self._database = connect(db, writer=True)
         self._token = None if token is None else str(token).encode("utf-8")
         self.max_body = max_body
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._writer = threading.Thread(target=self._write, name="receiver-writer", daemon=True)
-        # Checkpoints (copying the WAL into the file, with an fsync) would stall the writer,
-        # and every push waiting on it, for tens of ms: a separate connection does them.
-        self._database.execute("PRAGMA wal_autocheckpoint = 0")
-        self._path = self._database.execute("PRAGMA database_list").fetchone()[2]
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint, name="receiver-checkpoint", daemon=True
-        )
         try:
             self._server = _Server((host, port), _Handler, self)
         except BaseException:
-            self._database.conn.close()
+            self._database.close()
             raise
         self._serving: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -144,7 +137,6 @@ class Receiver:
         self._unlinked: dict[tuple[str, str], float] = {}
         self._relinked_at = 0.0
         self._writer.start()
-        self._checkpointer.start()
 
     def __repr__(self) -> str:  # never the token
         return f"<Receiver {self.url} token={'set' if self._token else 'none'}>"
@@ -185,11 +177,7 @@ class Receiver:
         self._writer.join(timeout=30)
         self._server.wait_idle(timeout=STOP_ANSWER_TIMEOUT)
         self._server.close_connections()
-        if self._checkpointer.is_alive():
-            self._checkpointer.join(timeout=30)
-        with contextlib.suppress(Exception):
-            self._database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._database.conn.close()
+        self._database.close()
         log.info("receiver stopped after %d acknowledged pushes", self.acknowledged)
 
     def __enter__(self) -> Receiver:
@@ -212,7 +200,7 @@ class Receiver:
         source = f"push:{vendor}"
         try:
             form = decode_form(body, content_type)
-            record = VENDORS[vendor].parse_push(form)
+            record = vendor_protocol(vendor).parse_push(form)
         except PayloadError as exc:
             item = _Item(None, (now(), source, body, str(exc)))
             answer = (400, str(exc))
@@ -245,27 +233,16 @@ class Receiver:
             "queued": self._queue.qsize(),
         }
 
-    def _checkpoint(self) -> None:
-        import sqlite3
-
-        conn = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
-        try:
-            while not self._stopped.wait(1.0):
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        finally:
-            conn.close()
-
     # -- the writer: group commit -----------------------------------------------------------------
 
     def _write(self) -> None:
-        conn = self._database.conn
+        store = self._database
         stopping = False
         while not stopping:
             try:
                 item = self._queue.get(timeout=RELINK_EVERY)
             except queue.Empty:
-                self._relink(conn)
+                self._relink(store)
                 continue
             if item is None:
                 break
@@ -279,12 +256,12 @@ class Receiver:
                     stopping = True
                     break
                 group.append(nxt)
-            ok = self._commit(conn, group)
+            ok = self._commit(store, group)
             for member in group:
                 member.ok = ok
                 member.done.set()
             if time.monotonic() - self._relinked_at >= RELINK_EVERY:
-                self._relink(conn)
+                self._relink(store)
         # answer anything that raced in after the stop
         while True:
             try:
@@ -292,30 +269,24 @@ class Receiver:
             except queue.Empty:
                 break
             if left is not None:
-                left.ok = self._commit(conn, [left])
+                left.ok = self._commit(store, [left])
                 left.done.set()
-        self._relink(conn)
+        self._relink(store)
 
-    def _relink(self, conn: Any) -> None:
+    def _relink(self, store: Store) -> None:
         """Link receipts that arrived before ``send`` recorded their task id."""
         self._relinked_at = time.monotonic()
         if not self._unlinked:
             return
         tasks = list(self._unlinked)
         try:
-            known = [
-                t for t in tasks
-                if conn.execute("SELECT 1 FROM batches WHERE vendor = ? AND task_id = ? LIMIT 1",
-                                list(t)).fetchone()
-            ]  # fmt: skip
+            known = records.known_tasks(store, tasks)
             linked = 0
             if known:
-                conn.execute("BEGIN IMMEDIATE")
-                linked = relink(conn, tasks=known)
-                conn.commit()
+                with store.transaction():
+                    linked = records.relink(store, tasks=known)
         except Exception:
-            with contextlib.suppress(Exception):
-                conn.rollback()
+            store.rollback()
             log.exception("receiver: linking early receipts failed")
             return
         if linked:
@@ -325,26 +296,19 @@ class Receiver:
             if task in known or self._unlinked[task] < cutoff:
                 del self._unlinked[task]
 
-    def _commit(self, conn: Any, group: list[_Item]) -> bool:
+    def _commit(self, store: Store, group: list[_Item]) -> bool:
         receipts = [i.record for i in group if isinstance(i.record, Receipt)]
         replies = [i.record for i in group if isinstance(i.record, Reply)]
         rejected = [i.rejected for i in group if i.rejected is not None]
         for attempt in range(3):
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                before = conn.execute("SELECT COALESCE(MAX(id), 0) FROM receipts").fetchone()[0]
-                store_records(
-                    conn, receipts=receipts, replies=replies, rejected=rejected,
-                    rejected_once=False,
-                )  # fmt: skip
-                unlinked = []
-                if receipts:
-                    unlinked = conn.execute(
-                        "SELECT DISTINCT vendor, task_id FROM receipts WHERE id > ? "
-                        "AND campaign IS NULL AND task_id IS NOT NULL",
-                        [before],
-                    ).fetchall()
-                conn.commit()
+                with store.transaction():
+                    before = records.last_receipt_id(store)
+                    store_records(
+                        store, receipts=receipts, replies=replies, rejected=rejected,
+                        rejected_once=False,
+                    )  # fmt: skip
+                    unlinked = records.unlinked_since(store, before) if receipts else []
                 seen = time.monotonic()
                 for task in unlinked:
                     if len(self._unlinked) < MAX_UNLINKED_TASKS:
@@ -352,34 +316,10 @@ class Receiver:
                 self.acknowledged += sum(i.record is not None for i in group)
                 return True
             except Exception:
-                with contextlib.suppress(Exception):
-                    conn.rollback()
+                store.rollback()
                 log.exception("receiver: commit of %d pushes failed (try %d)", len(group), attempt)
                 time.sleep(0.05 * (attempt + 1))
         return False
-
-
-def _private_store(db: DbLike) -> sqlite_utils.Database:
-    """The receiver's own connection to the store file: its writer thread commits on it and
-    ``stop()`` closes it, so it is never the caller's (a ``Database`` given is only asked for
-    its file). An in-memory store cannot be shared between connections: ConfigError."""
-    if isinstance(db, sqlite_utils.Database):
-        rows = db.execute("PRAGMA database_list").fetchall()
-        path = next((row[2] for row in rows if row[1] == "main"), "")
-        if not path:
-            raise ConfigError(
-                "the receiver needs a store file: an in-memory database cannot be shared with "
-                "its writer thread (give a path, e.g. campaign.db)"
-            )
-        return open_db(path)
-    database = open_db(db)
-    if not database.execute("PRAGMA database_list").fetchone()[2]:
-        database.conn.close()
-        raise ConfigError(
-            "the receiver needs a store file, not an in-memory database (give a path, e.g. "
-            "campaign.db)"
-        )
-    return database
 
 
 def decode_form(body: bytes, content_type: str = "") -> dict[str, str | list[str]]:
@@ -388,8 +328,8 @@ def decode_form(body: bytes, content_type: str = "") -> dict[str, str | list[str
     The charset is the one declared, unless the bytes are valid UTF-8 with non-ASCII
     characters (then UTF-8), and GB18030 when the declared one cannot decode them.
 
-    >>> decode_form(b"mobile=138&content=%CD%CB%B6%A9", "charset=GBK")
-    {'mobile': '138', 'content': '退订'}
+    >>> decode_form(b"to=138&text=%CD%CB%B6%A9", "charset=GBK")
+    {'to': '138', 'text': '退订'}
     """
     if "json" in content_type.lower() or "multipart" in content_type.lower():
         raise PayloadError(f"expected a form-encoded body, got {content_type.split(';')[0]}")
@@ -416,18 +356,10 @@ def decode_form(body: bytes, content_type: str = "") -> dict[str, str | list[str
 
 
 def _charset(raw: bytes, declared: str) -> str:
-    if raw.isascii():
-        return "ascii"
-    with contextlib.suppress(UnicodeDecodeError):
-        raw.decode("utf-8")
-        return "utf-8"
-    name = declared.lower().replace("_", "-")
-    name = "gb18030" if name in ("gbk", "gb2312", "gb-2312", "cp936", "x-gbk") else name
-    for candidate in (name, "gb18030"):
-        with contextlib.suppress(LookupError, UnicodeDecodeError):
-            raw.decode(candidate)
-            return candidate
-    raise PayloadError(f"body is neither UTF-8 nor {declared} nor GB18030")
+    try:
+        return form_charset(raw, declared)
+    except UnicodeDecodeError:
+        raise PayloadError(f"body is neither UTF-8 nor {declared} nor GB18030") from None
 
 
 # --------------------------------------------------------------------------- HTTP

@@ -20,7 +20,7 @@ from jinja2 import Environment
 
 from campaign import plots, stats, vendors
 from campaign.errors import InputError
-from campaign.store import DbLike, now, open_db
+from campaign.store import DbLike, connect, now, reads
 
 __all__ = ["mask_phone", "report"]
 
@@ -118,29 +118,12 @@ def report(
     if not isinstance(campaign, str) or not campaign:
         raise InputError("campaign must be the name of one campaign, e.g. campaign='double11'")
     delivery = stats.delivery_stats(db, campaign=campaign)  # checks the store and the name
-    database = open_db(db)
-    info = dict(
-        zip(
-            ("vendor", "channel", "content", "template_id", "created_at"),
-            database.execute(
-                "SELECT vendor, channel, content, template_id, created_at FROM campaigns"
-                " WHERE name = ?",
-                [campaign],
-            ).fetchone(),
-            strict=True,
-        )
-    )
-    sent = database.execute(
-        "SELECT MIN(submitted_at), MAX(submitted_at), COUNT(*),"
-        " SUM(state = 'accepted'), SUM(state = 'rejected'), SUM(state = 'unknown')"
-        " FROM batches WHERE campaign = ?",
-        [campaign],
-    ).fetchone()
+    store = connect(db)
+    info = reads.campaign_info(store, campaign)
+    summary = reads.batch_summary(store, campaign)
     voice = info["channel"] == "voice"
     no_delivery = _delivery_kind(info["vendor"]) == "none"
-    vendor_accepted = database.execute(
-        "SELECT SUM(accepted) FROM batches WHERE campaign = ?", [campaign]
-    ).fetchone()[0]
+    vendor_accepted = summary["vendor_accepted"]
     unlinked = stats.unlinked_receipts(db, vendor=info["vendor"])
     c = {"campaign": campaign}
 
@@ -267,11 +250,7 @@ def report(
     if voice and voice_carrier is not None:
         tables.append(("Voice calls by carrier", _table(voice_carrier, _VOICE)))
 
-    latest = database.execute(
-        "SELECT phone, content, received_at, opt_out FROM replies WHERE campaign = ?"
-        " ORDER BY received_at DESC, id DESC LIMIT ?",
-        [campaign, REPLIES_SHOWN],
-    ).fetchall()
+    latest = reads.latest_replies(store, campaign, REPLIES_SHOWN)
     shown = [
         {
             "phone": mask_phone(p) if mask_phones else p,
@@ -287,12 +266,12 @@ def report(
         campaign=campaign,
         info=info,
         sent={
-            "first": _when(sent[0]),
-            "last": _when(sent[1]),
-            "batches": sent[2],
-            "accepted": sent[3] or 0,
-            "rejected": sent[4] or 0,
-            "unknown": sent[5] or 0,
+            "first": _when(summary["first"]),
+            "last": _when(summary["last"]),
+            "batches": summary["batches"],
+            "accepted": summary["accepted"] or 0,
+            "rejected": summary["rejected"] or 0,
+            "unknown": summary["unknown"] or 0,
         },
         headline=headline,
         no_delivery=no_delivery,

@@ -98,8 +98,10 @@ def test_a_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
         conn.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, broken])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", len(store.MIGRATIONS))
+    # the migrations live in store.schema; the package re-exports them
+    for where in (store, store.schema):
+        monkeypatch.setattr(where, "MIGRATIONS", [*store.schema.MIGRATIONS, broken])
+        monkeypatch.setattr(where, "SCHEMA_VERSION", len(where.MIGRATIONS))
     with pytest.raises(RuntimeError):
         store.open_db(path)
     db = sqlite_utils.Database(path)
@@ -172,8 +174,9 @@ def test_statement_splitting_keeps_triggers_whole():
 
 def test_a_version_1_file_is_migrated(tmp_path, monkeypatch):
     path = tmp_path / "old.db"
-    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS[:1])
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 1)
+    for where in (store, store.schema):
+        monkeypatch.setattr(where, "MIGRATIONS", store.schema.MIGRATIONS[:1])
+        monkeypatch.setattr(where, "SCHEMA_VERSION", 1)
     old = store.open_db(path)
     with old.conn as c:
         c.execute(

@@ -1,4 +1,4 @@
-"""The SQLite store: one file per project (default ``campaign.db``), the only DDL in campaign.
+"""The schema: every table of the store, and the versioned migrations that build it.
 
 Tables (DESIGN.md, "Data model"); times are ISO-8601 text in Asia/Shanghai, the vendors' clock:
 
@@ -23,36 +23,18 @@ replies         inbound reply       unique per (vendor, task_id, phone, content,
 rejected        unparseable input   id; nothing is ever dropped
 ==============  ==================  ==========================================================
 
-The schema is versioned with ``PRAGMA user_version``: :func:`open_db` applies the migrations a
-file has not seen yet, in order, so files written by older versions keep working.
+Migration ``i`` brings a store from schema version ``i`` to ``i + 1``; the engine records the
+version (SQLite: ``PRAGMA user_version``) and applies, in order, the migrations a store has
+not seen yet, each in one transaction. Append to :data:`MIGRATIONS`, never edit one.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
-import sqlite_utils
-
-from campaign.clock import SHANGHAI, now
-from campaign.errors import ConfigError
-
-__all__ = [
-    "BATCH_STATES",
-    "DEFAULT_DB",
-    "SCHEMA_VERSION",
-    "SHANGHAI",
-    "DbLike",
-    "now",
-    "open_db",
-]
-
-DbLike = str | os.PathLike | sqlite_utils.Database
-
-DEFAULT_DB = "campaign.db"
-
+__all__ = ["BATCH_STATES", "MIGRATIONS", "SCHEMA_VERSION", "statements"]
 
 #: A batch moves planned -> submitting -> accepted / rejected / unknown.
 BATCH_STATES = ("planned", "submitting", "accepted", "rejected", "unknown")
@@ -153,12 +135,12 @@ CREATE TABLE rejected (
 # v2: what the statistics read, kept up to date as data arrives, so that a report on a
 # campaign of millions does not regroup every receipt (DESIGN.md, Statistics):
 # - deliveries: the latest receipt of each recipient (latest received_at wins, ties by id),
-#   with its carrier/province/city copied from recipients; written by ingest.
+#   with its carrier/province/city copied from recipients; written by store.records.
 # - delivery_counts: deliveries counted per (campaign, batch, carrier, province, city,
 #   status); kept by triggers, so no writer can forget it. '' stands for unknown.
 # - recipient_counts: recipients counted per (campaign, batch, carrier, province, city);
-#   written by send.py, the only writer of recipients, in the same transactions (a trigger
-#   per row would cost a quarter of a second per 200,000 numbers recorded before a send).
+#   written by store.batches, the only writer of recipients, in the same transactions (a
+#   trigger per row would cost a quarter of a second per 200,000 numbers recorded).
 _V2 = """
 ALTER TABLE receipts ADD COLUMN matched INTEGER NOT NULL DEFAULT 0;
 
@@ -239,89 +221,36 @@ CREATE INDEX replies_by_campaign ON replies(campaign, phone)
 """
 
 
-def _statements(script: str) -> list[str]:
-    """Split a script on the semicolons that end statements (not those inside triggers)."""
-    statements, current = [], []
-    for line in script.splitlines():
-        current.append(line)
-        text = "\n".join(current).strip()
-        if line.rstrip().endswith(";") and (
-            not text.upper().startswith("CREATE TRIGGER") or line.strip().upper() == "END;"
-        ):
-            statements.append(text.rstrip(";"))
-            current = []
-    tail = "\n".join(current).strip()
-    if tail:
-        statements.append(tail)
-    return [s for s in statements if s]
+def statements(script: str) -> list[str]:
+    """A script as its statements, split where SQLite says a statement is complete
+    (``sqlite3.complete_statement``), so that the semicolons inside a trigger stay in it.
 
-
-def _migrate_1(conn: sqlite3.Connection) -> None:
-    for statement in _statements(_V1):  # not executescript(): it would commit halfway
-        conn.execute(statement)
-
-
-def _migrate_2(conn: sqlite3.Connection) -> None:
-    for statement in _statements(_V2):
-        conn.execute(statement)
-
-
-#: Migration ``i`` brings a file from schema version ``i`` to ``i + 1``. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_1, _migrate_2]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def open_db(db: DbLike = DEFAULT_DB) -> sqlite_utils.Database:
-    """Open (or create) the store and bring its schema up to date.
-
-    ``db`` is a path or an open ``sqlite_utils.Database`` (returned as is, after migrating).
-    Files are opened in WAL mode with foreign keys enforced.
-
-    Examples
-    --------
-    >>> db = open_db("new.db")
-    >>> db["batches"].count
-    0
-    >>> sorted(db.table_names())[:4]
-    ['batches', 'campaigns', 'deliveries', 'delivery_counts']
+    >>> statements("CREATE TABLE t (x); CREATE TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; END;")
+    ['CREATE TABLE t (x)', 'CREATE TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; END']
     """
-    if isinstance(db, sqlite_utils.Database):
-        database = db
-    elif isinstance(db, (str, os.PathLike)):
-        path = Path(db)
-        if path.is_dir():
-            raise ConfigError(f"{path} is a folder: give the path of the store, e.g. campaign.db")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        database = sqlite_utils.Database(conn)
-        if str(path) != ":memory:":
-            database.enable_wal()
-            # WAL + NORMAL: every commit survives a crash of the process (what a send or a
-            # receiver must never lose); only a power cut can take the last commits back.
-            # FULL would fsync each commit, the bottleneck of a state change per call.
-            database.execute("PRAGMA synchronous = NORMAL")
-    else:
-        raise ConfigError(f"db must be a path or a sqlite_utils.Database, not {type(db).__name__}")
-    database.execute("PRAGMA foreign_keys = ON")
-    _migrate(database.conn)
-    return database
+    found, start = [], 0
+    for at, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : at + 1]):
+            statement = script[start:at].strip()
+            if statement:
+                found.append(statement)
+            start = at + 1
+    tail = script[start:].strip()
+    if tail:
+        found.append(tail)
+    return found
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version == SCHEMA_VERSION:
-        return
-    if version > SCHEMA_VERSION:
-        raise ConfigError(
-            f"this store has schema version {version}, newer than this campaign "
-            f"({SCHEMA_VERSION}): upgrade campaign to open it"
-        )
-    for target in range(version, SCHEMA_VERSION):
-        with conn:  # one transaction per migration: a failed step leaves the file as it was
-            # IMMEDIATE takes the write lock first, then the version is read again: two
-            # processes opening a new file at once migrate it once, not twice
-            conn.execute("BEGIN IMMEDIATE")
-            if conn.execute("PRAGMA user_version").fetchone()[0] != target:
-                continue
-            MIGRATIONS[target](conn)
-            conn.execute(f"PRAGMA user_version = {target + 1}")
+def _migrate_1(conn: Any) -> None:
+    for statement in statements(_V1):  # not executescript(): it would commit halfway
+        conn.execute(statement)
+
+
+def _migrate_2(conn: Any) -> None:
+    for statement in statements(_V2):
+        conn.execute(statement)
+
+
+#: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
+MIGRATIONS: list[Callable[[Any], None]] = [_migrate_1, _migrate_2]
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,364 @@
+"""Campaigns, their recipients and batches: the batch state machine as named transitions.
+
+A batch moves ``planned -> submitting -> accepted | rejected | unknown``:
+
+=====================  ==========================================================================
+transition             what it does
+=====================  ==========================================================================
+:func:`record_plan`    a plan's new numbers become recipients in new ``planned`` batches
+                       (and ``recipient_counts`` follows)
+:func:`claim`          ``planned`` (or a state being re-sent) -> ``submitting``, only if it still
+                       is: two senders can never both claim one batch
+:func:`mark_accepted`  the vendor took it (its task id, count, code and message kept)
+:func:`mark_rejected`  the vendor refused it (its code and message kept)
+:func:`mark_unknown`   the answer was lost: the people in it may have the message
+:func:`restore`        the request certainly never left: back to what it was, with the reason
+:func:`mark_interrupted`  batches a crash left ``submitting`` become ``unknown``
+:func:`drop_opted_out` numbers that opted out since they were recorded leave unsent batches
+=====================  ==========================================================================
+
+Every transition runs inside the caller's transaction (``with store.transaction():``), so a
+caller can read and write in one. Only this module writes ``campaigns``, ``batches``,
+``recipients`` and ``recipient_counts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from campaign.clock import now
+from campaign.store.connection import Store
+
+__all__ = [
+    "BATCH_COLUMNS",
+    "Claim",
+    "batches_frame",
+    "campaign_names",
+    "campaign_row",
+    "claim",
+    "count_in_state",
+    "drop_opted_out",
+    "mark_accepted",
+    "mark_interrupted",
+    "mark_rejected",
+    "mark_unknown",
+    "pending",
+    "record_campaign",
+    "record_plan",
+    "recorded_phones",
+    "restore",
+]
+
+log = logging.getLogger(__name__)
+
+#: Columns of :func:`batches_frame`, one row per batch of the campaign.
+BATCH_COLUMNS = (
+    "campaign", "batch", "size", "state", "task_id", "accepted", "code", "message",
+    "submitted_at", "finished_at", "attempts",
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+def campaign_names(store: Store) -> list[str]:
+    """Every campaign's name, sorted."""
+    return [n for (n,) in store.execute("SELECT name FROM campaigns ORDER BY name")]
+
+
+def campaign_row(store: Store, campaign: str) -> tuple | None:
+    """(vendor, content, template_id, variables, send_at) of a campaign; None if unknown."""
+    return store.one(
+        "SELECT vendor, content, template_id, variables, send_at FROM campaigns WHERE name = ?",
+        [campaign],
+    )
+
+
+def record_campaign(
+    store: Store,
+    campaign: str,
+    *,
+    vendor: str,
+    channel: str,
+    content: str | None,
+    template_id: str | None,
+    variables: str | None,
+    send_at: str | None,
+) -> None:
+    """A new campaign, with the message it sends."""
+    store.execute(
+        "INSERT INTO campaigns (name, vendor, channel, content, template_id, variables,"
+        " send_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [campaign, vendor, channel, content, template_id, variables, send_at, now()],
+    )
+
+
+def recorded_phones(store: Store, campaign: str) -> set[str]:
+    """The numbers already recipients of ``campaign``."""
+    return {p for (p,) in store.execute(
+        "SELECT phone FROM recipients WHERE campaign = ?", [campaign])}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- recording a plan
+
+
+def record_plan(
+    store: Store,
+    campaign: str,
+    recipients: pd.DataFrame,
+    *,
+    vendor: str,
+    batch_size: int,
+    segments: int,
+) -> dict[int, list[str]]:
+    """Record ``recipients`` (phone, carrier, province, city and the contact list's own
+    columns) as new ``planned`` batches of ``batch_size`` numbers after the campaign's last.
+
+    Returns each new batch's numbers, so that sending them need not read them back.
+    """
+    if not len(recipients):
+        return {}
+    start = store.scalar(
+        "SELECT COALESCE(MAX(batch), 0) FROM batches WHERE campaign = ?", [campaign]
+    )
+    numbers = np.arange(len(recipients))
+    batch_of = start + 1 + numbers // batch_size
+    sizes = np.bincount(numbers // batch_size)
+    store.executemany(
+        "INSERT INTO batches (campaign, batch, vendor, size, segments, messages, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'planned')",
+        [(campaign, start + 1 + i, vendor, int(n), segments, int(n) * segments)
+         for i, n in enumerate(sizes)],
+    )  # fmt: skip
+    # inserted in phone order: the key order of both b-trees, so pages fill in sequence
+    # (a list in its natural, random order takes twice as long to insert)
+    order = np.argsort(recipients["phone"].to_numpy(dtype=np.int64), kind="stable")
+    columns = [
+        recipients["phone"].tolist(),
+        batch_of.tolist(),
+        _nullable(recipients["carrier"]),
+        _nullable(recipients["province"]),
+        _nullable(recipients["city"]),
+        _attrs(recipients),
+    ]
+    store.executemany(
+        "INSERT INTO recipients (campaign, phone, batch, carrier, province, city, attrs)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ((campaign, *(column[i] for column in columns)) for i in order.tolist()),
+    )
+    counts = (
+        recipients[["carrier", "province", "city"]]
+        .assign(batch=batch_of)
+        .groupby(["batch", "carrier", "province", "city"], sort=False, dropna=False)
+        .size()
+    )
+    store.executemany(
+        "INSERT INTO recipient_counts VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        [
+            (campaign, int(b), *("" if pd.isna(v) else v for v in (c, p, ci)), int(n))
+            for (b, c, p, ci), n in counts.items()
+        ],
+    )
+    log.info("%s: recorded %d numbers in %d batches", campaign, len(recipients), len(sizes))
+    phones = recipients["phone"].tolist()
+    return {start + 1 + i: phones[i * batch_size : (i + 1) * batch_size] for i in range(len(sizes))}
+
+
+def _nullable(column: pd.Series) -> list[Any]:
+    return column.to_numpy(dtype=object, na_value=None).tolist()
+
+
+def _attrs(recipients: pd.DataFrame) -> list[str | None]:
+    """The contact list's own columns of each row, as JSON (for stats by any column)."""
+    own = recipients.drop(
+        columns=["phone", "batch", "carrier", "province", "city", "phone_raw"], errors="ignore"
+    )
+    if own.shape[1] == 0:
+        return [None] * len(recipients)
+    own.columns = [str(c) for c in own.columns]
+    text = own.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
+    return text.splitlines()
+
+
+# --------------------------------------------------------------------------- what to send
+
+
+def pending(
+    store: Store, campaign: str, states: Sequence[str], *, known: dict[int, list[str]]
+) -> list[tuple[int, list[str]]]:
+    """The batches in ``states``, in order, with their numbers (``known``: already in
+    memory, from :func:`record_plan`)."""
+    marks = ", ".join("?" * len(states))
+    wanted = [b for (b,) in store.execute(
+        f"SELECT batch FROM batches WHERE campaign = ? AND state IN ({marks}) ORDER BY batch",
+        [campaign, *states])]  # fmt: skip
+    missing = [b for b in wanted if b not in known]
+    phones: dict[int, list[str]] = {}
+    if missing:
+        rows = store.execute(
+            "SELECT batch, phone FROM recipients WHERE campaign = ? ORDER BY batch, phone",
+            [campaign],
+        )
+        wanted_set = set(missing)
+        for batch, phone in rows:
+            if batch in wanted_set:
+                phones.setdefault(batch, []).append(phone)
+    return [(b, known[b] if b in known else phones.get(b, [])) for b in wanted]
+
+
+def count_in_state(store: Store, campaign: str, state: str) -> int:
+    """How many of the campaign's batches are in ``state``."""
+    return store.scalar(
+        "SELECT COUNT(*) FROM batches WHERE campaign = ? AND state = ?", [campaign, state]
+    )
+
+
+def batches_frame(store: Store, campaign: str) -> pd.DataFrame:
+    """Every batch of a campaign, with :data:`BATCH_COLUMNS`."""
+    columns = ", ".join(BATCH_COLUMNS)
+    rows = store.rows(
+        f"SELECT {columns} FROM batches WHERE campaign = ? ORDER BY batch", [campaign]
+    )
+    frame = pd.DataFrame(rows, columns=list(BATCH_COLUMNS))
+    for name in ("batch", "size", "attempts"):
+        frame[name] = frame[name].astype("int64")
+    frame["accepted"] = frame["accepted"].astype("Int64")
+    return frame
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+class Claim(NamedTuple):
+    """A claimed batch and what it was before, for :func:`restore`."""
+
+    campaign: str
+    batch: int
+    state: str
+    submitted_at: str | None
+    attempts: int
+    message: str | None
+
+
+def claim(store: Store, campaign: str, batch: int, states: Sequence[str]) -> Claim | None:
+    """``states`` -> ``submitting``, only if the batch is still in one of them: None when
+    someone else moved it (it must not be sent twice)."""
+    before = store.one(
+        "SELECT state, submitted_at, attempts, message FROM batches"
+        " WHERE campaign = ? AND batch = ?",
+        [campaign, batch],
+    )
+    marks = ", ".join("?" * len(states))
+    moved = store.execute(
+        f"UPDATE batches SET state = 'submitting', submitted_at = ?, attempts = attempts + 1"
+        f" WHERE campaign = ? AND batch = ? AND state IN ({marks})",
+        [now(), campaign, batch, *states],
+    ).rowcount
+    if moved != 1 or before is None:
+        return None
+    return Claim(campaign, batch, *before)
+
+
+def _finish(store: Store, campaign: str, batch: int, assignments: str, params: list) -> None:
+    store.execute(
+        f"UPDATE batches SET {assignments} WHERE campaign = ? AND batch = ?"
+        " AND state = 'submitting'",
+        [*params, campaign, batch],
+    )
+
+
+def mark_accepted(
+    store: Store,
+    campaign: str,
+    batch: int,
+    *,
+    task_id: str | None,
+    accepted: int | None,
+    code: str | None,
+    message: str | None,
+) -> None:
+    """submitting -> accepted: the vendor took the batch."""
+    _finish(store, campaign, batch,
+            "state = 'accepted', task_id = ?, accepted = ?, code = ?, message = ?,"
+            " finished_at = ?", [task_id, accepted, code, message, now()])  # fmt: skip
+
+
+def mark_rejected(
+    store: Store,
+    campaign: str,
+    batch: int,
+    *,
+    task_id: str | None = None,
+    accepted: int | None = 0,
+    code: str | None,
+    message: str | None,
+) -> None:
+    """submitting -> rejected: the vendor refused the batch, with its code and message."""
+    _finish(store, campaign, batch,
+            "state = 'rejected', task_id = ?, accepted = ?, code = ?, message = ?,"
+            " finished_at = ?", [task_id, accepted, code, message, now()])  # fmt: skip
+
+
+def mark_unknown(store: Store, campaign: str, batch: int, *, message: str) -> None:
+    """submitting -> unknown: the request may have reached the vendor, its answer is lost."""
+    _finish(store, campaign, batch, "state = 'unknown', message = ?, finished_at = ?",
+            [message, now()])  # fmt: skip
+
+
+def restore(store: Store, claimed: Claim, *, why: str) -> None:
+    """submitting -> what it was before :func:`claim`: the request certainly never left."""
+    _finish(store, claimed.campaign, claimed.batch,
+            "state = ?, submitted_at = ?, attempts = ?, message = ?",
+            [claimed.state, claimed.submitted_at, claimed.attempts, why])  # fmt: skip
+
+
+def mark_interrupted(store: Store, campaign: str) -> int:
+    """Batches left ``submitting`` by a crash may have reached the vendor: ``unknown``.
+    Returns how many."""
+    return store.execute(
+        "UPDATE batches SET state = 'unknown', finished_at = ?, message = COALESCE(message,"
+        " 'interrupted during the call: the vendor may have it') WHERE campaign = ? AND"
+        " state = 'submitting'",
+        [now(), campaign],
+    ).rowcount
+
+
+def drop_opted_out(store: Store, campaign: str, states: Sequence[str]) -> list[tuple[int, str]]:
+    """Numbers that opted out since they were recorded leave the batches in ``states`` (and
+    an emptied batch goes). Returns the (batch, phone) pairs dropped."""
+    marks = ", ".join("?" * len(states))
+    gone = store.rows(
+        f"SELECT r.batch, r.phone, COALESCE(r.carrier, ''), COALESCE(r.province, ''),"
+        f" COALESCE(r.city, '') FROM recipients r JOIN batches b USING (campaign, batch)"
+        f" WHERE r.campaign = ? AND b.state IN ({marks}) AND r.phone IN"
+        f" (SELECT phone FROM replies WHERE opt_out = 1) AND NOT EXISTS (SELECT 1 FROM"
+        f" deliveries d WHERE d.campaign = r.campaign AND d.phone = r.phone)",
+        [campaign, *states],
+    )
+    for batch, phone, carrier, province, city in gone:
+        store.execute("DELETE FROM recipients WHERE campaign = ? AND phone = ?", [campaign, phone])
+        store.execute(
+            "UPDATE recipient_counts SET n = n - 1 WHERE campaign = ? AND batch = ? AND"
+            " carrier = ? AND province = ? AND city = ?",
+            [campaign, batch, carrier, province, city],
+        )
+        store.execute(
+            "UPDATE batches SET size = size - 1, messages = (size - 1) * COALESCE(segments, 1)"
+            " WHERE campaign = ? AND batch = ?",
+            [campaign, batch],
+        )
+    if gone:
+        empty = [b for (b,) in store.execute(
+            "SELECT batch FROM batches WHERE campaign = ? AND size = 0", [campaign])]  # fmt: skip
+        for batch in empty:
+            store.execute("DELETE FROM recipient_counts WHERE campaign = ? AND batch = ?",
+                          [campaign, batch])  # fmt: skip
+            store.execute("DELETE FROM batches WHERE campaign = ? AND batch = ?",
+                          [campaign, batch])  # fmt: skip
+    return [(batch, phone) for batch, phone, *_ in gone]

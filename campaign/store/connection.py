@@ -1,0 +1,192 @@
+"""A :class:`Store`: one open store, its engine and its connection.
+
+Everything above the store package takes ``db=`` as a path or an open store and calls
+:func:`connect`; it then passes the :class:`Store` to the store's functions, opens
+transactions with :meth:`Store.transaction`, and (``campaign.stats`` only) reads with
+:meth:`Store.execute` in the dialect ``store.dialect`` spells. None of it knows which engine
+is underneath.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from campaign.errors import ConfigError, InputError
+from campaign.store.engine import Engine
+from campaign.store.sqlite import DEFAULT_DB, SQLiteEngine, file_of, open_db
+
+__all__ = ["DbLike", "Store", "connect"]
+
+
+class Store:
+    """An open store. Build it with :func:`connect`.
+
+    ``transaction()`` runs a block as one write transaction (joined, not nested, when one is
+    already open); ``execute`` and ``executemany`` run one statement; ``close()`` closes the
+    connection if this Store opened it. ``database`` is the ``sqlite_utils.Database`` under a
+    SQLite store (None on other engines).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        conn: Any,
+        *,
+        database: sqlite_utils.Database | None = None,
+        owned: bool = False,
+        label: str = "",
+    ) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.database = database
+        self.label = label
+        self.extras: dict[str, Any] = {}  # the engine's per-connection state
+        self._owned = owned
+        self._depth = 0
+        self._sql = engine.sql
+
+    @property
+    def dialect(self) -> Engine:
+        """The engine, for the SQL expressions it spells its own way."""
+        return self.engine
+
+    def __repr__(self) -> str:
+        return f"<Store {self.engine.name} {self.label or '(memory)'}>"
+
+    # -- statements ----------------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        """Run one statement (``?`` placeholders); returns the engine's cursor."""
+        return self.conn.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        return self.conn.executemany(self._sql(sql), rows)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.conn.execute(self._sql(sql), params).fetchall()
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        return self.conn.execute(self._sql(sql), params).fetchone()
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+    # -- transactions --------------------------------------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        Inside another ``transaction()`` of this store it joins that one.
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        if not self.conn.in_transaction:
+            self.engine.begin(self.conn)
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.conn.rollback()
+            raise
+        else:
+            self.conn.commit()
+        finally:
+            self._depth = 0
+
+    def rollback(self) -> None:
+        """Roll back whatever is open (for a caller recovering from a failed write)."""
+        with contextlib.suppress(Exception):
+            self.conn.rollback()
+
+    # -- sending and writing -------------------------------------------------------------------
+
+    def send_lock(self, campaign: str) -> contextlib.AbstractContextManager[None]:
+        """Held while this process sends ``campaign``: a second sender of the same campaign,
+        in any process, gets :class:`~campaign.errors.SendInProgress`."""
+        return self.engine.send_lock(self, campaign)
+
+    def close(self) -> None:
+        """Close the connection (only if :func:`connect` opened it)."""
+        if "writer" in self.extras:
+            self.extras.pop("writer")
+            self.engine.stop_writer(self)
+        if self._owned:
+            self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+DbLike = str | os.PathLike | sqlite_utils.Database | Store
+
+_SQLITE = SQLiteEngine()
+
+
+def connect(db: DbLike = DEFAULT_DB, *, existing: bool = False, writer: bool = False) -> Store:
+    """The store at ``db`` (a path, an open ``sqlite_utils.Database``, or a Store), migrated.
+
+    A Store is returned as is; a Database is wrapped, sharing its connection. ``existing=True``
+    refuses to create a store: a path with no file is an InputError. ``writer=True``
+    opens a connection of the Store's own, for a thread that commits all day (the receiver):
+    it needs a store file (an in-memory database cannot be shared), and ``close()`` closes it.
+
+    >>> store = connect("campaign.db")
+    >>> store.scalar("SELECT COUNT(*) FROM campaigns") > 0
+    True
+    """
+    if existing and isinstance(db, (str, os.PathLike)) and not Path(db).exists():
+        raise InputError(f"no store at {db}: give the path of the campaign.db your send wrote")
+    if writer:
+        return _writer(db)
+    if isinstance(db, Store):
+        return db
+    if isinstance(db, sqlite_utils.Database):
+        database = open_db(db)
+        return Store(_SQLITE, database.conn, database=database, label=file_of(database.conn))
+    database = open_db(db)
+    return Store(_SQLITE, database.conn, database=database, owned=True, label=str(db))
+
+
+def _writer(db: DbLike) -> Store:
+    if isinstance(db, Store):
+        db = db.database if db.database is not None else db.label
+    if isinstance(db, sqlite_utils.Database):
+        path = file_of(db.conn)
+        if not path:
+            raise ConfigError(
+                "the receiver needs a store file: an in-memory database cannot be shared with "
+                "its writer thread (give a path, e.g. campaign.db)"
+            )
+        db = path
+    database = open_db(db)
+    if not file_of(database.conn):
+        database.conn.close()
+        raise ConfigError(
+            "the receiver needs a store file, not an in-memory database (give a path, e.g. "
+            "campaign.db)"
+        )
+    store = Store(_SQLITE, database.conn, database=database, owned=True, label=str(db))
+    _SQLITE.start_writer(store)
+    store.extras["writer"] = True
+    return store

@@ -1,0 +1,243 @@
+"""Receipts, replies and rejected input into the store: once, linked, rolled up.
+
+Everything that moves delivery data forward sits here, side by side:
+
+- :func:`write_records`: parsed receipts are linked to their campaign and batch through
+  ``batches(vendor, task_id)`` (when two batches carry the task id: the one that sent to the
+  phone, else the latest submitted) and stored once (``receipts_once``); ``matched`` is 1 when
+  the phone is a recipient of that batch. Matched receipts move ``deliveries`` forward: one
+  row per (campaign, phone) holding its latest receipt (latest ``received_at``, ties by id),
+  so an older receipt arriving later never overwrites a newer one; ``delivery_counts``
+  follows by the schema's triggers. Replies are linked to the task's campaign, else to the
+  campaign that last sent to the phone through the vendor. Unparseable input goes to
+  ``rejected``.
+- :func:`relink`: receipts stored before their task id was known are linked once it is.
+
+Rows come already normalised (see :data:`RECEIPT_ROW` and :data:`REPLY_ROW`); every function
+runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from campaign.clock import now
+from campaign.store.connection import Store
+
+__all__ = [
+    "RECEIPT_ROW",
+    "REPLY_ROW",
+    "Written",
+    "keep_rejected",
+    "known_tasks",
+    "last_receipt_id",
+    "relink",
+    "unlinked_since",
+    "write_records",
+]
+
+#: The fields of a receipt row given to :func:`write_records`, in order.
+RECEIPT_ROW = (
+    "vendor", "task_id", "phone", "status", "code", "reason", "received_at", "talk_seconds",
+    "remark",
+)  # fmt: skip
+#: The fields of a reply row given to :func:`write_records`, in order.
+REPLY_ROW = ("vendor", "task_id", "phone", "content", "received_at", "opt_out")
+
+
+class Written(NamedTuple):
+    """What :func:`write_records` stored: new rows, rows already there (or repeated in the
+    input), rejected rows kept."""
+
+    inserted: int
+    duplicates: int
+    rejected: int
+
+
+# Set-based: the parsed rows go to a temporary table (no indexes: cheap), then one statement
+# links them to batches and recipients and inserts them; duplicates fall on receipts_once.
+_INCOMING = "incoming_receipts"
+_CREATE_INCOMING = f"""
+CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} (
+    vendor, task_id, phone, status, code, reason, received_at, talk_seconds, remark
+)
+"""
+# Two batches can carry the same (vendor, task id): a vendor that restarts its counter, two
+# simulator sessions writing into one store. A receipt or reply goes to the batch that sent to
+# its phone, else the latest submitted (the rowid of that batch; an index lookup each).
+_BATCH_OF = """(
+    SELECT c.rowid FROM batches AS c
+    LEFT JOIN recipients AS q
+        ON q.campaign = c.campaign AND q.phone = {phone} AND q.batch = c.batch
+    WHERE c.vendor = {vendor} AND c.task_id = {task}
+    ORDER BY q.phone IS NULL, c.submitted_at DESC, c.rowid DESC
+    LIMIT 1)"""
+
+_BATCH_OF_INCOMING = _BATCH_OF.format(vendor="v.vendor", task="v.task_id", phone="v.phone")
+_BATCH_OF_RECEIPT = _BATCH_OF.format(
+    vendor="receipts.vendor", task="receipts.task_id", phone="receipts.phone"
+)
+
+_INSERT_RECEIPTS = f"""
+INSERT INTO receipts ({", ".join(RECEIPT_ROW)}, campaign, batch, matched, ingested_at)
+SELECT v.*, b.campaign, b.batch, r.phone IS NOT NULL, ?
+FROM temp.{_INCOMING} AS v
+LEFT JOIN batches AS b ON b.rowid = {_BATCH_OF_INCOMING}
+LEFT JOIN recipients AS r ON r.campaign = b.campaign AND r.phone = v.phone AND r.batch = b.batch
+WHERE true
+ORDER BY v.rowid
+ON CONFLICT DO NOTHING
+"""
+
+# The latest receipt per (campaign, phone) wins: rows are applied in id order and a row only
+# replaces one that is older (received_at, then id), so out-of-order arrival is harmless.
+_UPSERT_DELIVERIES_WHERE = """
+INSERT INTO deliveries (campaign, phone, batch, vendor, task_id, status, code, reason,
+                        received_at, talk_seconds, carrier, province, city, receipt_id)
+SELECT x.campaign, x.phone, x.batch, x.vendor, x.task_id, x.status, x.code, x.reason,
+       x.received_at, x.talk_seconds, r.carrier, r.province, r.city, x.id
+FROM receipts AS x
+JOIN recipients AS r ON r.campaign = x.campaign AND r.phone = x.phone
+WHERE {where} AND x.matched = 1
+ORDER BY x.id
+ON CONFLICT (campaign, phone) DO UPDATE SET
+    batch = excluded.batch, vendor = excluded.vendor, task_id = excluded.task_id,
+    status = excluded.status, code = excluded.code, reason = excluded.reason,
+    received_at = excluded.received_at, talk_seconds = excluded.talk_seconds,
+    receipt_id = excluded.receipt_id
+WHERE COALESCE(excluded.received_at, '') > COALESCE(deliveries.received_at, '')
+   OR (COALESCE(excluded.received_at, '') = COALESCE(deliveries.received_at, '')
+       AND excluded.receipt_id > deliveries.receipt_id)
+"""
+_UPSERT_DELIVERIES = _UPSERT_DELIVERIES_WHERE.format(where="x.id > ?")
+
+# Receipts that arrived before their task id was recorded (a fast receipt racing the send's
+# own bookkeeping): link them now that the batch is known.
+_RELINK = f"""
+UPDATE receipts SET campaign = b.campaign, batch = b.batch, matched = EXISTS (
+    SELECT 1 FROM recipients AS r
+    WHERE r.campaign = b.campaign AND r.phone = receipts.phone AND r.batch = b.batch)
+FROM batches AS b
+WHERE {{where}} AND receipts.campaign IS NULL AND receipts.task_id IS NOT NULL
+  AND b.rowid = {_BATCH_OF_RECEIPT}
+RETURNING receipts.id
+"""
+
+# The reply's task names its batch (as for receipts); without a known task, the campaign that
+# last sent to the phone through this vendor, in a batch the vendor took (not a rejected one).
+_BATCH_OF_REPLY = _BATCH_OF.format(vendor="?1", task="?2", phone="?3")
+_INSERT_REPLY = f"""
+INSERT INTO replies (vendor, task_id, phone, content, received_at, opt_out, campaign,
+                     ingested_at)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, COALESCE(
+    (SELECT b.campaign FROM batches AS b
+     WHERE b.rowid = {_BATCH_OF_REPLY}),
+    (SELECT b.campaign FROM recipients AS r
+     JOIN batches AS b ON b.campaign = r.campaign AND b.batch = r.batch
+     WHERE r.phone = ?3 AND b.vendor = ?1 AND b.submitted_at IS NOT NULL
+       AND b.state IN ('accepted', 'unknown', 'submitting')
+     ORDER BY b.submitted_at <= COALESCE(?5, b.submitted_at) DESC, b.submitted_at DESC
+     LIMIT 1)), ?7
+WHERE true
+ON CONFLICT DO NOTHING
+"""
+
+_INSERT_REJECTED = "INSERT INTO rejected (received_at, source, body, error) VALUES (?, ?, ?, ?)"
+# Files and pulls are ingested again and again: keep each unparseable record once.
+_INSERT_REJECTED_ONCE = """
+INSERT INTO rejected (received_at, source, body, error) SELECT ?1, ?2, ?3, ?4
+WHERE NOT EXISTS (SELECT 1 FROM rejected WHERE source = ?2 AND body IS ?3 AND error = ?4)
+"""
+
+_UNLINKED_SINCE = (
+    "SELECT DISTINCT vendor, task_id FROM receipts WHERE id > ? "
+    "AND campaign IS NULL AND task_id IS NOT NULL"
+)
+
+
+def write_records(
+    store: Store,
+    *,
+    receipts: Sequence[tuple] = (),
+    replies: Sequence[tuple] = (),
+    rejected: Iterable[tuple[str, str, bytes | str | None, str]] = (),
+    rejected_once: bool = True,
+) -> Written:
+    """Store receipt rows (:data:`RECEIPT_ROW`), reply rows (:data:`REPLY_ROW`) and rejected
+    ``(received_at, source, body, error)`` rows, inside the caller's transaction.
+
+    Each rejected row is stored once per (source, body, error) unless ``rejected_once=False``
+    (the receiver keeps every bad push).
+    """
+    stamp = now()
+    inserted = duplicates = 0
+    if receipts:
+        before = last_receipt_id(store)
+        store.execute(_CREATE_INCOMING)
+        store.execute(f"DELETE FROM temp.{_INCOMING}")
+        store.executemany(f"INSERT INTO temp.{_INCOMING} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          receipts)  # fmt: skip
+        added = max(store.execute(_INSERT_RECEIPTS, [stamp]).rowcount, 0)
+        store.execute(f"DELETE FROM temp.{_INCOMING}")
+        if added:
+            store.execute(_UPSERT_DELIVERIES, [before])
+        inserted += added
+        duplicates += len(receipts) - added
+    if replies:
+        cursor = store.executemany(_INSERT_REPLY, ((*row, stamp) for row in replies))
+        added = max(cursor.rowcount, 0)
+        inserted += added
+        duplicates += len(replies) - added
+    bad = list(rejected)
+    if bad:
+        store.executemany(_INSERT_REJECTED_ONCE if rejected_once else _INSERT_REJECTED, bad)
+    return Written(inserted, duplicates, len(bad))
+
+
+def last_receipt_id(store: Store) -> int:
+    """The id of the newest receipt (0 in an empty store)."""
+    return store.scalar("SELECT COALESCE(MAX(id), 0) FROM receipts")
+
+
+def unlinked_since(store: Store, receipt_id: int) -> list[tuple[str, str]]:
+    """(vendor, task_id) of the receipts after ``receipt_id`` whose task no batch carries."""
+    return [tuple(task) for task in store.rows(_UNLINKED_SINCE, [receipt_id])]
+
+
+def keep_rejected(store: Store, source: str, body: bytes | str | None, error: str) -> None:
+    """Keep one unparseable (or unstorable) input in ``rejected``."""
+    store.execute(_INSERT_REJECTED, [now(), source, body, error])
+
+
+def relink(
+    store: Store,
+    *,
+    since_id: int = 0,
+    tasks: Iterable[tuple[str, str]] | None = None,
+) -> int:
+    """Link receipts stored before their task id was known, and move deliveries forward,
+    inside the caller's transaction. ``since_id`` limits the work to receipts with
+    ``id >= since_id``; ``tasks`` to those (vendor, task_id) pairs (an index lookup each).
+    Returns the number of receipts linked to a batch."""
+    if tasks is None:
+        ids = [i for (i,) in store.execute(_RELINK.format(where="receipts.id >= ?"), [since_id])]
+    else:
+        statement = _RELINK.format(where="receipts.vendor = ? AND receipts.task_id = ?")
+        ids = [i for task in tasks for (i,) in store.rows(statement, list(task))]
+    if ids:
+        store.execute(
+            _UPSERT_DELIVERIES_WHERE.format(where="x.id IN (SELECT value FROM json_each(?))"),
+            [json.dumps(ids)],
+        )
+    return len(ids)
+
+
+def known_tasks(store: Store, tasks: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The (vendor, task_id) pairs among ``tasks`` that a batch carries by now."""
+    return [
+        task for task in tasks
+        if store.one("SELECT 1 FROM batches WHERE vendor = ? AND task_id = ? LIMIT 1",
+                     list(task)) is not None
+    ]  # fmt: skip
