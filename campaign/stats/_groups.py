@@ -1,0 +1,157 @@
+"""The groups a table is computed over: checking ``campaign=`` and ``by=``, and the SQL of them.
+
+``_campaigns`` and ``_dims`` check the arguments against the store; ``_expr`` and ``_select``
+spell the dimensions (``d0``, ``d1``... in the SELECT list, grouped by position),
+``_campaign_filter`` the campaign filter and ``_sent_cte`` the batches counted as submitted.
+What the engines spell differently (JSON fields, the hour and day of a time) comes from the
+store's dialect.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from campaign.errors import InputError
+from campaign.store import DbLike, Store, connect
+
+if TYPE_CHECKING:
+    from campaign.store.engine import Engine
+
+__all__ = ["DIMENSIONS"]
+
+#: The dimensions every store has; any other ``by=`` name is looked up in the contact list.
+DIMENSIONS = ("campaign", "batch", "vendor", "carrier", "province", "city", "send_hour", "send_day")
+
+_STATUSES = ("delivered", "failed", "unknown")
+_LOCATION = ("carrier", "province", "city")
+
+
+def _open(db: DbLike) -> Store:
+    return connect(db, existing=True)
+
+
+def _campaigns(database: Store, campaign) -> list[str] | None:
+    """The campaign filter: None for all, else a checked list of names."""
+    if campaign is None:
+        return None
+    names = [campaign] if isinstance(campaign, str) else campaign
+    if (
+        not isinstance(names, (list, tuple, pd.Series, pd.Index))
+        or not len(names)
+        or not all(isinstance(n, str) and n for n in names)
+    ):
+        raise InputError(
+            f"campaign must be a campaign name or a list of them (None for all), not {campaign!r}"
+        )
+    names = list(dict.fromkeys(names))
+    known = {n for (n,) in database.execute("SELECT name FROM campaigns")}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise InputError(
+            f"no campaign {', '.join(map(repr, missing))} in this store; it has: "
+            f"{', '.join(sorted(known)) or 'none yet'}"
+        )
+    return names
+
+
+def _dims(database: Store, by, campaigns: list[str] | None) -> list[str]:
+    """The checked ``by`` names, in order, without repeats."""
+    if by is None:
+        return []
+    names = [by] if isinstance(by, str) else list(by) if isinstance(by, (list, tuple)) else [by]
+    if not all(isinstance(n, str) and n for n in names):
+        raise InputError(f"by must be a column name or a list of them, not {by!r}")
+    names = list(dict.fromkeys(names))
+    if "batch" in names and "campaign" not in names:
+        in_scope = (
+            len(campaigns)
+            if campaigns is not None
+            else database.execute("SELECT COUNT(*) FROM campaigns").fetchone()[0]
+        )
+        if in_scope > 1:  # batch numbers restart in each campaign: batch 1 of which?
+            names.insert(names.index("batch"), "campaign")
+    dialect = database.dialect
+    for name in names:
+        if name in DIMENSIONS:
+            continue
+        where, params = _campaign_filter("campaign", campaigns)
+        hit = database.execute(
+            f"SELECT 1 FROM recipients WHERE {dialect.json_has('attrs', name)}"
+            f"{' AND ' + where if where else ''} LIMIT 1",
+            params,
+        ).fetchone()
+        if hit is None:
+            keys = {
+                k
+                for (k,) in database.execute(
+                    "SELECT DISTINCT j.key FROM (SELECT attrs FROM recipients WHERE attrs IS NOT"
+                    f" NULL{' AND ' + where if where else ''} LIMIT 1000) AS s,"
+                    f" {dialect.json_keys('s.attrs', 'j')}",
+                    params,
+                )
+            }
+            raise InputError(
+                f"unknown by= column {name!r}: use one of {', '.join(DIMENSIONS)}"
+                + (
+                    f", or a column of the contact list: {', '.join(sorted(keys))}"
+                    if keys
+                    else " (the contact lists of these campaigns had no other columns)"
+                )
+            )
+    return names
+
+
+def _campaign_filter(column: str, campaigns: list[str] | None) -> tuple[str, list[str]]:
+    if campaigns is None:
+        return "", []
+    return f"{column} IN ({', '.join('?' * len(campaigns))})", list(campaigns)
+
+
+def _status_filter(status: str | None) -> str:
+    if status is None:
+        return ""
+    if status not in _STATUSES:
+        raise InputError(f"status must be one of {', '.join(_STATUSES)} or None, not {status!r}")
+    return f" AND d.status = '{status}'"
+
+
+def _expr(name: str, rows: str, dialect: Engine) -> str:
+    """The SQL of one dimension; ``rows`` is the alias of the table holding campaign, batch,
+    carrier, province and city; ``b`` is batches and ``r`` recipients (contact-list columns)."""
+    if name in ("campaign", "batch"):
+        return f"{rows}.{name}"
+    if name in _LOCATION:
+        return f"COALESCE({rows}.{name}, '')"
+    if name == "vendor":
+        return "b.vendor"
+    if name == "send_hour":
+        return dialect.hour_of("b.submitted_at")
+    if name == "send_day":
+        return dialect.day_of("b.submitted_at")
+    return dialect.json_text("r.attrs", name)
+
+
+def _select(dims: list[str], rows: str, dialect: Engine) -> tuple[str, str]:
+    """SELECT list and GROUP BY clause (by position) of the dimensions."""
+    if not dims:
+        return "", ""
+    select = ", ".join(f"{_expr(d, rows, dialect)} AS d{i}" for i, d in enumerate(dims)) + ", "
+    return select, ", ".join(str(i + 1) for i in range(len(dims)))
+
+
+def _needs_rows(dims: list[str]) -> bool:
+    return any(d not in DIMENSIONS for d in dims)
+
+
+def _sent_cte(campaigns: list[str] | None) -> tuple[str, list[str]]:
+    """``sent``: the batches counted as submitted (see the package docstring)."""
+    where, params = _campaign_filter("b.campaign", campaigns)
+    return (
+        "WITH sent AS (SELECT b.campaign, b.batch, b.vendor, b.submitted_at FROM batches b"
+        " WHERE (b.state = 'accepted' OR EXISTS (SELECT 1 FROM delivery_counts x WHERE"
+        " x.campaign = b.campaign AND x.batch = b.batch AND x.n > 0))"
+        f"{' AND ' + where if where else ''}) ",
+        params,
+    )

@@ -1,0 +1,176 @@
+"""The queries several tables share, and how their rows become typed frames.
+
+``_counts`` (submitted, delivered, failed, unknown per group) and ``_histogram`` (counts of
+one value per group, e.g. latency or talk time in whole seconds) return their dimension
+columns still named ``d0``, ``d1``...; ``_finish_dims`` names and types them, ``_by`` types
+the computed columns and records the groups in ``frame.attrs["by"]``, ``_sort`` orders the
+groups (unknown last).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from campaign.errors import InputError
+from campaign.stats._groups import (
+    _LOCATION,
+    _STATUSES,
+    DIMENSIONS,
+    _campaign_filter,
+    _needs_rows,
+    _select,
+    _sent_cte,
+)
+from campaign.store import Store
+
+
+def _frame(rows, dims: list[str], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=[f"d{i}" for i in range(len(dims))] + columns)
+    return frame
+
+
+def _finish_dims(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    """Name the dimension columns and give them their types ('' -> None where unknown)."""
+    taken = [d for d in dims if d in frame.columns]
+    if taken:
+        raise InputError(
+            f"by= column {taken[0]!r} has the name of a column this table computes: rename it"
+            " in the contact list (or pick another by=)"
+        )
+    frame = frame.rename(columns={f"d{i}": d for i, d in enumerate(dims)})
+    for d in dims:
+        if d in _LOCATION:
+            frame[d] = frame[d].astype(object).where(frame[d] != "", None)
+        elif d in ("batch", "send_hour"):
+            frame[d] = frame[d].astype("Int64")
+        elif d not in DIMENSIONS:
+            frame[d] = _attrs_column(frame[d])
+    return frame
+
+
+def _attrs_column(column: pd.Series) -> pd.Series:
+    """A contact-list column as the list had it: whole numbers stay whole (Int64, even with
+    gaps, which SQLite's NULLs turn into float NaN), anything else is object with None."""
+    values = column.dropna()
+    if pd.api.types.is_bool_dtype(column):
+        return column
+    if pd.api.types.is_numeric_dtype(column):
+        if len(values) and (values == values.round()).all():
+            return column.astype("Int64")
+        return column
+    return column.astype(object).where(column.notna(), None)
+
+
+#: The computed columns of every table and their types, so that a table without rows has
+#: the same dtypes as one with (pandas makes an empty column ``object``).
+_INTS = {
+    "submitted", "delivered", "failed", "unknown", "pending", "reported", "repliers", "replies",
+    "opt_outs", "repliers_without_receipt", "calls", "answered", "receipts", "count", "seconds",
+    "talk_seconds", "hour",
+}  # fmt: skip
+_FLOATS = {"mean", "p50", "p90", "p99", "share", "talk_mean", "talk_p50", "talk_p90"}
+
+
+def _by(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    """Give the computed columns their types, and name the group columns in
+    ``frame.attrs["by"]``: the charts read it to tell the groups from the numbers (a
+    contact-list column may be called ``hour`` or ``count``)."""
+    for name in frame.columns:
+        if name in dims:
+            continue
+        if name in _INTS:
+            frame[name] = frame[name].astype("int64")
+        elif name in _FLOATS or name.endswith(("_rate", "_low", "_high")):
+            frame[name] = frame[name].astype("float64")
+        elif frame[name].dtype != object and not len(frame):
+            frame[name] = frame[name].astype(object)
+    frame.attrs["by"] = list(dims)
+    return frame
+
+
+def _sort(frame: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    if dims and len(frame):
+        frame = frame.sort_values(dims, na_position="last", kind="stable", key=_sort_key)
+    return frame.reset_index(drop=True)
+
+
+def _sort_key(column: pd.Series) -> pd.Series:
+    if column.dtype == object:
+        return column.map(lambda v: (v is None, str(v) if v is not None else ""))
+    return column
+
+
+def _counts(database: Store, campaigns, dims) -> pd.DataFrame:
+    """submitted, delivered, failed, unknown per group, dimension columns still d0, d1..."""
+    cte, params = _sent_cte(campaigns)
+    select, group = _select(dims, "c" if not _needs_rows(dims) else "r", database.dialect)
+    keys = [f"d{i}" for i in range(len(dims))]
+    if not _needs_rows(dims):
+        gb = f" GROUP BY {group}" if group else ""
+        sub = database.execute(
+            f"{cte}SELECT {select}SUM(c.n) FROM recipient_counts c JOIN sent b"
+            f" ON b.campaign = c.campaign AND b.batch = c.batch{gb}",
+            params,
+        ).fetchall()
+        submitted = _frame(sub, dims, ["submitted"])
+        status_rows = database.execute(
+            f"{cte}SELECT {select}c.status, SUM(c.n) FROM delivery_counts c JOIN sent b"
+            f" ON b.campaign = c.campaign AND b.batch = c.batch"
+            f" GROUP BY {group + ', ' if group else ''}{len(dims) + 1}",
+            params,
+        ).fetchall()
+        status = _frame(status_rows, dims, ["status", "n"])
+        wide = (
+            status.pivot_table(
+                index=keys, columns="status", values="n", aggfunc="sum"
+            ).reset_index()
+            if keys and len(status)
+            else pd.DataFrame(
+                [{s: status.loc[status["status"] == s, "n"].sum() for s in _STATUSES}]
+            )
+        )
+        if keys:
+            frame = submitted.merge(wide, on=keys, how="outer") if len(status) else submitted
+        else:
+            frame = pd.concat([submitted, wide], axis=1)
+            if frame["submitted"].isna().all() and not len(status):
+                frame = frame.iloc[0:0]
+    else:
+        rows = database.execute(
+            f"{cte}SELECT {select}COUNT(*),"
+            " COUNT(CASE WHEN d.status = 'delivered' THEN 1 END),"
+            " COUNT(CASE WHEN d.status = 'failed' THEN 1 END),"
+            " COUNT(CASE WHEN d.status = 'unknown' THEN 1 END)"
+            " FROM recipients r JOIN sent b ON b.campaign = r.campaign AND b.batch = r.batch"
+            " LEFT JOIN deliveries d ON d.campaign = r.campaign AND d.phone = r.phone"
+            f" GROUP BY {group}",
+            params,
+        ).fetchall()
+        frame = _frame(rows, dims, ["submitted", *_STATUSES])
+    for name in ("submitted", *_STATUSES):
+        if name not in frame:
+            frame[name] = 0
+        frame[name] = frame[name].fillna(0).astype("int64")
+    return frame[[*keys, "submitted", *_STATUSES]]
+
+
+def _histogram(database: Store, campaigns, dims, value: str, where: str) -> pd.DataFrame:
+    """Counts of ``value`` (an SQL expression over deliveries d / batches b) per group."""
+    select, group = _select(dims, "d", database.dialect)
+    cwhere, params = _campaign_filter("d.campaign", campaigns)
+    join_r = (
+        " JOIN recipients r ON r.campaign = d.campaign AND r.phone = d.phone"
+        if _needs_rows(dims)
+        else ""
+    )
+    rows = database.execute(
+        f"SELECT {select}{value}, COUNT(*) FROM deliveries d"
+        " JOIN batches b ON b.campaign = d.campaign AND b.batch = d.batch"
+        f"{join_r} WHERE {where}{' AND ' + cwhere if cwhere else ''}"
+        f" GROUP BY {group + ', ' if group else ''}{len(dims) + 1}",
+        params,
+    ).fetchall()
+    frame = _frame(rows, dims, ["value", "n"])
+    frame["value"] = frame["value"].astype("int64")
+    frame["n"] = frame["n"].astype("int64")
+    return frame
