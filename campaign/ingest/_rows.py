@@ -92,21 +92,21 @@ def _reasons(frame: pd.DataFrame, reasons: Mapping[str, str] | None) -> list[str
 
 
 def _with_reasons(rows: list[tuple], reasons: Mapping[str, str] | None) -> list[tuple]:
-    """Receipt tuples (the fields of :class:`Receipt`, in order) as store rows: the failure
-    reason put in after ``code``, each distinct (status, code, remark) looked up once."""
+    """Receipt tuples (:class:`~campaign.vendors.Receipt`'s fields, in order) as store rows,
+    the failure reason put in after ``code``; each distinct (status, code, remark) looked up
+    once."""
     cache: dict[tuple, str | None] = {}
-    out = []
-    append = out.append
-    for row in rows:
-        status, code, remark = row[3], row[4], row[7]
-        if status == "delivered":
-            append((*row[:5], None, *row[5:]))
-            continue
+
+    def reason(status: str, code: str | None, remark: str | None) -> str | None:
         key = (status, code, remark)
         if key not in cache:
             cache[key] = failure_reason(code, remark=remark, status=status, reasons=reasons)
-        append((*row[:5], cache[key], *row[5:]))
-    return out
+        return cache[key]
+
+    return [
+        (v, t, p, s, c, None if s == "delivered" else reason(s, c, r), w, k, r)
+        for v, t, p, s, c, w, k, r in rows
+    ]
 
 
 class _Rows(list):

@@ -10,8 +10,9 @@ pulled answers only through it, never naming a vendor's fields or tags:
 - ``push_format``: for a vendor that pushes, its form's field names as data
   (:class:`PushFormat`): which field carries the phone, which marks a receipt, which a reply.
 - ``parse_receipt_columns(table, rows)``: optional fast path for many pushed forms at once
-  (a :class:`PushTable`): it takes only the rows it can vouch for and returns exactly what
-  ``parse_push`` would for them; every other row goes through ``parse_push``.
+  (a :class:`PushTable`): it takes only the rows it can vouch for and returns which those
+  are and, as tuples of :class:`Receipt`'s fields, exactly what ``parse_push`` would give
+  for them; every other row goes through ``parse_push``.
 - ``parse_pulled(raw, kind)``: for a vendor whose reports or replies are pulled, a whole
   answer as :class:`Pulled`: the records, plus each item that could not be read with its error
   (the rest of the answer is still read). Its client's :meth:`VendorClient.fetch_raw` returns

@@ -368,8 +368,8 @@ def parse_receipt_columns(
     vendor: str,
     receipt_fields: Sequence[str],
 ) -> tuple[np.ndarray, list[tuple]]:
-    """Pushed receipts, column-wise: the rows among ``candidates`` whose fields are all
-    plainly well formed, as tuples of :class:`Receipt`'s fields; and which rows those are.
+    """Pushed receipts, column-wise: which rows among ``candidates`` have fields that are all
+    plainly well formed, and those rows as tuples of :class:`Receipt`'s fields, in order.
 
     A row qualifies when every documented field is a str and: mobile is 11 ASCII digits
     (optionally after 86/+86), taskid and code are printable ASCII with nothing to strip,
