@@ -17,6 +17,8 @@ from campaign.errors import (
     InputError,
     PayloadError,
     SendInProgress,
+    StoreError,
+    StoreUnavailable,
     VendorError,
     VendorRejected,
     VendorResponseUnknown,
@@ -54,7 +56,7 @@ from campaign.stats import (
     unlinked_receipts,
     voice_stats,
 )
-from campaign.store import open_db
+from campaign.store import copy_store, open_db
 from campaign.vendors import VendorLimits, vendor, vendor_keys, vendor_limits
 
 __version__ = "0.1.0"
@@ -68,6 +70,8 @@ __all__ = [
     "PayloadError",
     "Plan",
     "SendInProgress",
+    "StoreError",
+    "StoreUnavailable",
     "VendorError",
     "VendorLimits",
     "VendorRejected",
@@ -76,6 +80,7 @@ __all__ = [
     "__version__",
     "campaign_batches",
     "compare",
+    "copy_store",
     "count_segments",
     "delivery_curve",
     "delivery_stats",

@@ -112,6 +112,14 @@ def echo_warnings(shown: set[str] | None = None):
                     click.echo(f"Warning: {message}", err=True)
 
 
+def _db_option(text: str):
+    """``--db``: a path or a PostgreSQL URL; ``$CAMPAIGN_DB`` when not given."""
+    return click.option(
+        "--db", envvar="CAMPAIGN_DB", default="campaign.db", show_default=True,
+        help=f"{text} A path (SQLite) or postgresql://user@host/dbname; env CAMPAIGN_DB.",
+    )  # fmt: skip
+
+
 def _message_options(command):
     """Options shared by `plan` and `send`: the contact list, vendor and message."""
     options = [
@@ -127,7 +135,7 @@ def _message_options(command):
         click.option("--send-at", help="Scheduled time, e.g. '2026-11-11 20:00:00' (Shanghai)."),
         click.option("--batch-size", type=int, help="Numbers per call (default: the maximum)."),
         click.option("--column", help="Column holding the numbers (default: found)."),
-        click.option("--db", default="campaign.db", show_default=True, help="The store."),
+        _db_option("The store."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -284,7 +292,7 @@ def simulator(host, port, seed, time_scale, push_to) -> None:
 
 
 @main.command()
-@click.option("--db", default="campaign.db", show_default=True, help="The store pushes go into.")
+@_db_option("The store pushes go into.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, help="Port (0: any free port).")
 @click.option("--token", envvar="CAMPAIGN_PUSH_TOKEN", help="Required ?token=... on every push "
@@ -292,16 +300,17 @@ def simulator(host, port, seed, time_scale, push_to) -> None:
 def receive(db, host, port, token) -> None:
     """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health."""
     from campaign.receiver import run
+    from campaign.store import describe
 
     def ready(receiver) -> None:
-        click.echo(f"push receiver on {receiver.url} -> {db} (Ctrl-C stops)")
+        click.echo(f"push receiver on {receiver.url} -> {describe(db)} (Ctrl-C stops)")
 
     run(db, host=host, port=port, token=token, on_ready=ready)
 
 
 @main.command()
 @click.option("--vendor", default="jzyyun-sms", show_default=True, help="A pulled vendor.")
-@click.option("--db", default="campaign.db", show_default=True, help="The store.")
+@_db_option("The store.")
 @click.option("--base-url", help="Vendor address, e.g. the simulator's.")
 def pull(vendor, db, base_url) -> None:
     """Pull delivery reports and replies from a pulled vendor into the store."""
@@ -397,7 +406,7 @@ def format_table(table) -> str:
 
 
 @main.command()
-@click.option("--db", default="campaign.db", show_default=True, help="The store.")
+@_db_option("The store.")
 @click.option("--campaign", help="One campaign (default: all).")
 @click.option("--by", multiple=True, help="Group by: campaign, batch, vendor, carrier, province, "
               "city, send_hour, send_day or a column of the contact list. Repeatable.")  # fmt: skip
@@ -429,7 +438,7 @@ def stats(db, campaign, by, kind, out) -> None:
 @main.command()
 @click.argument("a")
 @click.argument("b")
-@click.option("--db", default="campaign.db", show_default=True, help="The store.")
+@_db_option("The store.")
 @click.option("--metric", default="delivery_rate", show_default=True,
               type=click.Choice(["delivery_rate", "reported_rate", "reply_rate", "opt_out_rate",
                                  "answer_rate"]))  # fmt: skip
@@ -451,7 +460,7 @@ def compare(a, b, db, metric, column, campaign) -> None:
 
 
 @main.command()
-@click.option("--db", default="campaign.db", show_default=True, help="The store.")
+@_db_option("The store.")
 @click.option("--campaign", required=True, help="The campaign to report on.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The HTML file "
               "(default: <campaign>.html).")  # fmt: skip
@@ -464,6 +473,28 @@ def report(db, campaign, out, show_phones) -> None:
         path = write_report(db, campaign=campaign, path=out or Path(f"{campaign}.html"),
                             mask_phones=not show_phones)  # fmt: skip
     click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("src")
+@click.argument("dst")
+def copy(src: str, dst: str) -> None:
+    """Copy a whole store to another (SQLite to PostgreSQL and back); run again: nothing new.
+
+    SRC and DST are each a path or a postgresql:// URL (the password from PGPASSWORD or
+    ~/.pgpass). Rows DST already has are kept as they are.
+    """
+    from campaign.store import copy_store, describe
+
+    with echo_warnings():
+        copied = copy_store(src, dst)
+    total = int(copied["copied"].sum())
+    for table, rows, new in copied.itertuples(index=False):
+        click.echo(f"{table:<17} {rows:>12,} rows, {new:>12,} copied")
+    if total:
+        click.echo(f"copied {total:,} rows from {describe(src)} to {describe(dst)}")
+    else:
+        click.echo(f"nothing new: {describe(dst)} already has every row of {describe(src)}")
 
 
 @main.command()

@@ -9,6 +9,9 @@
     │                                 (kept in the store's `rejected` table, never dropped)
     ├── ConfigError                   a missing credential or setting: names argument and env var
     ├── SendInProgress                another process or thread is sending this campaign now
+    ├── StoreError                    the store cannot be used; names it (password masked)
+    │   └── StoreUnavailable          the database server cannot be reached, refused the login,
+    │                                 or has no such database: says which and what to do
     └── VendorError                   a vendor call failed; keeps the vendor's own code and message
         ├── VendorRejected            the vendor said no where no result object fits (e.g. balance)
         ├── VendorUnreachable         the request certainly never reached the vendor: safe to retry
@@ -28,6 +31,8 @@ __all__ = [
     "InputError",
     "PayloadError",
     "SendInProgress",
+    "StoreError",
+    "StoreUnavailable",
     "VendorError",
     "VendorRejected",
     "VendorResponseUnknown",
@@ -122,3 +127,11 @@ class VendorResponseUnknown(VendorError):
     send the outcome is unknown: it must not be retried automatically, or people get the
     message twice.
     """
+
+
+class StoreError(CampaignError):
+    """The store cannot be used; the message names it (any password masked) and what to do."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached, refused the login, or has no such database."""

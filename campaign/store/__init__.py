@@ -1,9 +1,10 @@
 """The store: every table of campaign, and the only SQL that writes them.
 
-``db=`` everywhere is a path (SQLite, the embedded default: one file, nothing to install) or
-an open store. :func:`connect` opens it as a :class:`Store` (one engine, one connection);
-:func:`open_db` opens a SQLite file as a ``sqlite_utils.Database`` for looking at the tables
-by hand. The package:
+``db=`` everywhere is a path (SQLite, the embedded default: one file, nothing to install), a
+PostgreSQL URL (``postgresql://user@host:5432/dbname``: the team's store), or an open store;
+``$CAMPAIGN_DB`` names the store when none is given. :func:`connect` opens it as a
+:class:`Store` (one engine, one connection); :func:`open_db` opens a SQLite file as a
+``sqlite_utils.Database`` for looking at the tables by hand. The package:
 
 ==========================  ==================================================================
 module                      what it owns
@@ -14,6 +15,9 @@ module                      what it owns
 :mod:`.batches`             campaigns, recipients and the batch state machine
 :mod:`.records`             receipts, replies, deliveries and their roll-ups, rejected input
 :mod:`.reads`               the reads planning, sending and the report need
+:mod:`.postgres`            the PostgreSQL engine (:mod:`.postgres_schema`: its spelling of
+                            the schema)
+:mod:`.copy`                moving a whole store between engines (:func:`copy_store`)
 ==========================  ==================================================================
 
 Nothing above this package knows which engine it talks to.
@@ -23,7 +27,8 @@ from __future__ import annotations
 
 from campaign.clock import SHANGHAI, now
 from campaign.store import batches, reads, records, schema
-from campaign.store.connection import DbLike, Store, connect
+from campaign.store.connection import DB_VARIABLE, DbLike, Store, connect, default_db, describe
+from campaign.store.copy import copy_store
 from campaign.store.records import RECEIPT_ROW, REPLY_ROW, Written
 from campaign.store.schema import BATCH_STATES, MIGRATIONS, SCHEMA_VERSION
 from campaign.store.schema import statements as _statements  # noqa: F401 - for tests
@@ -31,6 +36,7 @@ from campaign.store.sqlite import DEFAULT_DB, open_db
 
 __all__ = [
     "BATCH_STATES",
+    "DB_VARIABLE",
     "DEFAULT_DB",
     "MIGRATIONS",
     "RECEIPT_ROW",
@@ -42,6 +48,9 @@ __all__ = [
     "Written",
     "batches",
     "connect",
+    "copy_store",
+    "default_db",
+    "describe",
     "now",
     "open_db",
     "reads",

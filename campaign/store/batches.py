@@ -129,10 +129,9 @@ def record_plan(
     numbers = np.arange(len(recipients))
     batch_of = start + 1 + numbers // batch_size
     sizes = np.bincount(numbers // batch_size)
-    store.executemany(
-        "INSERT INTO batches (campaign, batch, vendor, size, segments, messages, state)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'planned')",
-        [(campaign, start + 1 + i, vendor, int(n), segments, int(n) * segments)
+    store.bulk_insert(
+        "batches", ("campaign", "batch", "vendor", "size", "segments", "messages", "state"),
+        [(campaign, start + 1 + i, vendor, int(n), segments, int(n) * segments, "planned")
          for i, n in enumerate(sizes)],
     )  # fmt: skip
     # inserted in phone order: the key order of both b-trees, so pages fill in sequence
@@ -146,9 +145,9 @@ def record_plan(
         _nullable(recipients["city"]),
         _attrs(recipients),
     ]
-    store.executemany(
-        "INSERT INTO recipients (campaign, phone, batch, carrier, province, city, attrs)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    store.bulk_insert(
+        "recipients",
+        ("campaign", "phone", "batch", "carrier", "province", "city", "attrs"),
         ((campaign, *(column[i] for column in columns)) for i in order.tolist()),
     )
     counts = (
@@ -158,8 +157,9 @@ def record_plan(
         .size()
     )
     store.executemany(
-        "INSERT INTO recipient_counts VALUES (?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT DO UPDATE SET n = n + excluded.n",
+        "INSERT INTO recipient_counts (campaign, batch, carrier, province, city, n)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign, batch, carrier, province, city)"
+        " DO UPDATE SET n = recipient_counts.n + excluded.n",
         [
             (campaign, int(b), *("" if pd.isna(v) else v for v in (c, p, ci)), int(n))
             for (b, c, p, ci), n in counts.items()

@@ -19,9 +19,10 @@ import sqlite_utils
 
 from campaign.errors import ConfigError, InputError
 from campaign.store.engine import Engine
+from campaign.store.postgres import PostgresEngine, is_postgres_url, mask_url
 from campaign.store.sqlite import DEFAULT_DB, SQLiteEngine, file_of, open_db
 
-__all__ = ["DbLike", "Store", "connect"]
+__all__ = ["DB_VARIABLE", "DbLike", "Store", "connect", "default_db", "describe"]
 
 
 class Store:
@@ -66,7 +67,11 @@ class Store:
         return self.conn.execute(self._sql(sql), params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
-        return self.conn.executemany(self._sql(sql), rows)
+        return self.engine.executemany(self.conn, self._sql(sql), rows)
+
+    def bulk_insert(self, table: str, columns: tuple[str, ...], rows: Iterable[Sequence[Any]]):
+        """Insert many rows into ``table`` the engine's fastest way."""
+        self.engine.bulk_insert(self, table, columns, rows)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.conn.execute(self._sql(sql), params).fetchall()
@@ -97,24 +102,24 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        if not self.conn.in_transaction:
+        if not self.engine.in_transaction(self.conn):
             self.engine.begin(self.conn)
         self._depth = 1
         try:
             yield self
         except BaseException:
             with contextlib.suppress(Exception):
-                self.conn.rollback()
+                self.engine.rollback(self.conn)
             raise
         else:
-            self.conn.commit()
+            self.engine.commit(self.conn)
         finally:
             self._depth = 0
 
     def rollback(self) -> None:
         """Roll back whatever is open (for a caller recovering from a failed write)."""
         with contextlib.suppress(Exception):
-            self.conn.rollback()
+            self.engine.rollback(self.conn)
 
     # -- sending and writing -------------------------------------------------------------------
 
@@ -141,10 +146,32 @@ class Store:
 DbLike = str | os.PathLike | sqlite_utils.Database | Store
 
 _SQLITE = SQLiteEngine()
+_POSTGRES = PostgresEngine()
+
+#: The environment variable naming the store when ``db`` is not given.
+DB_VARIABLE = "CAMPAIGN_DB"
 
 
-def connect(db: DbLike = DEFAULT_DB, *, existing: bool = False, writer: bool = False) -> Store:
-    """The store at ``db`` (a path, an open ``sqlite_utils.Database``, or a Store), migrated.
+def default_db() -> str:
+    """``$CAMPAIGN_DB`` if set (a path or a PostgreSQL URL), else ``campaign.db``."""
+    return os.environ.get(DB_VARIABLE, "").strip() or DEFAULT_DB
+
+
+def describe(db: DbLike) -> str:
+    """How to name ``db`` in a message: a path, or a URL with its password masked."""
+    if isinstance(db, Store):
+        return db.label
+    if isinstance(db, sqlite_utils.Database):
+        return file_of(db.conn) or ":memory:"
+    text = os.fspath(db) if isinstance(db, os.PathLike) else str(db)
+    return mask_url(text) if "://" in text else text
+
+
+def connect(db: DbLike | None = None, *, existing: bool = False, writer: bool = False) -> Store:
+    """The store at ``db``, migrated: a path (SQLite), a PostgreSQL URL
+    (``postgresql://user@host:5432/dbname``; the password from ``PGPASSWORD`` or
+    ``~/.pgpass``, as libpq does), an open ``sqlite_utils.Database``, or a Store; None is
+    ``$CAMPAIGN_DB``, else ``campaign.db``.
 
     A Store is returned as is; a Database is wrapped, sharing its connection. ``existing=True``
     refuses to create a store: a path with no file is an InputError. ``writer=True``
@@ -155,17 +182,43 @@ def connect(db: DbLike = DEFAULT_DB, *, existing: bool = False, writer: bool = F
     >>> store.scalar("SELECT COUNT(*) FROM campaigns") > 0
     True
     """
+    if db is None:
+        db = default_db()
+    if is_postgres_url(db):
+        return _postgres(str(db), writer=writer)
+    if isinstance(db, Store):
+        if writer and db.engine is not _SQLITE:
+            return _postgres(db.extras["url"], writer=True)
+        if not writer:
+            return db
+    if isinstance(db, str) and "://" in db:
+        raise ConfigError(
+            f"db={describe(db)!r} is neither a path nor a PostgreSQL URL: give a file such as "
+            "campaign.db, or postgresql://user@host:5432/dbname"
+        )
     if existing and isinstance(db, (str, os.PathLike)) and not Path(db).exists():
         raise InputError(f"no store at {db}: give the path of the campaign.db your send wrote")
     if writer:
         return _writer(db)
-    if isinstance(db, Store):
-        return db
     if isinstance(db, sqlite_utils.Database):
         database = open_db(db)
         return Store(_SQLITE, database.conn, database=database, label=file_of(database.conn))
     database = open_db(db)
     return Store(_SQLITE, database.conn, database=database, owned=True, label=str(db))
+
+
+def _postgres(url: str, *, writer: bool = False) -> Store:
+    conn = _POSTGRES.open(url)
+    try:
+        _POSTGRES.migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    store = Store(_POSTGRES, conn, owned=True, label=mask_url(url))
+    store.extras["url"] = url
+    if writer:
+        store.extras["writer"] = True
+    return store
 
 
 def _writer(db: DbLike) -> Store:

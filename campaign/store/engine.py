@@ -32,16 +32,95 @@ class Engine:
     #: Short name, e.g. ``"sqlite"``.
     name = "base"
 
-    # -- transactions ------------------------------------------------------------------------
+    #: The column that numbers a table's rows in the order they were inserted.
+    rowid = "rowid"
+
+    # -- connections and transactions ----------------------------------------------------------
+
+    def migrate(self, conn: Any) -> None:  # pragma: no cover
+        """Bring the store's schema up to date (each migration in one transaction)."""
+        raise NotImplementedError
+
+    def in_transaction(self, conn: Any) -> bool:
+        """True while ``conn`` has a transaction open."""
+        return bool(conn.in_transaction)
 
     def begin(self, conn: Any) -> None:
         """Start a transaction that will write (taking the write lock first, so that the
         reads inside it see what the writes will be based on)."""
         conn.execute("BEGIN")
 
+    def commit(self, conn: Any) -> None:
+        conn.commit()
+
+    def rollback(self, conn: Any) -> None:
+        conn.rollback()
+
     def sql(self, text: str) -> str:
         """The engine's spelling of a statement written with ``?`` placeholders."""
         return text
+
+    def executemany(self, conn: Any, sql: str, rows: Any) -> Any:
+        """Run ``sql`` once per row; returns a cursor whose ``rowcount`` is the total."""
+        return conn.executemany(sql, rows)
+
+    # -- the store's own statements -----------------------------------------------------------
+
+    def temp_receipts(self) -> tuple[str, str]:  # pragma: no cover
+        """(name, DDL) of the temporary table receipts are staged in before they are linked:
+        the receipt columns plus ``seq``, numbering them in arrival order."""
+        raise NotImplementedError
+
+    def insert_receipts_sql(self, incoming: str) -> str | None:
+        """The engine's own statement linking the staged receipts to their batches and
+        inserting them, or None for the shared one (:mod:`campaign.store.records`)."""
+        return None
+
+    def in_ids(self, column: str) -> str:  # pragma: no cover
+        """SQL true where ``column`` is one of the ids given as the one parameter
+        (see :meth:`ids`)."""
+        raise NotImplementedError
+
+    def ids(self, values: list[int]) -> Any:  # pragma: no cover
+        """The parameter :meth:`in_ids` takes."""
+        raise NotImplementedError
+
+    def same(self, a: str, b: str) -> str:
+        """SQL true where ``a`` and ``b`` are equal or both NULL."""
+        return f"{a} IS NOT DISTINCT FROM {b}"
+
+    def latest_per_recipient(self) -> tuple[str, str]:
+        """(what goes after SELECT, the ORDER BY) for the deliveries upsert, so that of the
+        new receipts of one recipient the latest (received_at, then id) is applied."""
+        return "", "x.id"
+
+    def blob(self, value: Any) -> Any:
+        """A raw payload (bytes or text) as the engine stores it in ``rejected.body``."""
+        return value
+
+    def insert_missing(
+        self, store: Store, table: str, columns: tuple[str, ...], rows: list[tuple]
+    ) -> None:
+        """Insert the rows whose keys ``table`` does not have yet (for copying a store)."""
+        marks = ", ".join("?" * len(columns))
+        store.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+            self._blobs(table, columns, rows),
+        )
+
+    def after_copy(self, store: Store, table: str, columns: tuple[str, ...]) -> None:
+        """Whatever ``table`` needs once rows were copied in with their own ids."""
+
+    def _blobs(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> list[tuple]:
+        if table != "rejected":
+            return rows
+        at = columns.index("body")
+        return [(*r[:at], self.blob(r[at]), *r[at + 1 :]) for r in rows]
+
+    def bulk_insert(self, store: Store, table: str, columns: tuple[str, ...], rows: Any) -> None:
+        """Insert many rows at once (the engine's fastest way: executemany, COPY...)."""
+        marks = ", ".join("?" * len(columns))
+        store.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
     # -- one sender per campaign ---------------------------------------------------------------
 

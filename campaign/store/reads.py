@@ -78,6 +78,6 @@ def latest_replies(store: Store, campaign: str, limit: int) -> list[tuple]:
     """The campaign's latest replies: (phone, content, received_at, opt_out), newest first."""
     return store.rows(
         "SELECT phone, content, received_at, opt_out FROM replies WHERE campaign = ?"
-        " ORDER BY received_at DESC, id DESC LIMIT ?",
+        " ORDER BY received_at DESC NULLS LAST, id DESC LIMIT ?",
         [campaign, limit],
     )

@@ -19,12 +19,12 @@ runs inside the caller's transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from campaign.clock import now
 from campaign.store.connection import Store
+from campaign.store.engine import Engine
 
 __all__ = [
     "RECEIPT_ROW",
@@ -56,52 +56,42 @@ class Written(NamedTuple):
     rejected: int
 
 
-# Set-based: the parsed rows go to a temporary table (no indexes: cheap), then one statement
-# links them to batches and recipients and inserts them; duplicates fall on receipts_once.
-_INCOMING = "incoming_receipts"
-_CREATE_INCOMING = f"""
-CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} (
-    vendor, task_id, phone, status, code, reason, received_at, talk_seconds, remark
-)
-"""
 # Two batches can carry the same (vendor, task id): a vendor that restarts its counter, two
 # simulator sessions writing into one store. A receipt or reply goes to the batch that sent to
-# its phone, else the latest submitted (the rowid of that batch; an index lookup each).
+# its phone, else the latest submitted (the row number of that batch; an index lookup each).
 _BATCH_OF = """(
-    SELECT c.rowid FROM batches AS c
+    SELECT c.{rowid} FROM batches AS c
     LEFT JOIN recipients AS q
         ON q.campaign = c.campaign AND q.phone = {phone} AND q.batch = c.batch
     WHERE c.vendor = {vendor} AND c.task_id = {task}
-    ORDER BY q.phone IS NULL, c.submitted_at DESC, c.rowid DESC
+    ORDER BY q.phone IS NULL, c.submitted_at DESC NULLS LAST, c.{rowid} DESC
     LIMIT 1)"""
 
-_BATCH_OF_INCOMING = _BATCH_OF.format(vendor="v.vendor", task="v.task_id", phone="v.phone")
-_BATCH_OF_RECEIPT = _BATCH_OF.format(
-    vendor="receipts.vendor", task="receipts.task_id", phone="receipts.phone"
-)
-
-_INSERT_RECEIPTS = f"""
-INSERT INTO receipts ({", ".join(RECEIPT_ROW)}, campaign, batch, matched, ingested_at)
-SELECT v.*, b.campaign, b.batch, r.phone IS NOT NULL, ?
-FROM temp.{_INCOMING} AS v
-LEFT JOIN batches AS b ON b.rowid = {_BATCH_OF_INCOMING}
+# Set-based: the parsed rows go to a temporary table (no indexes: cheap), then one statement
+# links them to batches and recipients and inserts them; duplicates fall on receipts_once.
+_INSERT_RECEIPTS = """
+INSERT INTO receipts ({columns}, campaign, batch, matched, ingested_at)
+SELECT {staged}, b.campaign, b.batch, CASE WHEN r.phone IS NULL THEN 0 ELSE 1 END, ?
+FROM {incoming} AS v
+LEFT JOIN batches AS b ON b.{rowid} = {batch_of}
 LEFT JOIN recipients AS r ON r.campaign = b.campaign AND r.phone = v.phone AND r.batch = b.batch
 WHERE true
-ORDER BY v.rowid
+ORDER BY v.seq
 ON CONFLICT DO NOTHING
 """
 
-# The latest receipt per (campaign, phone) wins: rows are applied in id order and a row only
-# replaces one that is older (received_at, then id), so out-of-order arrival is harmless.
-_UPSERT_DELIVERIES_WHERE = """
+# The latest receipt per (campaign, phone) wins: a row only replaces one that is older
+# (received_at, then id), so out-of-order arrival is harmless. {latest} picks, among the new
+# rows, the latest per recipient (SQLite applies them in id order and needs no picking).
+_UPSERT_DELIVERIES = """
 INSERT INTO deliveries (campaign, phone, batch, vendor, task_id, status, code, reason,
                         received_at, talk_seconds, carrier, province, city, receipt_id)
-SELECT x.campaign, x.phone, x.batch, x.vendor, x.task_id, x.status, x.code, x.reason,
+SELECT {latest} x.campaign, x.phone, x.batch, x.vendor, x.task_id, x.status, x.code, x.reason,
        x.received_at, x.talk_seconds, r.carrier, r.province, r.city, x.id
 FROM receipts AS x
 JOIN recipients AS r ON r.campaign = x.campaign AND r.phone = x.phone
-WHERE {where} AND x.matched = 1
-ORDER BY x.id
+WHERE {{where}} AND x.matched = 1
+ORDER BY {order}
 ON CONFLICT (campaign, phone) DO UPDATE SET
     batch = excluded.batch, vendor = excluded.vendor, task_id = excluded.task_id,
     status = excluded.status, code = excluded.code, reason = excluded.reason,
@@ -111,29 +101,27 @@ WHERE COALESCE(excluded.received_at, '') > COALESCE(deliveries.received_at, '')
    OR (COALESCE(excluded.received_at, '') = COALESCE(deliveries.received_at, '')
        AND excluded.receipt_id > deliveries.receipt_id)
 """
-_UPSERT_DELIVERIES = _UPSERT_DELIVERIES_WHERE.format(where="x.id > ?")
 
 # Receipts that arrived before their task id was recorded (a fast receipt racing the send's
 # own bookkeeping): link them now that the batch is known.
-_RELINK = f"""
-UPDATE receipts SET campaign = b.campaign, batch = b.batch, matched = EXISTS (
+_RELINK = """
+UPDATE receipts SET campaign = b.campaign, batch = b.batch, matched = CASE WHEN EXISTS (
     SELECT 1 FROM recipients AS r
     WHERE r.campaign = b.campaign AND r.phone = receipts.phone AND r.batch = b.batch)
+    THEN 1 ELSE 0 END
 FROM batches AS b
 WHERE {{where}} AND receipts.campaign IS NULL AND receipts.task_id IS NOT NULL
-  AND b.rowid = {_BATCH_OF_RECEIPT}
+  AND b.{rowid} = {batch_of}
 RETURNING receipts.id
 """
 
 # The reply's task names its batch (as for receipts); without a known task, the campaign that
 # last sent to the phone through this vendor, in a batch the vendor took (not a rejected one).
-_BATCH_OF_REPLY = _BATCH_OF.format(vendor="?1", task="?2", phone="?3")
-_INSERT_REPLY = f"""
+_INSERT_REPLY = """
 INSERT INTO replies (vendor, task_id, phone, content, received_at, opt_out, campaign,
                      ingested_at)
 SELECT ?1, ?2, ?3, ?4, ?5, ?6, COALESCE(
-    (SELECT b.campaign FROM batches AS b
-     WHERE b.rowid = {_BATCH_OF_REPLY}),
+    (SELECT b.campaign FROM batches AS b WHERE b.{rowid} = {batch_of}),
     (SELECT b.campaign FROM recipients AS r
      JOIN batches AS b ON b.campaign = r.campaign AND b.batch = r.batch
      WHERE r.phone = ?3 AND b.vendor = ?1 AND b.submitted_at IS NOT NULL
@@ -148,13 +136,54 @@ _INSERT_REJECTED = "INSERT INTO rejected (received_at, source, body, error) VALU
 # Files and pulls are ingested again and again: keep each unparseable record once.
 _INSERT_REJECTED_ONCE = """
 INSERT INTO rejected (received_at, source, body, error) SELECT ?1, ?2, ?3, ?4
-WHERE NOT EXISTS (SELECT 1 FROM rejected WHERE source = ?2 AND body IS ?3 AND error = ?4)
+WHERE NOT EXISTS (SELECT 1 FROM rejected WHERE source = ?2 AND {same_body} AND error = ?4)
 """
 
 _UNLINKED_SINCE = (
     "SELECT DISTINCT vendor, task_id FROM receipts WHERE id > ? "
     "AND campaign IS NULL AND task_id IS NOT NULL"
 )
+
+
+class _Statements:
+    """The statements above as one engine spells them (built once per engine)."""
+
+    def __init__(self, engine: Engine) -> None:
+        rowid = engine.rowid
+        self.incoming, self.create_incoming = engine.temp_receipts()
+        self.insert_receipts = engine.insert_receipts_sql(self.incoming) or _INSERT_RECEIPTS.format(
+            columns=", ".join(RECEIPT_ROW),
+            staged=", ".join(f"v.{c}" for c in RECEIPT_ROW),
+            incoming=self.incoming,
+            rowid=rowid,
+            batch_of=_BATCH_OF.format(rowid=rowid, vendor="v.vendor", task="v.task_id",
+                                      phone="v.phone"),
+        )  # fmt: skip
+        latest, order = engine.latest_per_recipient()
+        self.upsert_deliveries = _UPSERT_DELIVERIES.format(latest=latest, order=order)
+        self.relink = _RELINK.format(
+            rowid=rowid,
+            batch_of=_BATCH_OF.format(rowid=rowid, vendor="receipts.vendor",
+                                      task="receipts.task_id", phone="receipts.phone"),
+        )  # fmt: skip
+        self.insert_reply = _INSERT_REPLY.format(
+            rowid=rowid,
+            batch_of=_BATCH_OF.format(rowid=rowid, vendor="?1", task="?2", phone="?3"),
+        )
+        self.insert_rejected_once = _INSERT_REJECTED_ONCE.format(
+            same_body=engine.same("body", "?3")
+        )
+        self.in_ids = engine.in_ids("x.id")
+
+
+_BUILT: dict[type, _Statements] = {}
+
+
+def _sql(store: Store) -> _Statements:
+    kind = type(store.engine)
+    if kind not in _BUILT:
+        _BUILT[kind] = _Statements(store.engine)
+    return _BUILT[kind]
 
 
 def write_records(
@@ -171,28 +200,28 @@ def write_records(
     Each rejected row is stored once per (source, body, error) unless ``rejected_once=False``
     (the receiver keeps every bad push).
     """
+    sql = _sql(store)
     stamp = now()
     inserted = duplicates = 0
     if receipts:
         before = last_receipt_id(store)
-        store.execute(_CREATE_INCOMING)
-        store.execute(f"DELETE FROM temp.{_INCOMING}")
-        store.executemany(f"INSERT INTO temp.{_INCOMING} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          receipts)  # fmt: skip
-        added = max(store.execute(_INSERT_RECEIPTS, [stamp]).rowcount, 0)
-        store.execute(f"DELETE FROM temp.{_INCOMING}")
+        store.execute(sql.create_incoming)
+        store.execute(f"DELETE FROM {sql.incoming}")
+        store.bulk_insert(sql.incoming, RECEIPT_ROW, receipts)
+        added = max(store.execute(sql.insert_receipts, [stamp]).rowcount, 0)
+        store.execute(f"DELETE FROM {sql.incoming}")
         if added:
-            store.execute(_UPSERT_DELIVERIES, [before])
+            store.execute(sql.upsert_deliveries.format(where="x.id > ?"), [before])
         inserted += added
         duplicates += len(receipts) - added
     if replies:
-        cursor = store.executemany(_INSERT_REPLY, ((*row, stamp) for row in replies))
+        cursor = store.executemany(sql.insert_reply, ((*row, stamp) for row in replies))
         added = max(cursor.rowcount, 0)
         inserted += added
         duplicates += len(replies) - added
-    bad = list(rejected)
+    bad = [(at, source, store.engine.blob(body), error) for at, source, body, error in rejected]
     if bad:
-        store.executemany(_INSERT_REJECTED_ONCE if rejected_once else _INSERT_REJECTED, bad)
+        store.executemany(sql.insert_rejected_once if rejected_once else _INSERT_REJECTED, bad)
     return Written(inserted, duplicates, len(bad))
 
 
@@ -208,7 +237,7 @@ def unlinked_since(store: Store, receipt_id: int) -> list[tuple[str, str]]:
 
 def keep_rejected(store: Store, source: str, body: bytes | str | None, error: str) -> None:
     """Keep one unparseable (or unstorable) input in ``rejected``."""
-    store.execute(_INSERT_REJECTED, [now(), source, body, error])
+    store.execute(_INSERT_REJECTED, [now(), source, store.engine.blob(body), error])
 
 
 def relink(
@@ -221,16 +250,14 @@ def relink(
     inside the caller's transaction. ``since_id`` limits the work to receipts with
     ``id >= since_id``; ``tasks`` to those (vendor, task_id) pairs (an index lookup each).
     Returns the number of receipts linked to a batch."""
+    sql = _sql(store)
     if tasks is None:
-        ids = [i for (i,) in store.execute(_RELINK.format(where="receipts.id >= ?"), [since_id])]
+        ids = [i for (i,) in store.rows(sql.relink.format(where="receipts.id >= ?"), [since_id])]
     else:
-        statement = _RELINK.format(where="receipts.vendor = ? AND receipts.task_id = ?")
+        statement = sql.relink.format(where="receipts.vendor = ? AND receipts.task_id = ?")
         ids = [i for task in tasks for (i,) in store.rows(statement, list(task))]
     if ids:
-        store.execute(
-            _UPSERT_DELIVERIES_WHERE.format(where="x.id IN (SELECT value FROM json_each(?))"),
-            [json.dumps(ids)],
-        )
+        store.execute(sql.upsert_deliveries.format(where=sql.in_ids), [store.engine.ids(ids)])
     return len(ids)
 
 

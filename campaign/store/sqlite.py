@@ -8,6 +8,7 @@ of ``<store>-send.lock`` beside the file, plus a lock per (file, campaign) in th
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -49,6 +50,11 @@ def open_db(db: DbLike = DEFAULT_DB) -> sqlite_utils.Database:
     if isinstance(db, sqlite_utils.Database):
         database = db
     elif isinstance(db, (str, os.PathLike)):
+        if "://" in os.fspath(db):
+            raise ConfigError(
+                "open_db opens a SQLite file as a sqlite_utils.Database; for a PostgreSQL URL "
+                "use campaign.store.connect(url), which every db= argument also takes"
+            )
         path = Path(db)
         if path.is_dir():
             raise ConfigError(f"{path} is a folder: give the path of the store, e.g. campaign.db")
@@ -112,8 +118,27 @@ class SQLiteEngine(Engine):
 
     name = "sqlite"
 
+    def migrate(self, conn: sqlite3.Connection) -> None:
+        migrate(conn)
+
     def begin(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
+
+    def temp_receipts(self) -> tuple[str, str]:
+        # no types, no index (cheap); seq is the rowid: arrival order
+        return "temp.incoming_receipts", (
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_receipts (seq INTEGER PRIMARY KEY,"
+            " vendor, task_id, phone, status, code, reason, received_at, talk_seconds, remark)"
+        )
+
+    def in_ids(self, column: str) -> str:
+        return f"{column} IN (SELECT value FROM json_each(?))"
+
+    def ids(self, values: list[int]) -> str:
+        return json.dumps(values)
+
+    def same(self, a: str, b: str) -> str:
+        return f"{a} IS {b}"
 
     @contextlib.contextmanager
     def send_lock(self, store: Store, campaign: str) -> Iterator[None]:

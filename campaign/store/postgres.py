@@ -1,0 +1,326 @@
+"""The PostgreSQL engine: the store a team shares (``db="postgresql://user@host/dbname"``).
+
+Through psycopg 3, with libpq's own conventions for everything about the connection: the
+URL, ``PGPASSWORD`` and the other ``PG*`` variables, ``~/.pgpass``, ``sslmode``. Statements run
+server-side with ``$n`` parameters (psycopg's ``RawCursor``), translated once from the ``?``
+the store writes; the connection is in autocommit mode and :class:`~campaign.store.Store`
+opens a transaction where it writes. Bulk inserts use COPY. One sender per campaign is a
+session-level advisory lock, released by the server if the sender's connection dies.
+The schema is the same as SQLite's, spelled for PostgreSQL (:mod:`.postgres_schema`), with
+its version in ``campaign_schema``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import urllib.parse
+import zlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from campaign.errors import ConfigError, SendInProgress, StoreUnavailable
+from campaign.store import postgres_schema
+from campaign.store.engine import Engine
+
+if TYPE_CHECKING:
+    from campaign.store import Store
+
+__all__ = ["PostgresEngine", "is_postgres_url", "mask_url"]
+
+#: The first half of every advisory lock key campaign takes ("CAMP").
+_LOCK_SPACE = 0x43414D50
+#: The advisory lock held while migrating, so that two processes migrate once.
+_MIGRATION_LOCK = 0x5343
+#: Memory a sort or hash of one statement may use before spilling to disk.
+WORK_MEM = "64MB"
+#: Staged rows from which the staging table is analysed, so the planner knows its size.
+ANALYZE_FROM = 5_000
+
+
+def is_postgres_url(value: object) -> bool:
+    """True for ``postgresql://...`` and ``postgres://...``."""
+    return isinstance(value, str) and value.strip().lower().startswith(
+        ("postgresql://", "postgres://")
+    )
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, for messages and reprs.
+
+    >>> mask_url("postgresql://ana:s3cret@db.example.com:5432/campaigns?sslmode=require")
+    'postgresql://ana:***@db.example.com:5432/campaigns?sslmode=require'
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _where(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qs(parts.query)
+    host = parts.hostname or (query.get("host") or ["localhost"])[0]
+    port = parts.port or (query.get("port") or ["5432"])[0]
+    return f"{host}:{port}"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+_PARAM = re.compile(r"\?(\d*)")
+_LOCAL_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCAL_LOCKS_GUARD = threading.Lock()
+
+
+class PostgresEngine(Engine):
+    """PostgreSQL through psycopg 3."""
+
+    name = "postgresql"
+    rowid = "id"
+
+    def __init__(self) -> None:
+        self._translated: dict[str, str] = {}
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def open(self, url: str) -> Any:
+        """A connection to ``url``; the server's refusals as errors that say what to do."""
+        import psycopg
+
+        try:
+            conn = psycopg.connect(url, autocommit=True, cursor_factory=psycopg.RawCursor)
+        except psycopg.OperationalError as exc:
+            raise _unavailable(url, exc) from None
+        # the joins and sorts of a big ingest stay in memory (the server default, 4 MB,
+        # spills a million receipts to disk); per connection, never beyond this session
+        conn.execute(f"SET work_mem = '{WORK_MEM}'")
+        return conn
+
+    def migrate(self, conn: Any) -> None:
+        """Apply the migrations the database has not seen, each in one transaction, under an
+        advisory lock: processes opening a new database at once migrate it once."""
+        migrations = postgres_schema.MIGRATIONS
+        lock = [_LOCK_SPACE, _MIGRATION_LOCK]
+        conn.execute("SELECT pg_advisory_lock($1, $2)", lock)
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS campaign_schema (version INTEGER NOT NULL)")
+            for target in range(self._version(conn), len(migrations)):
+                conn.execute("BEGIN")
+                try:
+                    conn.execute(migrations[target])
+                    conn.execute("DELETE FROM campaign_schema")
+                    conn.execute("INSERT INTO campaign_schema VALUES ($1)", [target + 1])
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock($1, $2)", lock)
+
+    @staticmethod
+    def _version(conn: Any) -> int:
+        row = conn.execute("SELECT MAX(version) FROM campaign_schema").fetchone()
+        version = row[0] or 0
+        if version > len(postgres_schema.MIGRATIONS):
+            raise ConfigError(
+                f"this store has schema version {version}, newer than this campaign "
+                f"({len(postgres_schema.MIGRATIONS)}): upgrade campaign to open it"
+            )
+        return version
+
+    # -- transactions and statements -----------------------------------------------------------
+
+    def in_transaction(self, conn: Any) -> bool:
+        from psycopg import pq
+
+        return conn.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def begin(self, conn: Any) -> None:
+        conn.execute("BEGIN")
+
+    def commit(self, conn: Any) -> None:
+        conn.execute("COMMIT")
+
+    def rollback(self, conn: Any) -> None:
+        if self.in_transaction(conn):
+            conn.execute("ROLLBACK")
+
+    def sql(self, text: str) -> str:
+        """``?`` as ``$1, $2...`` in order, ``?N`` as ``$N``."""
+        done = self._translated.get(text)
+        if done is None:
+            count = 0
+
+            def number(match: re.Match[str]) -> str:
+                nonlocal count
+                if match.group(1):
+                    return "$" + match.group(1)
+                count += 1
+                return f"${count}"
+
+            done = self._translated[text] = _PARAM.sub(number, text)
+        return done
+
+    def executemany(self, conn: Any, sql: str, rows: Any) -> Any:
+        cursor = conn.cursor()
+        cursor.executemany(sql, list(rows))
+        return cursor
+
+    def bulk_insert(self, store: Store, table: str, columns: tuple[str, ...], rows: Any) -> None:
+        cursor = store.conn.cursor()
+        count = 0
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        if count >= ANALYZE_FROM and table == "incoming_receipts":
+            store.conn.execute(f"ANALYZE {table}")
+
+    def insert_missing(
+        self, store: Store, table: str, columns: tuple[str, ...], rows: list[tuple]
+    ) -> None:
+        names = ", ".join(columns)
+        staging = f"copy_{table}"
+        store.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table})")
+        store.conn.execute(f"TRUNCATE {staging}")
+        self.bulk_insert(store, staging, columns, self._blobs(table, columns, rows))
+        store.conn.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ON CONFLICT DO NOTHING"
+        )
+
+    def after_copy(self, store: Store, table: str, columns: tuple[str, ...]) -> None:
+        if "id" in columns:  # rows came with their ids: the next new row gets the one after
+            store.conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                f" GREATEST(COALESCE(MAX(id), 0), 1), MAX(id) IS NOT NULL) FROM {table}"
+            )
+
+    # -- the store's own statements -----------------------------------------------------------
+
+    def temp_receipts(self) -> tuple[str, str]:
+        return "incoming_receipts", (
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_receipts ("
+            "seq BIGINT GENERATED ALWAYS AS IDENTITY, vendor TEXT, task_id TEXT, phone TEXT,"
+            " status TEXT, code TEXT, reason TEXT, received_at TEXT, talk_seconds INTEGER,"
+            " remark TEXT)"
+        )
+
+    def insert_receipts_sql(self, incoming: str) -> str:
+        """The shared rule (the batch that sent to the phone, else the latest submitted),
+        decided for all staged rows in one pass of joins instead of one subquery per row."""
+        from campaign.store.records import RECEIPT_ROW
+
+        columns = ", ".join(RECEIPT_ROW)
+        staged = ", ".join(f"v.{c}" for c in RECEIPT_ROW)
+        return f"""
+WITH tasks AS (SELECT DISTINCT vendor, task_id FROM {incoming}),
+candidates AS (
+    SELECT c.id, c.campaign, c.batch, c.vendor, c.task_id, c.submitted_at
+    FROM batches AS c JOIN tasks AS t ON t.vendor = c.vendor AND t.task_id = c.task_id),
+picked AS (
+    SELECT DISTINCT ON (v.seq) v.seq, c.id
+    FROM {incoming} AS v
+    JOIN candidates AS c ON c.vendor = v.vendor AND c.task_id = v.task_id
+    LEFT JOIN recipients AS q
+        ON q.campaign = c.campaign AND q.phone = v.phone AND q.batch = c.batch
+    ORDER BY v.seq, q.phone IS NULL, c.submitted_at DESC NULLS LAST, c.id DESC)
+INSERT INTO receipts ({columns}, campaign, batch, matched, ingested_at)
+SELECT {staged}, b.campaign, b.batch, CASE WHEN r.phone IS NULL THEN 0 ELSE 1 END, ?
+FROM {incoming} AS v
+LEFT JOIN picked AS p ON p.seq = v.seq
+LEFT JOIN batches AS b ON b.id = p.id
+LEFT JOIN recipients AS r ON r.campaign = b.campaign AND r.phone = v.phone AND r.batch = b.batch
+ORDER BY v.seq
+ON CONFLICT DO NOTHING
+"""
+
+    def in_ids(self, column: str) -> str:
+        return f"{column} = ANY(?)"
+
+    def ids(self, values: list[int]) -> list[int]:
+        return list(values)
+
+    def latest_per_recipient(self) -> tuple[str, str]:
+        # one row per recipient: an upsert may not touch the same row twice in PostgreSQL
+        return (
+            "DISTINCT ON (x.campaign, x.phone)",
+            "x.campaign, x.phone, COALESCE(x.received_at, '') DESC, x.id DESC",
+        )
+
+    def blob(self, value: Any) -> Any:
+        return value.encode("utf-8") if isinstance(value, str) else value
+
+    # -- one sender per campaign ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def send_lock(self, store: Store, campaign: str) -> Iterator[None]:
+        """One sender per campaign, on any machine: a session-level advisory lock keyed by
+        the campaign's name (the server drops it if the sender's connection dies), plus a
+        lock per (store, campaign) in this process."""
+        key = (store.label, campaign)
+        with _LOCAL_LOCKS_GUARD:
+            local = _LOCAL_LOCKS.setdefault(key, threading.Lock())
+        busy = SendInProgress(
+            f"campaign {campaign!r} is being sent right now by another process or machine; "
+            "wait for it to finish (sending it twice at once could send people the message "
+            "twice)"
+        )
+        if not local.acquire(blocking=False):
+            raise busy
+        try:
+            lock = [_LOCK_SPACE, zlib.crc32(campaign.encode()) & 0x7FFFFFFF]
+            got = store.conn.execute("SELECT pg_try_advisory_lock($1, $2)", lock).fetchone()[0]
+            if not got:
+                raise busy
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    store.conn.execute("SELECT pg_advisory_unlock($1, $2)", lock)
+        finally:
+            local.release()
+
+    # -- expressions ---------------------------------------------------------------------------
+
+    def json_text(self, column: str, key: str) -> str:
+        return f"(CAST({column} AS jsonb) -> {_literal(key)})"
+
+    def json_has(self, column: str, key: str) -> str:
+        return f"jsonb_exists(CAST({column} AS jsonb), {_literal(key)})"
+
+    def json_keys(self, column: str, alias: str) -> str:
+        return f"jsonb_each(CAST({column} AS jsonb)) AS {alias}"
+
+    def seconds_between(self, later: str, earlier: str) -> str:
+        return (
+            f"GREATEST(0, CAST(ROUND(EXTRACT(EPOCH FROM (CAST({later} AS timestamptz)"
+            f" - CAST({earlier} AS timestamptz)))) AS INTEGER))"
+        )
+
+
+def _unavailable(url: str, exc: Exception) -> StoreUnavailable:
+    """psycopg's OperationalError as what a user can act on; the password never shown."""
+    text = str(exc)
+    shown = mask_url(url)
+    if "password authentication failed" in text or "no password supplied" in text:
+        user = urllib.parse.urlsplit(url).username or "(your login name)"
+        why = (
+            f"the server refused the login of user {user!r}: check the user and give the "
+            "password in PGPASSWORD or ~/.pgpass (never in the URL of a shared script)"
+        )
+    elif re.search(r'database ".*" does not exist', text):
+        name = urllib.parse.urlsplit(url).path.lstrip("/") or "(default)"
+        why = f"the server has no database {name!r}: create it (createdb {name}) or fix the URL"
+    elif "role" in text and "does not exist" in text:
+        why = "the server has no such user (role): create it or fix the URL's user"
+    else:
+        why = (
+            f"cannot reach PostgreSQL at {_where(url)}: is the server running and the host, "
+            "port and sslmode right?"
+        )
+    return StoreUnavailable(f"{shown}: {why}")
