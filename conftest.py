@@ -10,8 +10,13 @@ marked ``+SKIP``; the same calls run against the simulator in ``tests/``.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import tempfile
+import urllib.parse
+import uuid
+import warnings
 from pathlib import Path
 
 import pytest
@@ -45,6 +50,54 @@ def _loopback_only():
     socket.getaddrinfo = getaddrinfo
     yield
     socket.getaddrinfo = real
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the tests: the one ``$CAMPAIGN_TEST_POSTGRES`` names (a URL
+    whose user may create databases), else one started here from the ``pgserver`` wheel (the
+    test extras install it), stopped and removed at the end.
+
+    Its folder is not under pytest's tmp_path: run as root, pgserver's server runs as its own
+    user, and every new pytest session makes pytest's folder private again (0700), which would
+    cut a server still running for another session off its data."""
+    given = os.environ.get("CAMPAIGN_TEST_POSTGRES", "").strip()
+    if given:
+        yield given
+        return
+    folder = tempfile.mkdtemp(prefix="campaign-test-pg-")
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        server = pgserver.get_server(folder, cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_db(postgres_server):
+    """A new, empty PostgreSQL database for one test; its URL. Dropped afterwards."""
+    import psycopg
+
+    name = "campaign_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    parts = urllib.parse.urlsplit(postgres_server)
+    yield urllib.parse.urlunsplit(parts._replace(path="/" + name))
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The same test on both engines: a SQLite file path, or a PostgreSQL database URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "campaign.db")
+    return request.getfixturevalue("postgres_db")
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import tempfile
+import urllib.parse
+import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +28,7 @@ from campaign.ingest import (
 )
 from campaign.send import send
 from campaign.simulator import serve
-from campaign.store import now, open_db
+from campaign.store import connect, now
 from campaign.vendors import veesing_code, veesing_sms, veesing_voice
 
 SMS = "【云通信】双11会员专享,全场五折,回T退订"
@@ -41,32 +43,48 @@ def reply(phone="13800000000", task="T1", content="TD", at="2024-11-11 20:05:00"
 
 
 @pytest.fixture
-def db(tmp_path):
-    """A store with campaign 'c': batch 1 (task T1) to 13800000000-1, batch 2 (T2) to ...02."""
-    path = tmp_path / "campaign.db"
-    store = open_db(path)
-    with store.conn as conn:
-        conn.execute(
+def db(store_url):
+    """A store with campaign 'c': batch 1 (task T1) to 13800000000-1, batch 2 (T2) to ...02.
+
+    On both engines (``store_url``: a SQLite file, or a fresh PostgreSQL database)."""
+    with connect(store_url) as store, store.transaction():
+        store.execute(
             "INSERT INTO campaigns (name, vendor, channel, created_at) VALUES "
             "('c', 'veesing-sms', 'sms', ?)",
             [now()],
         )
-        conn.executemany(
+        store.executemany(
             "INSERT INTO batches (campaign, batch, vendor, size, state, task_id, submitted_at)"
             " VALUES ('c', ?, 'veesing-sms', 2, 'accepted', ?, ?)",
             [(1, "T1", "2024-11-11T19:00:00+08:00"), (2, "T2", "2024-11-11T19:30:00+08:00")],
         )
-        conn.executemany(
+        store.executemany(
             "INSERT INTO recipients (campaign, phone, batch, carrier, province) "
             "VALUES ('c', ?, ?, '移动', '广东')",
             [("13800000000", 1), ("13800000001", 1), ("13800000002", 2)],
         )
-    store.conn.close()
-    return path
+    return store_url
 
 
-def rows(db, sql):
-    return sqlite_utils.Database(db).execute(sql).fetchall()
+def rows(db, sql, params=()):
+    with connect(db) as store:
+        return store.rows(sql, params)
+
+
+def count(db, sql, params=()):
+    with connect(db) as store:
+        return store.scalar(sql, params)
+
+
+def execute(db, sql, params=()):
+    """One write, committed, on either engine."""
+    with connect(db) as store, store.transaction():
+        store.execute(sql, params)
+
+
+def text(body):
+    """A stored raw body as text: PostgreSQL keeps ``rejected.body`` as BYTEA (bytes)."""
+    return body.decode("utf-8") if isinstance(body, bytes) else body
 
 
 def test_receipts_are_linked_flagged_and_stored_once(db):
@@ -96,12 +114,12 @@ def test_receipts_are_linked_flagged_and_stored_once(db):
 def test_a_receipt_that_beat_its_task_id_is_linked_later(db):
     ingest_receipts(db, [receipt("13800000005", task="T3")], vendor="veesing-sms")
     assert link_receipts(db) == 0
-    with sqlite_utils.Database(db).conn as conn:
-        conn.execute(
+    with connect(db) as store, store.transaction():
+        store.execute(
             "INSERT INTO batches (campaign, batch, vendor, size, state, task_id) "
             "VALUES ('c', 3, 'veesing-sms', 1, 'accepted', 'T3')"
         )
-        conn.execute(
+        store.execute(
             "INSERT INTO recipients (campaign, phone, batch) VALUES ('c', '13800000005', 3)"
         )
     assert link_receipts(db) == 1
@@ -301,16 +319,15 @@ def test_xml_replies_decode_and_link_by_phone(db):
         "<smsrerecv><psrerecv><mobile>13800000002</mobile><content>"
         f"{text}</content><sendtime>2024-11-11 21:00:00</sendtime></psrerecv></smsrerecv>"
     )
-    with sqlite_utils.Database(db).conn as conn:
-        conn.execute("UPDATE batches SET vendor = 'jzyyun-sms'")
+    execute(db, "UPDATE batches SET vendor = 'jzyyun-sms'")
     assert ingest_replies(db, body, vendor="jzyyun-sms").inserted == 1
     assert rows(db, "SELECT task_id, content, opt_out, campaign FROM replies") == [
         (None, "退订", 1, "c")
     ]
 
 
-def test_pull_reports_and_replies_from_the_simulator(tmp_path):
-    db = tmp_path / "campaign.db"
+def test_pull_reports_and_replies_from_the_simulator(store_url):
+    db = store_url
     with serve(seed=5, time_scale=3600, reply_rate=0.5, pull_max=40) as sim:
         client = cp.vendor("jzyyun-sms", username="u", password="p", base_url=sim.url)
         phones = [str(13800000000 + i) for i in range(120)]
@@ -320,16 +337,13 @@ def test_pull_reports_and_replies_from_the_simulator(tmp_path):
         got = pull_reports(client, db)
         replies = pull_replies(client, db)
         assert pull_reports(client, db).total == 0  # the queue is empty now
-    store = sqlite_utils.Database(db)
-    assert got.inserted == store["receipts"].count > 100
+    assert got.inserted == count(db, "SELECT COUNT(*) FROM receipts") > 100
     assert got.rejected == 0
-    assert store.execute("SELECT MIN(matched) FROM receipts").fetchone()[0] == 1
-    assert store["deliveries"].count == store.execute(
-        "SELECT COUNT(DISTINCT phone) FROM receipts").fetchone()[0]  # fmt: skip
-    assert replies.inserted == store["replies"].count > 0
-    assert store.execute("SELECT COUNT(*) FROM replies WHERE campaign = 'j'").fetchone()[0] == (
-        replies.inserted
-    )
+    assert count(db, "SELECT MIN(matched) FROM receipts") == 1
+    assert count(db, "SELECT COUNT(*) FROM deliveries") == count(
+        db, "SELECT COUNT(DISTINCT phone) FROM receipts")  # fmt: skip
+    assert replies.inserted == count(db, "SELECT COUNT(*) FROM replies") > 0
+    assert count(db, "SELECT COUNT(*) FROM replies WHERE campaign = 'j'") == replies.inserted
 
 
 def test_pull_needs_a_pulled_vendor(tmp_path):
@@ -341,18 +355,17 @@ def test_pull_needs_a_pulled_vendor(tmp_path):
 # --------------------------------------------------------------------------- shared task ids
 
 
-def shared_task_store(path, *, states=("accepted", "accepted")):
+def shared_task_store(db, *, states=("accepted", "accepted")):
     """Campaigns 'old' (T1 at 19:00 to ...00, ...01) and 'new' (T1 at 20:00 to ...02, and
     ...01 again): two sends the vendor (or two simulator sessions) gave the same task id."""
-    store = open_db(path)
-    with store.conn as conn:
+    with connect(db) as store, store.transaction():
         for name in ("old", "new"):
-            conn.execute(
+            store.execute(
                 "INSERT INTO campaigns (name, vendor, channel, created_at) "
                 "VALUES (?, 'veesing-sms', 'sms', ?)",
                 [name, now()],
             )
-        conn.executemany(
+        store.executemany(
             "INSERT INTO batches (campaign, batch, vendor, size, state, task_id, submitted_at)"
             " VALUES (?, 1, 'veesing-sms', 2, ?, 'T1', ?)",
             [
@@ -360,17 +373,16 @@ def shared_task_store(path, *, states=("accepted", "accepted")):
                 ("new", states[1], "2024-11-11T20:00:00+08:00"),
             ],
         )
-        conn.executemany(
+        store.executemany(
             "INSERT INTO recipients (campaign, phone, batch) VALUES (?, ?, 1)",
             [("old", "13800000000"), ("old", "13800000001"), ("new", "13800000002"),
              ("new", "13800000001")],
         )  # fmt: skip
-    store.conn.close()
-    return path
+    return db
 
 
-def test_a_shared_task_id_links_each_receipt_and_reply_to_the_batch_that_sent_to_it(tmp_path):
-    db = shared_task_store(tmp_path / "campaign.db")
+def test_a_shared_task_id_links_each_receipt_and_reply_to_the_batch_that_sent_to_it(store_url):
+    db = shared_task_store(store_url)
     forms = [
         receipt("13800000000"),
         receipt("13800000002"),
@@ -398,8 +410,8 @@ def test_a_shared_task_id_links_each_receipt_and_reply_to_the_batch_that_sent_to
     ]
 
 
-def test_a_shared_task_id_is_relinked_to_the_batch_that_sent_to_the_phone(tmp_path):
-    db = tmp_path / "campaign.db"
+def test_a_shared_task_id_is_relinked_to_the_batch_that_sent_to_the_phone(store_url):
+    db = store_url
     forms = [receipt("13800000000"), receipt("13800000002")]
     assert ingest_receipts(db, forms, vendor="veesing-sms").inserted == 2  # no batch known yet
     assert rows(db, "SELECT DISTINCT matched FROM receipts") == [(0,)]
@@ -415,17 +427,15 @@ def test_a_shared_task_id_is_relinked_to_the_batch_that_sent_to_the_phone(tmp_pa
     ]
 
 
-def test_a_reply_without_task_is_not_linked_to_a_rejected_batch(tmp_path):
-    db = shared_task_store(tmp_path / "campaign.db", states=("accepted", "rejected"))
-    with sqlite_utils.Database(db).conn as conn:
-        conn.execute("UPDATE batches SET vendor = 'jzyyun-sms', task_id = NULL")
+def test_a_reply_without_task_is_not_linked_to_a_rejected_batch(store_url):
+    db = shared_task_store(store_url, states=("accepted", "rejected"))
+    execute(db, "UPDATE batches SET vendor = 'jzyyun-sms', task_id = NULL")
     frame = pd.DataFrame([{"phone": "13800000001", "task_id": None, "content": "好的",
                            "received_at": "2024-11-11 21:00:00"}])  # fmt: skip
     assert ingest_replies(db, frame, vendor="jzyyun-sms").inserted == 1
     # 'new' sent to the phone later, but the vendor rejected that batch: 'old' sent it
     assert rows(db, "SELECT campaign FROM replies") == [("old",)]
-    with sqlite_utils.Database(db).conn as conn:
-        conn.execute("UPDATE batches SET state = 'rejected'")
+    execute(db, "UPDATE batches SET state = 'rejected'")
     frame.loc[0, "content"] = "再见"
     assert ingest_replies(db, frame, vendor="jzyyun-sms").inserted == 1
     assert rows(db, "SELECT campaign FROM replies ORDER BY id") == [("old",), (None,)]
@@ -487,8 +497,8 @@ def test_a_pulled_answer_survives_a_bug_while_storing(db, monkeypatch):
     assert rows(db, "SELECT COUNT(*) FROM receipts") == [(0,)]
 
 
-def test_two_simulator_sessions_in_one_store_keep_their_campaigns_apart(tmp_path):
-    db = tmp_path / "campaign.db"
+def test_two_simulator_sessions_in_one_store_keep_their_campaigns_apart(store_url):
+    db = store_url
     phones = [str(13800000000 + i) for i in range(20)]
     plan = cp.plan_batches(phones, vendor="jzyyun-sms", content=SMS, batch_size=10)
     for name in ("first", "second"):  # same seed, same phones: only the task ids differ
@@ -497,10 +507,9 @@ def test_two_simulator_sessions_in_one_store_keep_their_campaigns_apart(tmp_path
             send(plan, client, db=db, campaign=name, progress=False)
             sim.flush()
             assert pull_reports(client, db).inserted == 20
-    store = sqlite_utils.Database(db)
-    tasks = store.execute("SELECT campaign, task_id FROM batches").fetchall()
+    tasks = rows(db, "SELECT campaign, task_id FROM batches")
     assert len({task for _, task in tasks}) == 4
-    assert dict(store.execute("SELECT campaign, COUNT(*) FROM deliveries GROUP BY 1")) == {
+    assert dict(rows(db, "SELECT campaign, COUNT(*) FROM deliveries GROUP BY 1")) == {
         "first": 20,
         "second": 20,
     }
@@ -528,37 +537,76 @@ RECEIPTS = st.tuples(
 )
 
 
-def stats_store(path):
-    store = open_db(path)
-    with store.conn as conn:
+def stats_store(db):
+    with connect(db) as store, store.transaction():
         for name in ("old", "new"):
-            conn.execute(
+            store.execute(
                 "INSERT INTO campaigns (name, vendor, channel, created_at) "
                 "VALUES (?, 'veesing-sms', 'sms', ?)",
                 [name, now()],
             )
-        conn.executemany(
+        store.executemany(
             "INSERT INTO batches (campaign, batch, vendor, size, state, task_id, submitted_at)"
             " VALUES (?, ?, 'veesing-sms', 2, 'accepted', ?, ?)",
             [("old", 1, "T1", "2024-11-11T19:00:00+08:00"),
              ("new", 1, "T1", "2024-11-11T20:00:00+08:00"),
              ("new", 2, "T2", "2024-11-11T20:00:00+08:00")],
         )  # fmt: skip
-        conn.executemany(
+        store.executemany(
             "INSERT INTO recipients (campaign, phone, batch, carrier) VALUES (?, ?, ?, ?)",
             [(c, p, 1 if t == "T1" else 2, k) for p, (c, t, k) in OWNERS.items() if c],
         )
-        conn.execute(  # as send records them
+        store.execute(  # as send records them
             "INSERT INTO recipient_counts SELECT campaign, batch, COALESCE(carrier, ''),"
             " COALESCE(province, ''), COALESCE(city, ''), COUNT(*) FROM recipients"
             " GROUP BY 1, 2, 3, 4, 5"
         )
-    store.conn.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def new_store(request):
+    """``new_store()`` gives the ``db`` of an empty store: for @given tests, which need one
+    per example (a function-scoped fixture such as ``store_url`` gives one per test).
+
+    SQLite: a new file in a temporary folder, gone when the ``with`` ends. PostgreSQL: one
+    database for the whole run, emptied for each example (``TRUNCATE ... RESTART IDENTITY``:
+    as a new database, ids start at 1), since creating a database per example takes longer
+    than the example itself."""
+    if request.param == "sqlite":
+
+        @contextlib.contextmanager
+        def sqlite_store():
+            with tempfile.TemporaryDirectory() as folder:
+                yield Path(folder) / "campaign.db"
+
+        yield sqlite_store
+        return
+    import psycopg
+
+    server = request.getfixturevalue("postgres_server")
+    name = "campaign_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    url = urllib.parse.urlunsplit(urllib.parse.urlsplit(server)._replace(path="/" + name))
+    with connect(url) as store:  # the schema, once
+        tables = [t for (t,) in store.rows(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename != 'campaign_schema'")]  # fmt: skip
+
+    @contextlib.contextmanager
+    def postgres_store():
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+        yield url
+
+    yield postgres_store
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_ingest_in_any_order_gives_the_statistics_of_a_naive_recount(data):
+def test_ingest_in_any_order_gives_the_statistics_of_a_naive_recount(new_store, data):
     events = data.draw(st.lists(RECEIPTS, min_size=1, max_size=25))
     again = data.draw(st.lists(st.sampled_from(events), max_size=8))  # pushed twice
     stream = data.draw(st.permutations(events + again))
@@ -583,8 +631,7 @@ def test_ingest_in_any_order_gives_the_statistics_of_a_naive_recount(data):
             mine = (str(minute), stored[key], "delivered" if status == "1" else "failed")
             latest[campaign, phone] = max(latest.get((campaign, phone), mine), mine)
 
-    with tempfile.TemporaryDirectory() as folder:
-        db = Path(folder) / "campaign.db"
+    with new_store() as db:
         stats_store(db)
         inserted = 0
         for start, end in zip([0, *cuts], [*cuts, len(forms)], strict=True):
@@ -663,7 +710,7 @@ def test_a_csv_row_that_does_not_fit_is_rejected_with_its_line_and_the_rest_go_i
         ("line 6: 2 fields where the header has 5 (mobile, taskid, status, code, receivetime)",),
     ]
     (body,) = rows(db, "SELECT body FROM rejected ORDER BY id LIMIT 1")[0]
-    assert body == "13800000001,T1,1,DELIVRD,2024-11-11 20:00:05,EXTRA"  # the line, as read
+    assert text(body) == "13800000001,T1,1,DELIVRD,2024-11-11 20:00:05,EXTRA"  # the line, as read
     again = ingest_receipts(db, path, vendor="veesing-sms")
     assert (again.inserted, again.duplicates) == (0, 2)
 

@@ -1,6 +1,7 @@
 """The push receiver: answers only after commit, every error path, crashes and garbage.
 
-Everything runs on 127.0.0.1 with real SQLite files; load tests are bounded in requests and time.
+Everything runs on 127.0.0.1, on both engines (a real SQLite file, a real PostgreSQL server);
+load tests are bounded in requests and time.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import campaign as cp
 from campaign.receiver import PUSHING, decode_form, serve
 from campaign.send import send
 from campaign.simulator import serve as simulate
+from campaign.store import connect
+from campaign.store.postgres import is_postgres_url
 
 SMS = "【云通信】双11会员专享,全场五折,回T退订"
 FORM_TYPE = "application/x-www-form-urlencoded;charset=utf-8"
@@ -48,12 +51,38 @@ def post(url: str, body: bytes, content_type: str = FORM_TYPE, **kw) -> requests
 
 
 def count(db, sql: str) -> int:
-    return sqlite_utils.Database(db).execute(sql).fetchone()[0]
+    with connect(db) as store:
+        return store.one(sql)[0]
+
+
+def rows(db, sql: str) -> list[tuple]:
+    with connect(db) as store:
+        return store.rows(sql)
+
+
+def dump_store(db) -> str:
+    """Everything in the store as text: SQLite's ``iterdump``; on PostgreSQL every row of
+    every table (what ``pg_dump --data-only`` would hold)."""
+    if not is_postgres_url(db):
+        return "\n".join(sqlite_utils.Database(db).iterdump())
+    with connect(db) as store:
+        tables = [t for (t,) in store.rows(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]  # fmt: skip
+        return "\n".join(
+            f"{table}: {row!r}" for table in tables for row in store.rows(f"SELECT * FROM {table}")
+        )
+
+
+def open_store(db):
+    """The caller's own open store: a ``sqlite_utils.Database`` on SQLite (as a notebook
+    holds one), a :class:`~campaign.store.Store` on PostgreSQL."""
+    return connect(db) if is_postgres_url(db) else cp.open_db(db)
 
 
 @pytest.fixture
-def db(tmp_path):
-    return tmp_path / "campaign.db"
+def db(store_url):
+    """The store, on both engines: a SQLite file, or an empty PostgreSQL database."""
+    return store_url
 
 
 @pytest.fixture
@@ -97,7 +126,7 @@ def test_error_answers(receiver, db):
     health = requests.get(f"{base}/health", timeout=5)
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
-    stored = sqlite_utils.Database(db).execute("SELECT source, body FROM rejected").fetchall()
+    stored = rows(db, "SELECT source, body FROM rejected ORDER BY id")
     assert [s for s, _ in stored] == ["push:veesing-sms"] * 3
     assert stored[0][1] == b"mobile=13800000000&taskid=1"  # the raw body, kept
     assert count(db, "SELECT COUNT(*) FROM receipts") == 0
@@ -121,7 +150,7 @@ def test_token_403_stored_nowhere_and_never_logged(db, caplog):
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("campaign")]
     assert ours
     assert not any(secret in line for line in ours)
-    dump = "\n".join(sqlite_utils.Database(db).iterdump())
+    dump = dump_store(db)
     assert secret not in dump
 
 
@@ -135,9 +164,8 @@ def test_charsets_declared_or_lying(receiver, db, body_charset, declared):
     )
     body = reply_body("13800000000", "退订,谢谢", charset=body_charset)
     assert post(f"{receiver.url}/push/veesing-sms", body, content_type).status_code == 200
-    assert sqlite_utils.Database(db).execute("SELECT content FROM replies").fetchone() == (
-        "退订,谢谢",
-    )
+    with connect(db) as store:
+        assert store.one("SELECT content FROM replies") == ("退订,谢谢",)
 
 
 def test_decode_form_repeated_fields_are_a_bad_push():
@@ -182,7 +210,7 @@ def test_simulator_pushes_end_to_end(db):
 
 
 def test_serve_uses_its_own_connection_not_the_callers(db):
-    mine = cp.open_db(db)
+    mine = open_store(db)
     with serve(mine, port=0) as r:
         assert r._database.conn is not mine.conn
         assert post(f"{r.url}/push/veesing-sms", receipt_body("13800000000")).status_code == 200
@@ -191,7 +219,7 @@ def test_serve_uses_its_own_connection_not_the_callers(db):
     mine.conn.close()
 
 
-def test_serve_refuses_an_in_memory_store():
+def test_serve_refuses_an_in_memory_store():  # SQLite only: in-memory stores are SQLite's
     with pytest.raises(cp.ConfigError, match="in-memory"):
         serve(sqlite_utils.Database(memory=True), port=0)
     with pytest.raises(cp.ConfigError, match="in-memory"):
@@ -384,7 +412,7 @@ def test_sigkill_mid_load_loses_no_acknowledged_push(db, tmp_path):
     proc, url = start_receiver(db, tmp_path)  # restart on the same store
     try:
         assert post(f"{url}/push/veesing-sms", receipt_body("13999999999")).status_code == 200
-        stored = {p for (p,) in sqlite_utils.Database(db).execute("SELECT phone FROM receipts")}
+        stored = {p for (p,) in rows(db, "SELECT phone FROM receipts")}
         assert confirmed <= stored, f"{len(confirmed - stored)} acknowledged pushes lost"
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -405,7 +433,7 @@ def test_sigterm_shuts_down_cleanly(db, tmp_path):
     assert proc.wait(timeout=20) == 0
     stop.set()
     worker.join(timeout=10)
-    stored = {p for (p,) in sqlite_utils.Database(db).execute("SELECT phone FROM receipts")}
+    stored = {p for (p,) in rows(db, "SELECT phone FROM receipts")}
     assert acked
     assert set(acked) <= stored
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import sqlite_utils
@@ -20,6 +21,8 @@ import campaign as cp
 from campaign.batching import TOO_SOON, plan_batches
 from campaign.send import SEND_COLUMNS, send
 from campaign.simulator import serve
+from campaign.store import connect
+from campaign.store.postgres import is_postgres_url
 
 SMS = "【云通信】双11会员专享,全场五折,回T退订"
 
@@ -35,8 +38,52 @@ def sim():
 
 
 @pytest.fixture
-def db(tmp_path):
-    return tmp_path / "campaign.db"
+def db(store_url):
+    """The store, on both engines: a SQLite file (not created yet), or an empty PostgreSQL
+    database."""
+    return store_url
+
+
+def rows(db, sql, params=()):
+    with connect(db) as store:
+        return store.rows(sql, params)
+
+
+def scalar(db, sql, params=()):
+    with connect(db) as store:
+        return store.scalar(sql, params)
+
+
+def records(db, sql, params=()):
+    """The rows as dicts, column name to value (what sqlite_utils' ``table.rows`` gives)."""
+    with connect(db) as store:
+        cursor = store.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def store_exists(db) -> bool:
+    """Whether anything created the store: the SQLite file, or campaign's tables in the
+    PostgreSQL database (the test's database exists from the start, empty)."""
+    if not is_postgres_url(db):
+        return Path(db).exists()
+    import psycopg
+
+    with psycopg.connect(db) as conn:
+        return conn.execute("SELECT to_regclass('campaign_schema') IS NOT NULL").fetchone()[0]
+
+
+def dump_store(db) -> str:
+    """Everything in the store as text: SQLite's ``iterdump``; on PostgreSQL every row of
+    every table (what ``pg_dump --data-only`` would hold)."""
+    if not is_postgres_url(db):
+        return "\n".join(sqlite_utils.Database(db).iterdump())
+    with connect(db) as store:
+        tables = [t for (t,) in store.rows(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]  # fmt: skip
+        return "\n".join(
+            f"{table}: {row!r}" for table in tables for row in store.rows(f"SELECT * FROM {table}")
+        )
 
 
 def jzyyun(sim, **kw):
@@ -53,8 +100,7 @@ def submitted_phones(sim, vendor: str) -> collections.Counter:
 
 
 def states(db) -> dict[int, str]:
-    rows = sqlite_utils.Database(db).execute("SELECT batch, state FROM batches ORDER BY batch")
-    return dict(rows.fetchall())
+    return dict(rows(db, "SELECT batch, state FROM batches ORDER BY batch"))
 
 
 def test_sends_every_batch_and_records_it(sim, db):
@@ -72,17 +118,17 @@ def test_sends_every_batch_and_records_it(sim, db):
     assert (result["attempts"] == 1).all()
     assert submitted_phones(sim, "jzyyun-sms") == {p: 1 for p in numbers(3)}
 
-    store = sqlite_utils.Database(db)
-    campaign = store["campaigns"].get("double11")
+    (campaign,) = records(db, "SELECT * FROM campaigns WHERE name = ?", ["double11"])
     assert campaign["vendor"] == "jzyyun-sms"
     assert campaign["content"] == SMS
-    recipients = list(store["recipients"].rows)
+    recipients = records(db, "SELECT * FROM recipients ORDER BY campaign, phone")
     assert [r["phone"] for r in recipients] == numbers(3)
     # the contact list's own columns, as typed, for stats by any of them
     assert json.loads(recipients[0]["attrs"]) == {"会员等级": "金卡"}
     assert recipients[0]["carrier"] == "中国移动"
-    counts = store.execute("SELECT batch, carrier, SUM(n) FROM recipient_counts GROUP BY 1, 2")
-    assert counts.fetchall() == [(1, "中国移动", 2), (2, "中国移动", 1)]
+    counts = rows(db, "SELECT batch, carrier, SUM(n) FROM recipient_counts GROUP BY 1, 2"
+                      " ORDER BY 1, 2")  # fmt: skip
+    assert counts == [(1, "中国移动", 2), (2, "中国移动", 1)]
 
 
 def test_sending_again_resumes_and_sends_nothing_twice(sim, db):
@@ -109,7 +155,7 @@ def test_dry_run_records_and_sends_nothing(sim, db):
     result = send(plan, jzyyun(sim), db=db, campaign="c", dry_run=True, progress=False)
     assert result["state"].tolist() == ["planned"] * 3
     assert result["size"].tolist() == [2, 2, 1]
-    assert not db.exists()
+    assert not store_exists(db)
     assert sim.calls("jzyyun-sms") == []
 
 
@@ -199,9 +245,8 @@ def test_a_batch_caught_mid_call_by_a_crash_becomes_unknown(sim, db):
     plan = plan_batches(numbers(4), vendor="jzyyun-sms", content=SMS, batch_size=2)
     client = jzyyun(sim)
     send(plan, client, db=db, campaign="c", dry_run=False, progress=False)
-    store = sqlite_utils.Database(db)
-    store.execute("UPDATE batches SET state = 'submitting' WHERE batch = 2")
-    store.conn.commit()
+    with connect(db) as store, store.transaction():
+        store.execute("UPDATE batches SET state = 'submitting' WHERE batch = 2")
     result = send(plan, client, db=db, campaign="c", progress=False)
     assert result["state"].tolist() == ["accepted", "unknown"]
     assert "interrupted" in result["message"].iloc[1]
@@ -365,7 +410,7 @@ def test_credentials_never_reach_the_store_or_the_logs(sim, db, caplog):
         more = plan_batches(numbers(2, start=13900000000), vendor="jzyyun-sms", content=SMS)
         with pytest.raises(cp.VendorUnreachable) as info:
             send(more, dead, db=db, campaign="c", progress=False)
-    dump = "\n".join(sqlite_utils.Database(db).iterdump())
+    dump = dump_store(db)
     text = dump + caplog.text + str(info.value) + repr(client) + repr(dead)
     for form in forms:
         assert form not in text
@@ -405,7 +450,7 @@ def test_a_plan_with_bigger_calls_than_the_client_takes_is_refused_before_record
                       limits={"max_phones_per_call": 4})  # fmt: skip
     with pytest.raises(cp.InputError, match="calls of 6 numbers but this veesing-sms client"):
         send(plan, small, db=db, campaign="c")
-    assert not db.exists() or "c" not in [r[0] for r in sqlite_utils.Database(db).execute(
+    assert not store_exists(db) or "c" not in [r[0] for r in rows(db,
         "SELECT name FROM campaigns")]  # fmt: skip
 
 
@@ -415,16 +460,15 @@ def test_opt_outs_that_arrive_before_a_resume_are_not_sent(sim, db):
                      timeout=(0.3, 1), retries=0)  # fmt: skip
     with pytest.raises(cp.VendorUnreachable):
         send(plan, dead, db=db, campaign="c", progress=False)
-    store = sqlite_utils.Database(db)
-    for phone in ["13800000001", "13800000004"]:  # 退订 overnight
-        store.execute("INSERT INTO replies (vendor, phone, content, opt_out, ingested_at)"
-                      " VALUES ('jzyyun-sms', ?, '退订', 1, 'now')", [phone])  # fmt: skip
-    store.conn.commit()
+    with connect(db) as store, store.transaction():
+        for phone in ["13800000001", "13800000004"]:  # 退订 overnight
+            store.execute("INSERT INTO replies (vendor, phone, content, opt_out, ingested_at)"
+                          " VALUES ('jzyyun-sms', ?, '退订', 1, 'now')", [phone])  # fmt: skip
     result = send(plan, jzyyun(sim), db=db, campaign="c", progress=False)
     assert result["size"].tolist() == [1, 2]  # batch 3 held only 13800000004: gone
     assert set(submitted_phones(sim, "jzyyun-sms")) == {"13800000000", "13800000002",
                                                          "13800000003"}  # fmt: skip
-    assert store.execute("SELECT SUM(n) FROM recipient_counts").fetchone()[0] == 3
+    assert scalar(db, "SELECT SUM(n) FROM recipient_counts") == 3
 
 
 def test_an_unreadable_answer_is_unknown_not_refused(sim, db):
@@ -481,6 +525,7 @@ def test_a_different_send_at_for_a_started_campaign_is_refused(sim, db):
 
 
 def test_two_processes_opening_a_new_store_at_once(tmp_path):
+    """SQLite only: about creating a new SQLite file (open_db) and its PRAGMA user_version."""
     import threading
 
     from campaign.store import open_db
@@ -510,22 +555,21 @@ def test_an_opted_out_number_that_already_has_a_receipt_stays(sim, db):
     plan = plan_batches(numbers(2), vendor="jzyyun-sms", content=SMS)
     client = jzyyun(sim)
     send(plan, client, db=db, campaign="c", progress=False)
-    store = sqlite_utils.Database(db)
-    store.execute("UPDATE batches SET state = 'rejected'")  # say the vendor refused it...
-    store.execute(
-        "INSERT INTO receipts (vendor, phone, status, ingested_at) VALUES ('jzyyun-sms',"
-        " '13800000000', 'delivered', 'now')"
-    )
-    store.execute(
-        "INSERT INTO deliveries (campaign, phone, batch, vendor, status, receipt_id)"
-        " VALUES ('c', '13800000000', 1, 'jzyyun-sms', 'delivered', 1)"
-    )  # ...yet a receipt came for one number
-    store.execute("INSERT INTO replies (vendor, phone, content, opt_out, ingested_at)"
-                  " VALUES ('jzyyun-sms', '13800000000', 'TD', 1, 'now')")  # fmt: skip
-    store.conn.commit()
+    with connect(db) as store, store.transaction():
+        store.execute("UPDATE batches SET state = 'rejected'")  # say the vendor refused it...
+        store.execute(
+            "INSERT INTO receipts (vendor, phone, status, ingested_at) VALUES ('jzyyun-sms',"
+            " '13800000000', 'delivered', 'now')"
+        )
+        store.execute(
+            "INSERT INTO deliveries (campaign, phone, batch, vendor, status, receipt_id)"
+            " VALUES ('c', '13800000000', 1, 'jzyyun-sms', 'delivered', 1)"
+        )  # ...yet a receipt came for one number
+        store.execute("INSERT INTO replies (vendor, phone, content, opt_out, ingested_at)"
+                      " VALUES ('jzyyun-sms', '13800000000', 'TD', 1, 'now')")  # fmt: skip
     result = send(plan, client, db=db, campaign="c", resend_rejected=True, progress=False)
     assert result["state"].tolist() == ["accepted"]
-    assert store.execute("SELECT COUNT(*) FROM recipients").fetchone()[0] == 2
+    assert scalar(db, "SELECT COUNT(*) FROM recipients") == 2
 
 
 def test_campaign_batches_names_what_is_wrong_and_creates_nothing(sim, db, tmp_path):
