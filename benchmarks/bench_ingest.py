@@ -1,6 +1,6 @@
 """ingest_receipts on 1,000,000 pushed veesing receipts, against a raw sqlite3 executemany.
 
-    python benchmarks/bench_ingest.py [--rows N] [--keep DIR]
+    python benchmarks/bench_ingest.py [--rows N] [--keep DIR] [--db postgresql://...]
 
 Setup (not timed): a store whose campaign has the N recipients in batches of 1,000, each batch
 with its task id, as ``cp.send`` leaves it. The input is N pushed forms (dicts, as the vendor
@@ -16,12 +16,18 @@ Timed, in the same run, each on a fresh copy of that store:
   its batch and recipient, store it, and move ``deliveries`` (and, by trigger,
   ``delivery_counts``) forward.
 
-Goal (issue 6): ingest within 2x of raw.
+With ``--db postgresql://user@host/dbname`` the same runs on PostgreSQL: two databases are
+made beside that one (its user must be allowed to create databases) and dropped afterwards;
+raw is then a ``COPY`` of the same parsed rows into the same ``receipts`` table. It also prints
+the size of the receipts table with its indexes, per receipt and per 10,000,000.
+
+Goals: ingest within 2x of raw (issue 6 for SQLite, issue 11 for PostgreSQL).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -94,11 +100,95 @@ def raw_rows(forms: list[dict[str, str]]) -> list[tuple]:
     return out
 
 
+def postgres(url: str, rows: int) -> None:
+    import urllib.parse
+
+    import psycopg
+
+    from campaign.store import connect, describe
+
+    parts = urllib.parse.urlsplit(url)
+    names = {"raw": f"bench_raw_{os.getpid()}", "ingest": f"bench_ingest_{os.getpid()}"}
+    urls = {k: urllib.parse.urlunsplit(parts._replace(path="/" + n)) for k, n in names.items()}
+    with psycopg.connect(url, autocommit=True) as admin:
+        for name in names.values():
+            admin.execute(f"DROP DATABASE IF EXISTS {name}")
+            admin.execute(f"CREATE DATABASE {name}")
+    try:
+        for target in urls.values():
+            with connect(target) as store, store.transaction():
+                store.execute(
+                    "INSERT INTO campaigns (name, vendor, channel, created_at)"
+                    " VALUES (?, ?, 'sms', ?)", ["bench", VENDOR, now()],
+                )  # fmt: skip
+                store.bulk_insert(
+                    "batches", ("campaign", "batch", "vendor", "size", "state", "task_id",
+                                "submitted_at"),
+                    [("bench", b + 1, VENDOR, 1000, "accepted", str(3_000_000 + b),
+                      "2024-11-11T20:00:00+08:00") for b in range((rows + 999) // 1000)],
+                )  # fmt: skip
+                carriers, provinces = ("移动", "联通", "电信"), ("广东", "浙江", "北京", "四川")
+                store.bulk_insert(
+                    "recipients", ("campaign", "phone", "batch", "carrier", "province"),
+                    [("bench", str(13_000_000_000 + i), i // 1000 + 1, carriers[i % 3],
+                      provinces[i % 4]) for i in range(rows)],
+                )  # fmt: skip
+                store.execute("ANALYZE")
+        forms = make_forms(rows)
+        parsed = raw_rows(forms)
+        columns = (
+            "vendor",
+            "task_id",
+            "phone",
+            "status",
+            "code",
+            "reason",
+            "received_at",
+            "talk_seconds",
+            "remark",
+            "campaign",
+            "batch",
+            "matched",
+            "ingested_at",
+        )
+        with connect(urls["raw"]) as store:
+            started = time.perf_counter()
+            with store.transaction():
+                store.bulk_insert("receipts", columns, parsed)
+            raw = time.perf_counter() - started
+        started = time.perf_counter()
+        result = ingest_receipts(urls["ingest"], forms, vendor=VENDOR)
+        ingest = time.perf_counter() - started
+        assert result.inserted == rows, result
+        with connect(urls["ingest"]) as store:
+            stored = store.one("SELECT COUNT(*), SUM(matched) FROM receipts")
+            counted = store.scalar("SELECT SUM(n) FROM delivery_counts")
+            size = store.scalar("SELECT pg_total_relation_size('receipts')")
+            deliveries = store.scalar("SELECT pg_total_relation_size('deliveries')")
+        assert tuple(stored) == (rows, rows), stored
+        assert counted == rows, counted
+        print(f"receipts: {rows:,} pushed forms (veesing-sms), on {describe(url)}")
+        for name, seconds in (("raw COPY (parsed rows)", raw), ("cp.ingest_receipts", ingest)):
+            print(f"{name:38} {seconds:8.2f} s  {rows / seconds:>10,.0f} rows/s")
+        print(f"ratio {ingest / raw:.2f}x   (goal: <= 2x)   {result}")
+        per = (size + deliveries) / rows
+        print(f"receipts + deliveries with indexes: {(size + deliveries) / 1e6:,.0f} MB, "
+              f"{per:.0f} bytes a receipt, {per * 1e7 / 1e9:.1f} GB per 10,000,000")  # fmt: skip
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            for name in names.values():
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, default=None, help="keep the stores in this folder")
+    parser.add_argument("--db", help="a PostgreSQL URL: run on PostgreSQL instead of SQLite")
     args = parser.parse_args()
+    if args.db:
+        postgres(args.db, args.rows)
+        return
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     folder.mkdir(parents=True, exist_ok=True)
