@@ -27,7 +27,6 @@ Goals: ingest within 2x of raw (issue 6 for SQLite, issue 11 for PostgreSQL).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 
 from campaign.ingest import ingest_receipts
 from campaign.reasons import failure_reason
-from campaign.store import now, open_db
+from campaign.store import RECEIPT_ROW, connect, describe, now, open_db
 
 VENDOR = "veesing-sms"
 
@@ -101,83 +100,58 @@ def raw_rows(forms: list[dict[str, str]]) -> list[tuple]:
 
 
 def postgres(url: str, rows: int) -> None:
-    import urllib.parse
+    from _postgres import scratch_databases
 
-    import psycopg
+    with scratch_databases(url, "raw", "ingest") as urls:
+        _postgres_run(url, urls, rows)
 
-    from campaign.store import connect, describe
 
-    parts = urllib.parse.urlsplit(url)
-    names = {"raw": f"bench_raw_{os.getpid()}", "ingest": f"bench_ingest_{os.getpid()}"}
-    urls = {k: urllib.parse.urlunsplit(parts._replace(path="/" + n)) for k, n in names.items()}
-    with psycopg.connect(url, autocommit=True) as admin:
-        for name in names.values():
-            admin.execute(f"DROP DATABASE IF EXISTS {name}")
-            admin.execute(f"CREATE DATABASE {name}")
-    try:
-        for target in urls.values():
-            with connect(target) as store, store.transaction():
-                store.execute(
-                    "INSERT INTO campaigns (name, vendor, channel, created_at)"
-                    " VALUES (?, ?, 'sms', ?)", ["bench", VENDOR, now()],
-                )  # fmt: skip
-                store.bulk_insert(
-                    "batches", ("campaign", "batch", "vendor", "size", "state", "task_id",
-                                "submitted_at"),
-                    [("bench", b + 1, VENDOR, 1000, "accepted", str(3_000_000 + b),
-                      "2024-11-11T20:00:00+08:00") for b in range((rows + 999) // 1000)],
-                )  # fmt: skip
-                carriers, provinces = ("移动", "联通", "电信"), ("广东", "浙江", "北京", "四川")
-                store.bulk_insert(
-                    "recipients", ("campaign", "phone", "batch", "carrier", "province"),
-                    [("bench", str(13_000_000_000 + i), i // 1000 + 1, carriers[i % 3],
-                      provinces[i % 4]) for i in range(rows)],
-                )  # fmt: skip
-                store.execute("ANALYZE")
-        forms = make_forms(rows)
-        parsed = raw_rows(forms)
-        columns = (
-            "vendor",
-            "task_id",
-            "phone",
-            "status",
-            "code",
-            "reason",
-            "received_at",
-            "talk_seconds",
-            "remark",
-            "campaign",
-            "batch",
-            "matched",
-            "ingested_at",
-        )
-        with connect(urls["raw"]) as store:
-            started = time.perf_counter()
-            with store.transaction():
-                store.bulk_insert("receipts", columns, parsed)
-            raw = time.perf_counter() - started
+def _postgres_run(url: str, urls: dict[str, str], rows: int) -> None:
+    for target in urls.values():
+        with connect(target) as store, store.transaction():
+            store.execute(
+                "INSERT INTO campaigns (name, vendor, channel, created_at)"
+                " VALUES (?, ?, 'sms', ?)", ["bench", VENDOR, now()],
+            )  # fmt: skip
+            store.bulk_insert(
+                "batches", ("campaign", "batch", "vendor", "size", "state", "task_id",
+                            "submitted_at"),
+                [("bench", b + 1, VENDOR, 1000, "accepted", str(3_000_000 + b),
+                  "2024-11-11T20:00:00+08:00") for b in range((rows + 999) // 1000)],
+            )  # fmt: skip
+            carriers, provinces = ("移动", "联通", "电信"), ("广东", "浙江", "北京", "四川")
+            store.bulk_insert(
+                "recipients", ("campaign", "phone", "batch", "carrier", "province"),
+                [("bench", str(13_000_000_000 + i), i // 1000 + 1, carriers[i % 3],
+                  provinces[i % 4]) for i in range(rows)],
+            )  # fmt: skip
+            store.execute("ANALYZE")
+    forms = make_forms(rows)
+    parsed = raw_rows(forms)
+    columns = (*RECEIPT_ROW, "campaign", "batch", "matched", "ingested_at")
+    with connect(urls["raw"]) as store:
         started = time.perf_counter()
-        result = ingest_receipts(urls["ingest"], forms, vendor=VENDOR)
-        ingest = time.perf_counter() - started
-        assert result.inserted == rows, result
-        with connect(urls["ingest"]) as store:
-            stored = store.one("SELECT COUNT(*), SUM(matched) FROM receipts")
-            counted = store.scalar("SELECT SUM(n) FROM delivery_counts")
-            size = store.scalar("SELECT pg_total_relation_size('receipts')")
-            deliveries = store.scalar("SELECT pg_total_relation_size('deliveries')")
-        assert tuple(stored) == (rows, rows), stored
-        assert counted == rows, counted
-        print(f"receipts: {rows:,} pushed forms (veesing-sms), on {describe(url)}")
-        for name, seconds in (("raw COPY (parsed rows)", raw), ("cp.ingest_receipts", ingest)):
-            print(f"{name:38} {seconds:8.2f} s  {rows / seconds:>10,.0f} rows/s")
-        print(f"ratio {ingest / raw:.2f}x   (goal: <= 2x)   {result}")
-        per = (size + deliveries) / rows
-        print(f"receipts + deliveries with indexes: {(size + deliveries) / 1e6:,.0f} MB, "
-              f"{per:.0f} bytes a receipt, {per * 1e7 / 1e9:.1f} GB per 10,000,000")  # fmt: skip
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            for name in names.values():
-                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        with store.transaction():
+            store.bulk_insert("receipts", columns, parsed)
+        raw = time.perf_counter() - started
+    started = time.perf_counter()
+    result = ingest_receipts(urls["ingest"], forms, vendor=VENDOR)
+    ingest = time.perf_counter() - started
+    assert result.inserted == rows, result
+    with connect(urls["ingest"]) as store:
+        stored = store.one("SELECT COUNT(*), SUM(matched) FROM receipts")
+        counted = store.scalar("SELECT SUM(n) FROM delivery_counts")
+        size = store.scalar("SELECT pg_total_relation_size('receipts')")
+        deliveries = store.scalar("SELECT pg_total_relation_size('deliveries')")
+    assert tuple(stored) == (rows, rows), stored
+    assert counted == rows, counted
+    print(f"receipts: {rows:,} pushed forms (veesing-sms), on {describe(url)}")
+    for name, seconds in (("raw COPY (parsed rows)", raw), ("cp.ingest_receipts", ingest)):
+        print(f"{name:38} {seconds:8.2f} s  {rows / seconds:>10,.0f} rows/s")
+    print(f"ratio {ingest / raw:.2f}x   (goal: <= 2x)   {result}")
+    per = (size + deliveries) / rows
+    print(f"receipts + deliveries with indexes: {(size + deliveries) / 1e6:,.0f} MB, "
+          f"{per:.0f} bytes a receipt, {per * 1e7 / 1e9:.1f} GB per 10,000,000")  # fmt: skip
 
 
 def main() -> None:

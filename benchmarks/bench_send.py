@@ -1,6 +1,6 @@
 """cp.send against the simulator: calls/s, numbers/s, and the share of time outside HTTP.
 
-    python benchmarks/bench_send.py [--numbers 200000] [--calls 5000]
+    python benchmarks/bench_send.py [--numbers 200000] [--calls 5000] [--db postgresql://...]
 
 The simulator runs in its own process (as a vendor would; a fresh one for each timing, so
 that neither inherits the other's held receipts), and each case is timed twice in the same
@@ -11,12 +11,14 @@ run:
 "outside HTTP" is cp.send's wall time minus the raw run's, as a share of cp.send's: what
 recording the campaign, committing each state change and scheduling cost.
 Cases: jzyyun-sms 200,000 numbers (10 calls of 20,000); veesing-voice 5,000 single-phone
-calls at concurrency 8. Goal (issue 5): outside HTTP under 20%.
+calls at concurrency 8. Goal (issue 5): outside HTTP under 20%. With ``--db`` a PostgreSQL
+URL, cp.send records into a scratch database beside it (one per case, dropped afterwards).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import campaign as cp
+from campaign.store import describe
 
 SIMULATOR = """
 import sys
@@ -62,13 +65,13 @@ class Simulator:
         self.proc.wait(timeout=10)
 
 
-def case(label, plan, make_client, concurrency, folder: Path) -> None:
+def case(label, plan, make_client, concurrency, store) -> None:
     workers = concurrency if plan.limits.single_phone_only else 1
     with Simulator() as url:
         base = raw(make_client(url), plan, workers)
     with Simulator() as url:
         started = time.perf_counter()
-        result = cp.send(plan, make_client(url), db=folder / f"{label}.db", campaign=label,
+        result = cp.send(plan, make_client(url), db=store, campaign=label,
                          concurrency=concurrency, progress=False)  # fmt: skip
         wall = time.perf_counter() - started
     assert (result["state"] == "accepted").all(), result["state"].value_counts()
@@ -89,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--numbers", type=int, default=200_000)
     parser.add_argument("--calls", type=int, default=5_000)
+    parser.add_argument("--db", help="a PostgreSQL URL: record into PostgreSQL, not SQLite")
     args = parser.parse_args()
 
     content = "【云通信】双11会员专享,回T退订"
@@ -96,12 +100,19 @@ def main() -> None:
                           content=content)  # fmt: skip
     voice = cp.plan_batches(numbers(args.calls, 15_000_000_000), vendor="veesing-voice",
                             template_id="724", variables="您的快递已到")  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.db:
+            from _postgres import scratch_databases
+
+            stores = stack.enter_context(scratch_databases(args.db, "sms", "voice"))
+            print(f"stores: PostgreSQL beside {describe(args.db)}")
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            stores = {"sms": folder / "sms.db", "voice": folder / "voice.db"}
         case("jzyyun-sms", sms, lambda url: cp.vendor("jzyyun-sms", username="bench",
-             password="pw", base_url=url), 1, folder)  # fmt: skip
+             password="pw", base_url=url), 1, stores["sms"])  # fmt: skip
         case("veesing-voice", voice, lambda url: cp.vendor("veesing-voice", app_id="bench",
-             app_key="k", base_url=url), 8, folder)  # fmt: skip
+             app_key="k", base_url=url), 8, stores["voice"])  # fmt: skip
     print("goal: outside HTTP under 20% of cp.send's wall time")
 
 
