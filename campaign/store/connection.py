@@ -207,10 +207,17 @@ def connect(db: DbLike | None = None, *, existing: bool = False, writer: bool = 
     return Store(_SQLITE, database.conn, database=database, owned=True, label=str(db))
 
 
+#: PostgreSQL databases this process has brought up to date: each statistic opens its own
+#: connection, and after the first only the version is read (a newer one is still refused).
+_MIGRATED: set[str] = set()
+
+
 def _postgres(url: str, *, writer: bool = False) -> Store:
     conn = _POSTGRES.open(url)
     try:
-        _POSTGRES.migrate(conn)
+        if url not in _MIGRATED or _POSTGRES.version(conn) != _POSTGRES.latest:
+            _POSTGRES.migrate(conn)
+            _MIGRATED.add(url)
     except BaseException:
         conn.close()
         raise

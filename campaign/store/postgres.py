@@ -122,6 +122,15 @@ class PostgresEngine(Engine):
         finally:
             conn.execute("SELECT pg_advisory_unlock($1, $2)", lock)
 
+    @property
+    def latest(self) -> int:
+        """The schema version this campaign writes."""
+        return len(postgres_schema.MIGRATIONS)
+
+    def version(self, conn: Any) -> int:
+        """The database's schema version; a newer one than :attr:`latest` is refused."""
+        return self._version(conn)
+
     @staticmethod
     def _version(conn: Any) -> int:
         row = conn.execute("SELECT MAX(version) FROM campaign_schema").fetchone()
