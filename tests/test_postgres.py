@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import os
 import signal
 import socket
 import sqlite3
@@ -16,7 +17,9 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -316,3 +319,32 @@ def test_two_receivers_and_two_senders_share_one_postgres(postgres_db):
         for proc in receivers:
             code = proc.wait(timeout=30)
             assert code == 0, proc.stdout.read()  # SIGTERM: answer what is in flight, exit 0
+
+
+def test_a_refused_login_says_how_to_give_the_password(postgres_server, postgres_db):
+    """A real refusal: a role with a password, and a pg_hba.conf rule that asks for it."""
+    import psycopg
+
+    role = "ana_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        hba = Path(admin.execute("SHOW hba_file").fetchone()[0])
+        if not hba.is_file() or not os.access(hba, os.W_OK):
+            pytest.skip(f"the test server's {hba} is not writable from here")
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'right-one'")
+        before = hba.read_text()
+        hba.write_text(f"local all {role} scram-sha-256\nhost all {role} all scram-sha-256\n"
+                       + before)  # fmt: skip
+        admin.execute("SELECT pg_reload_conf()")
+    try:
+        parts = urllib.parse.urlsplit(postgres_db)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        url = urllib.parse.urlunsplit(parts._replace(netloc=f"{role}:wrong-one@{host}"))
+        with pytest.raises(cp.StoreUnavailable, match=f"refused the login of user '{role}'") as e:
+            connect(url)
+        assert "wrong-one" not in str(e.value)
+        assert "PGPASSWORD or ~/.pgpass" in str(e.value)
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            hba.write_text(before)
+            admin.execute("SELECT pg_reload_conf()")
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
