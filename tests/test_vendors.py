@@ -288,7 +288,12 @@ def _no_env_credentials(monkeypatch):
     for names in ENV.values():
         for name in names:
             monkeypatch.delenv(name, raising=False)
-    for name in ("JZYYUN_SMSTYPE", "JZYYUN_EXTENNO", "IHUYI_DYNAMIC_PASSWORD"):
+    for name in (
+        "JZYYUN_SMSTYPE",
+        "JZYYUN_EXTENNO",
+        "JZYYUN_UTF8_SERVLET",
+        "IHUYI_DYNAMIC_PASSWORD",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -49,7 +49,8 @@ KEYS = list(CREDS)
 
 @pytest.fixture
 def sim():
-    with simulator.serve(seed=0, accounts=ACCOUNTS) as server:
+    # Balances are asked back to back here; jzyyun's rate limit has its own tests.
+    with simulator.serve(seed=0, accounts=ACCOUNTS, jzyyun_balance_interval=0) as server:
         yield server
 
 

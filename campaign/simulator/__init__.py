@@ -16,10 +16,18 @@ Paths served (the documented ones; only scheme, host and port differ)::
     ihuyi-voice    GET|POST /webservice/voice.php?method=Submit   (and method=GetNum)
     jzyyun-sms     GET|POST /servlet/UserServiceAPI?method=sendSMS|getRestMoney|getSmsReport|
                                                    getRecvSMS|updatePassword
+                   GET|POST /servlet/UserServiceAPIUTF8?method=...            (**)
 
 (*) seed 000's table names /voiceApi/getBalance, its own example calls this one. No two
 products share a path (veesing-sms and veesing-code differ by /group vs /verifyCode).
-Parameters may come in the query string, the form body or both. Choices where a seed is
+(**) the UTF-8 twin servlet resellers run, with ``jzyyun_utf8_servlet=True``; with
+``jzyyun_context_path="/sms"`` both jzyyun paths move under ``/sms``, as real deployments do.
+
+Parameters may come in the query string, the body or both; a body is read as a form
+(url-encoded, plain text or ``multipart/form-data``, the last as PHP clients handing curl an
+array send it); a multipart body without a boundary is refused with HTTP 400 in the vendor's
+own format. Answers are laid out as the real servers answer (jzyyun in GBK, ihuyi's XML with
+its namespace, one element per line), older layouts being options. Choices where a seed is
 silent or ambiguous are documented in the vendor modules (:mod:`.veesing`, :mod:`.ihuyi`,
 :mod:`.jzyyun`) and the knobs of :class:`Behaviour`.
 """

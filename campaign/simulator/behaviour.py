@@ -12,12 +12,15 @@ Times are *simulated* seconds (see ``time_scale``), probabilities are fractions 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 VENDORS = ("veesing-sms", "veesing-code", "veesing-voice", "ihuyi-voice", "jzyyun-sms")
 JZYYUN_POOLS = ("memberSmsNum", "gateSmsNum", "kaSmsNum")
+
+IHUYI_LAYOUTS = ("lines", "inline")
 
 _MERGED = ("balances", "max_phones", "require_signature")
 
@@ -30,6 +33,29 @@ def _default_balances() -> dict[str, Any]:
         "ihuyi-voice": 100_000,
         "jzyyun-sms": dict.fromkeys(JZYYUN_POOLS, 100_000),
     }
+
+
+def _charset(name: str) -> str:
+    """The spellings of UTF-8 and GBK as "utf-8" and "gbk"; any other name as given."""
+    lowered = name.strip().lower().replace("_", "-")
+    if lowered in ("utf-8", "utf8"):
+        return "utf-8"
+    return "gbk" if lowered in ("gbk", "cp936") else lowered
+
+
+def context_path(value: str | None) -> str:
+    """A deployment's context path as "/a/b" ("" for the root); "sms/" becomes "/sms".
+
+    >>> context_path("sms/"), context_path("/"), context_path(None)
+    ('/sms', '', '')
+    """
+    text = (value or "").strip().strip("/")
+    if not text:
+        return ""
+    segments = text.split("/")
+    if any(s in ("", ".", "..") or not re.fullmatch(r"[A-Za-z0-9._~-]+", s) for s in segments):
+        raise ValueError(f"jzyyun_context_path must look like /sms, not {value!r}")
+    return "/" + "/".join(segments)
 
 
 def jzyyun_pools(value: Any, defaults: Mapping[str, int]) -> dict[str, int]:
@@ -70,13 +96,33 @@ class Behaviour:
         reply_rate / opt_out_share / reply_delay_median: replies among delivered numbers.
         answer_rate / talk_median / talk_max: voice calls answered and talk time, seconds.
     Wire details
+        veesing_ok_status: ``returnStatus`` of a veesing success: "1 " with the trailing
+            space, as seed 000's samples show (default), or "1", which published clients
+            (the vendor's own samples included) compare with. Any other text shows how a
+            client treats a status the seeds do not define.
         pull_max: jzyyun reports/replies returned per pull (seed silent).
         jzyyun_default_smstype: pool used when ``smstype`` is absent (the seed's own
             HttpClient example omits it).
-        jzyyun_charset: charset of jzyyun text and XML answers ("utf-8" or "gbk").
-        xml_bom: prefix XML answers with a byte-order mark (as some servers do).
-        ihuyi_id_field: name of the id element in ihuyi answers (the seed's table says
-            ``smsid``, its Java sample reads ``voiceid``).
+        jzyyun_charset: charset of the answers of jzyyun's ``/servlet/UserServiceAPI``, text
+            and XML: "gbk" (default, as the real servers answer) or "utf-8".
+        jzyyun_context_path: where the platform is deployed, e.g. "/sms" serves
+            ``/sms/servlet/UserServiceAPI`` (and nothing at ``/servlet/...``); "" = the root.
+        jzyyun_utf8_servlet: also serve the UTF-8 twin servlet resellers run,
+            ``/servlet/UserServiceAPIUTF8`` (under the context path): parameters read as
+            UTF-8, every answer in UTF-8; same accounts, balances and queues.
+        jzyyun_balance_interval: minimum simulated seconds between two answered
+            ``getRestMoney`` of one username; a query sooner answers ``failure;查询频繁``
+            (as the real servers do, interval unpublished) and does not restart the wait.
+            0 disables.
+        xml_bom: prefix UTF-8 XML answers with a byte-order mark (as some servers do).
+        ihuyi_id_field: name of the id element in ihuyi answers: "voiceid" (default, what
+            newer answers and the seed's Java sample use) or "smsid" (the seed's table).
+        ihuyi_layout: "lines" (default, the real servers): XML with one element per line,
+            compact JSON (``{"code":2,...}``); "inline": XML on one line, JSON with spaces.
+        ihuyi_namespace: default namespace of ihuyi's XML root (``xmlns``), as seen
+            "http://106.ihuyi.com/" (default) and "http://106.ihuyi.cn/"; None: none.
+        ihuyi_xml_encoding: "utf-8" (default) or "gbk": the XML then declares
+            ``encoding="GBK"`` and its bytes are GBK (JSON stays UTF-8).
         ihuyi_time_window: dynamic-password ``time`` must be within this many real seconds
             of now (None: not checked).
     Pushing
@@ -132,17 +178,40 @@ class Behaviour:
     talk_median: float = 15.0
     talk_max: int = 60
 
+    veesing_ok_status: str = "1 "
     pull_max: int = 500
     jzyyun_default_smstype: str = "1"
-    jzyyun_charset: str = "utf-8"
+    jzyyun_charset: str = "gbk"
+    jzyyun_context_path: str = ""
+    jzyyun_utf8_servlet: bool = False
+    jzyyun_balance_interval: float = 1.0
     xml_bom: bool = False
-    ihuyi_id_field: str = "smsid"
+    ihuyi_id_field: str = "voiceid"
+    ihuyi_layout: str = "lines"
+    ihuyi_namespace: str | None = "http://106.ihuyi.com/"
+    ihuyi_xml_encoding: str = "utf-8"
     ihuyi_time_window: float | None = 600.0
 
     push_retries: int = 3
     push_timeout: float = 2.0
     push_workers: int = 4
     start: Any = None
+
+    def __post_init__(self) -> None:
+        for name in ("jzyyun_charset", "ihuyi_xml_encoding"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or _charset(value) not in ("utf-8", "gbk"):
+                raise ValueError(f"{name} must be 'utf-8' or 'gbk', not {value!r}")
+            setattr(self, name, _charset(value))
+        if self.ihuyi_layout not in IHUYI_LAYOUTS:
+            raise ValueError(
+                f"ihuyi_layout must be one of {IHUYI_LAYOUTS}, not {self.ihuyi_layout!r}"
+            )
+        if not isinstance(self.veesing_ok_status, str):
+            raise ValueError(f"veesing_ok_status must be text, not {self.veesing_ok_status!r}")
+        if self.jzyyun_balance_interval < 0:
+            raise ValueError("jzyyun_balance_interval must be >= 0 seconds")
+        self.jzyyun_context_path = context_path(self.jzyyun_context_path)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> Behaviour:

@@ -1,7 +1,23 @@
 """互亿无线 (ihuyi) voice verify code (seed 003): ``/webservice/voice.php?method=Submit``.
 
-GET or POST, UTF-8. Answers XML ``<SubmitResult>`` (code, msg, id) unless ``format=json``.
+GET or POST, UTF-8; the parameters may come in the query string, a url-encoded body or a
+``multipart/form-data`` body (what PHP clients that hand curl an array send: ``voice.php``
+reads it like a form). Answers XML ``<SubmitResult>`` (code, msg, id) unless ``format=json``.
 Codes and messages are the seed's table.
+
+The layout is the real servers' by default (knobs of :class:`~.behaviour.Behaviour`)::
+
+    <?xml version="1.0" encoding="utf-8"?>
+    <SubmitResult xmlns="http://106.ihuyi.com/">
+    <code>2</code>
+    <msg>提交成功</msg>
+    <voiceid>60495654</voiceid>
+    </SubmitResult>
+
+and compact JSON, ``{"code":2,"msg":"提交成功","voiceid":"60495654"}``. ``ihuyi_namespace``
+sets or drops the namespace (``http://106.ihuyi.cn/`` is seen too), ``ihuyi_xml_encoding``
+gives GBK bytes under ``encoding="GBK"``, ``ihuyi_id_field="smsid"`` the seed table's name,
+``ihuyi_layout="inline"`` one line and spaced JSON.
 
 Not in the seed, chosen here (and documented in the package docstring):
 
@@ -12,15 +28,17 @@ Not in the seed, chosen here (and documented in the package docstring):
 - Balance: the seed lists balance error codes but no address; we serve ``method=GetNum``
   (ihuyi's name for it) answering ``<GetNumResult>`` code 2 查询成功 and ``num``; its dynamic
   password is the same rule with empty mobile and content, i.e. ``md5(account+APIKEY+time)``.
+- A body that cannot be read (multipart without a boundary): code 0 提交失败, HTTP 400.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 import time
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 from campaign.simulator.state import State, is_phone
 from campaign.simulator.wire import Reply, Route
@@ -55,13 +73,22 @@ def dynamic_password(account: str, api_key: str, mobile: str, content: str, time
     return hashlib.md5((account + api_key + mobile + content + time_).encode()).hexdigest()
 
 
-def _answer(params: dict[str, str], root: str, fields: list[tuple[str, object]]) -> Reply:
+def _answer(
+    state: State, params: dict[str, str], root: str, fields: list[tuple[str, object]]
+) -> Reply:
+    b = state.behaviour
+    lines = b.ihuyi_layout == "lines"
     if params.get("format", "").lower() == "json":
-        body = json.dumps(dict(fields), ensure_ascii=False).encode("utf-8")
-        return Reply(body, "application/json;charset=utf-8")
-    inner = "".join(f"<{k}>{escape(str(v))}</{k}>" for k, v in fields)
-    text = f'<?xml version="1.0" encoding="utf-8"?>\n<{root}>{inner}</{root}>\n'
-    return Reply(text.encode("utf-8"), "text/xml;charset=utf-8")
+        separators = (",", ":") if lines else (", ", ": ")
+        body = json.dumps(dict(fields), ensure_ascii=False, separators=separators)
+        return Reply(body.encode("utf-8"), "application/json;charset=utf-8")
+    charset = b.ihuyi_xml_encoding
+    label = "GBK" if charset == "gbk" else "utf-8"
+    xmlns = f" xmlns={quoteattr(b.ihuyi_namespace)}" if b.ihuyi_namespace else ""
+    items = [f"<{k}>{escape(str(v))}</{k}>" for k, v in fields]
+    inner = "\n" + "\n".join(items) + "\n" if lines else "".join(items)
+    text = f'<?xml version="1.0" encoding="{label}"?>\n<{root}{xmlns}>{inner}</{root}>\n'
+    return Reply(text.encode(charset, "xmlcharrefreplace"), f"text/xml;charset={label}")
 
 
 def _credentials(state: State, params: dict[str, str], mobile: str, content: str) -> int:
@@ -92,7 +119,7 @@ def _submit(state: State, params: dict[str, str]) -> Reply:
 
     def result(code: int, ident: str = "0") -> Reply:
         fields = [("code", code), ("msg", MESSAGES[code]), (id_field, ident)]
-        return _answer(params, "SubmitResult", fields)
+        return _answer(state, params, "SubmitResult", fields)
 
     mobile, content = params.get("mobile", ""), params.get("content", "")
     for code, name in ((401, "account"), (402, "password"), (403, "mobile"), (404, "content")):
@@ -115,7 +142,8 @@ def _submit(state: State, params: dict[str, str]) -> Reply:
 def _get_num(state: State, params: dict[str, str]) -> Reply:
     def result(code: int, num: int = 0) -> Reply:
         msg = BALANCE_OK if code == 2 else MESSAGES[code]
-        return _answer(params, "GetNumResult", [("code", code), ("msg", msg), ("num", num)])
+        fields = [("code", code), ("msg", msg), ("num", num)]
+        return _answer(state, params, "GetNumResult", fields)
 
     for code, name in ((401, "account"), (402, "password")):
         if not params.get(name):
@@ -129,9 +157,16 @@ def _get_num(state: State, params: dict[str, str]) -> Reply:
 def _failed(state: State, operation: str | None, params: dict[str, str]) -> Reply:
     """Code 0 提交失败: the table's generic failure."""
     if operation == "balance":
-        return _answer(params, "GetNumResult", [("code", 0), ("msg", MESSAGES[0]), ("num", 0)])
+        fields: list[tuple[str, object]] = [("code", 0), ("msg", MESSAGES[0]), ("num", 0)]
+        return _answer(state, params, "GetNumResult", fields)
     id_field = state.behaviour.ihuyi_id_field
-    return _answer(params, "SubmitResult", [("code", 0), ("msg", MESSAGES[0]), (id_field, "0")])
+    fields = [("code", 0), ("msg", MESSAGES[0]), (id_field, "0")]
+    return _answer(state, params, "SubmitResult", fields)
+
+
+def _malformed(state: State, operation: str | None, params: dict[str, str]) -> Reply:
+    """A body it cannot read: code 0 提交失败 (in the format the query string asks for), 400."""
+    return dataclasses.replace(_failed(state, operation, params), status=400)
 
 
 def _handle(state: State, operation: str | None, params: dict[str, str]) -> Reply:
@@ -155,5 +190,6 @@ ROUTES = {
         operation=_operation,
         handle=_handle,
         vendor_error=_failed,
+        malformed=_malformed,
     )
 }

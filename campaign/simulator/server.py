@@ -13,16 +13,34 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from campaign.simulator import ihuyi, jzyyun, veesing
 from campaign.simulator.behaviour import Behaviour
+from campaign.simulator.forms import MalformedBody, decode_form, request_pairs
 from campaign.simulator.state import Accounts, Clock, Event, State, fmt_time
 from campaign.simulator.wire import Reply, Route
 
 logger = logging.getLogger(__name__)
 
-ROUTES: dict[str, Route] = {**veesing.ROUTES, **ihuyi.ROUTES, **jzyyun.ROUTES}
+__all__ = [
+    "FAULTS",
+    "Fault",
+    "Push",
+    "RequestRecord",
+    "Simulator",
+    "decode_form",
+    "routes",
+    "run",
+    "serve",
+]
+
+
+def routes(behaviour: Behaviour) -> dict[str, Route]:
+    """Every path a simulator with this behaviour serves (jzyyun's depend on its options)."""
+    return {**veesing.ROUTES, **ihuyi.ROUTES, **jzyyun.routes(behaviour)}
+
+
 PUSHED_VENDORS = ("veesing-sms", "veesing-code", "veesing-voice")
 FAULTS = ("drop_before", "drop_after", "delay", "http_5xx", "vendor_error")
 
@@ -31,10 +49,12 @@ FAULTS = ("drop_before", "drop_after", "delay", "http_5xx", "vendor_error")
 class RequestRecord:
     """One request the simulator received.
 
-    ``params`` are the decoded parameters (query string first, then form body; the first
-    value of a repeated name wins, as a servlet's getParameter). ``processed`` says whether
-    the vendor logic ran (state may have changed); ``status`` is the HTTP status sent, None
-    when the connection was dropped. ``time`` is real epoch seconds, ``sim_time`` simulated.
+    ``params`` are the decoded parameters (query string first, then the body: url-encoded,
+    plain text or ``multipart/form-data``; the first value of a repeated name wins, as a
+    servlet's getParameter). ``processed`` says whether the vendor logic ran (state may have
+    changed); ``status`` is the HTTP status sent, None when the connection was dropped;
+    ``error`` why the body could not be read (answered 400 in the vendor's format).
+    ``time`` is real epoch seconds, ``sim_time`` simulated.
     """
 
     vendor: str | None
@@ -52,6 +72,7 @@ class RequestRecord:
     status: int | None = None
     response: bytes | None = field(default=None, repr=False)
     fault: str | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -92,22 +113,6 @@ class Push:
     attempts: int = 0
     delivered: bool = False
     error: str | None = None
-
-
-def decode_form(raw: bytes, charset: str) -> list[tuple[str, str]]:
-    """``application/x-www-form-urlencoded`` pairs decoded with ``charset`` (bad bytes: U+FFFD)."""
-    pairs = []
-    for chunk in raw.split(b"&"):
-        if not chunk:
-            continue
-        name, _, value = chunk.partition(b"=")
-        pairs.append(
-            (
-                unquote_to_bytes(name.replace(b"+", b" ")).decode(charset, "replace"),
-                unquote_to_bytes(value.replace(b"+", b" ")).decode(charset, "replace"),
-            )
-        )
-    return pairs
 
 
 def _is_loopback(host: str) -> bool:
@@ -207,6 +212,7 @@ class Simulator:
         **behaviour: Any,
     ) -> None:
         self.behaviour = Behaviour.from_options(behaviour)
+        self.routes = routes(self.behaviour)
         self.clock = Clock(start=self.behaviour.start, time_scale=time_scale)
         self.state = State(self.behaviour, Accounts(accounts), int(seed), self.clock)
         self.push_urls = self._push_urls(push_to)
@@ -391,13 +397,16 @@ class Simulator:
     def _serve(self, handler: _Handler) -> None:
         split = urlsplit(handler.path)
         body = handler.read_body()
-        route = ROUTES.get(split.path)
+        route = self.routes.get(split.path)
         charset = route.charset if route else "utf-8"
         raw_query = split.query.encode("latin-1", "replace")
-        content_type = handler.headers.get("Content-Type", "").lower()
-        pairs = decode_form(raw_query, charset)
-        if body and ("json" not in content_type and "multipart" not in content_type):
-            pairs += decode_form(body, charset)
+        content_type = handler.headers.get("Content-Type", "")
+        error = None
+        try:
+            pairs = request_pairs(raw_query, body, content_type, charset)
+        except MalformedBody as exc:
+            error = str(exc)
+            pairs = decode_form(raw_query, charset)
         params: dict[str, str] = {}
         for name, value in pairs:
             params.setdefault(name, value)
@@ -414,6 +423,7 @@ class Simulator:
             headers=dict(handler.headers.items()),
             time=time.time(),
             sim_time=self.clock.now(),
+            error=error,
         )
         with self._records_lock:
             self._records.append(record)
@@ -422,6 +432,11 @@ class Simulator:
             return self._send(handler, record, Reply(b"Not Found", "text/plain", 404))
         if handler.command not in route.methods:
             return self._send(handler, record, Reply(b"Method Not Allowed", "text/plain", 405))
+        if error is not None:
+            logger.info("%s %s: unreadable body (%s)", handler.command, split.path, error)
+            with self.state.lock:
+                reply = route.malformed(self.state, operation, params)
+            return self._send(handler, record, reply)
         fault = self._take_fault(record)
         record.fault = fault.kind if fault else None
         if fault and fault.kind == "drop_before":

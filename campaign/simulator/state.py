@@ -226,6 +226,7 @@ class State:
         self._last_sent: dict[tuple[str, str, str], float] = {}
         self._daily: Counter[tuple[str, str, str, str]] = Counter()
         self._nth: Counter[tuple[str, str]] = Counter()
+        self._last_query: dict[tuple[str, str, str], float] = {}
         base = task_id_base()
         self._task = {v: itertools.count(TASK_ID_START[v] + base) for v in VENDORS}
         self._seq = itertools.count()
@@ -297,6 +298,19 @@ class State:
                 self._last_sent[(vendor, principal, phone)] = at
                 self._daily[(vendor, principal, phone, day)] += 1
                 self._daily[(vendor, principal, "", day)] += 1
+
+    def query_allowed(
+        self, vendor: str, principal: str, what: str, at: float, interval: float
+    ) -> bool:
+        """True (and ``at`` noted) when ``interval`` seconds have passed since the last
+        allowed ``what`` query of this account; False, nothing noted, when asked sooner."""
+        key = (vendor, principal, what)
+        with self.lock:
+            last = self._last_query.get(key)
+            if interval > 0 and last is not None and at - last < interval:
+                return False
+            self._last_query[key] = at
+            return True
 
     def nth_send(self, vendor: str, phone: str) -> int:
         with self.lock:

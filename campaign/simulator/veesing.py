@@ -1,14 +1,16 @@
 """中昱维信 (veesing) group SMS (seed 001), verify-code SMS (002) and voice (000).
 
-All three answer the same JSON (``returnStatus`` "1 " with a trailing space on success, "0"
-with a message otherwise) and push form-encoded receipts and replies. The seed tables give
-the messages below; where a rule has no message of its own (no 【signature】, emoji, bad
-``variables``, bad ``sendTime``, too many numbers) we answer the seeds' sample error
-"参数错误".
+All three answer the same JSON (``returnStatus`` "1 " with a trailing space on success, as
+the seeds' samples show, or what ``veesing_ok_status`` says; "0" with a message otherwise)
+and push form-encoded receipts and replies. The seed tables give the messages below; where
+a rule has no message of its own (no 【signature】, emoji, bad ``variables``, bad
+``sendTime``, too many numbers) we answer the seeds' sample error "参数错误", also with HTTP
+400 for a body that cannot be read (a multipart body without a boundary).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -64,6 +66,15 @@ def _fail(message: str) -> Reply:
     return answer(FAIL, message)
 
 
+def _ok(state: State) -> str:
+    """The success ``returnStatus``: the seeds' "1 " unless ``veesing_ok_status`` says else."""
+    return state.behaviour.veesing_ok_status
+
+
+def _malformed(state: State, op: str | None, params: dict[str, str]) -> Reply:
+    return dataclasses.replace(_fail(BAD_PARAMETER), status=400)
+
+
 def _principal(state: State, vendor: str, params: dict[str, str]) -> tuple[str, Reply | None]:
     app_id, app_key = params.get("appId", ""), params.get("appKey", "")
     if not app_id or not app_key:
@@ -81,7 +92,7 @@ def _balance(state: State, vendor: str, op: str | None, params: dict[str, str]) 
     principal, error = _principal(state, vendor, params)
     if error:
         return error
-    return answer(OK, SUCCESS, str(state.balance(vendor, principal)))
+    return answer(_ok(state), SUCCESS, str(state.balance(vendor, principal)))
 
 
 def _accept(
@@ -171,7 +182,7 @@ def _send_group(state: State, vendor: str, op: str | None, params: dict[str, str
         return error
     _schedule_sms(state, vendor, principal, task, phones, at)
     remain = state.balance(vendor, principal)
-    return answer(OK, SUCCESS, str(remain), task, str(len(phones)))
+    return answer(_ok(state), SUCCESS, str(remain), task, str(len(phones)))
 
 
 def _variables_ok(kind: str | None, variables: str) -> bool:
@@ -211,7 +222,7 @@ def _send_template(state: State, vendor: str, op: str | None, params: dict[str, 
         _schedule_voice(state, principal, task, phone, at)
     else:
         _schedule_sms(state, vendor, principal, task, [phone], at)
-    return answer(OK, SUCCESS, str(state.balance(vendor, principal)), task, "1")
+    return answer(_ok(state), SUCCESS, str(state.balance(vendor, principal)), task, "1")
 
 
 def _route(vendor: str, operation: str, handler) -> Route:
@@ -222,6 +233,7 @@ def _route(vendor: str, operation: str, handler) -> Route:
         operation=lambda params: (operation, None),
         handle=lambda state, op, params: handler(state, vendor, op, params),
         vendor_error=lambda state, op, params: _fail(UNKNOWN),
+        malformed=_malformed,
     )
 
 

@@ -26,7 +26,9 @@ class Route:
     ``operation(params)`` names the call as (operation, vendor's own method name or None);
     ``handle(state, operation, params)`` validates, changes state and answers;
     ``vendor_error(state, operation, params)`` is the vendor's generic failure answer
-    (the ``vendor_error`` fault), changing nothing.
+    (the ``vendor_error`` fault), changing nothing; ``malformed(state, operation, params)``
+    its answer to a body it cannot read (a multipart body without a boundary), in its own
+    format with HTTP status 400, changing nothing (``params`` then hold the query string's).
     """
 
     vendor: str
@@ -35,3 +37,4 @@ class Route:
     operation: Callable[[dict[str, str]], tuple[str | None, str | None]]
     handle: Callable[[State, str | None, dict[str, str]], Reply]
     vendor_error: Callable[[State, str | None, dict[str, str]], Reply]
+    malformed: Callable[[State, str | None, dict[str, str]], Reply]

@@ -131,10 +131,12 @@ def vendor(
     - ``ihuyi-voice``: ``account``, ``api_key`` (``IHUYI_ACCOUNT``, ``IHUYI_API_KEY``);
       ``dynamic_password=True`` sends md5(account+key+mobile+content+time) with ``time``.
     - ``jzyyun-sms``: ``username``, ``password`` (``JZYYUN_USERNAME``, ``JZYYUN_PASSWORD``);
-      ``smstype`` 0/1/2, ``extenno``, ``long_sms``.
+      ``smstype`` 0/1/2, ``extenno``, ``long_sms``; ``utf8_servlet=True``
+      (``JZYYUN_UTF8_SERVLET=1``) for a reseller's UTF-8 twin servlet.
 
     ``base_url`` replaces scheme, host and port of the documented address (the paths are
-    kept), e.g. the simulator's ``sim.url``. ``timeout`` is seconds or ``(connect, read)``
+    kept), e.g. the simulator's ``sim.url``; for jzyyun-sms it may also carry the context path
+    a deployment lives under (``http://host:9002/sms``), or the whole servlet address. ``timeout`` is seconds or ``(connect, read)``
     (default ``(5, 30)``). ``limits`` overrides fields of the vendor's :class:`VendorLimits`.
     ``retries``: extra attempts where the operation allows one (default 2).
 

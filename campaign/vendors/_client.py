@@ -117,13 +117,16 @@ class VendorClient:
     """Base of every vendor client: credentials, session, timeouts, retries, redaction.
 
     Subclasses set ``KEY``, ``DEFAULT_BASE_URL``, ``LIMITS`` and ``SECRET_PARAMS`` (the request
-    parameters whose values are secrets: redaction declared per vendor).
+    parameters whose values are secrets: redaction declared per vendor); a vendor whose
+    deployments live under a context path sets ``BASE_URL_PATH = True``, so that ``base_url``
+    may carry a path prefix (``http://host:9002/sms``).
     """
 
     KEY: ClassVar[str] = ""
     DEFAULT_BASE_URL: ClassVar[str] = ""
     LIMITS: ClassVar[VendorLimits]
     SECRET_PARAMS: ClassVar[tuple[str, ...]] = ()
+    BASE_URL_PATH: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -134,7 +137,9 @@ class VendorClient:
         retries: int | None = None,
     ):
         self.vendor = self.KEY
-        self.base_url = _base_url(base_url or self.DEFAULT_BASE_URL, vendor=self.KEY)
+        self.base_url = _base_url(
+            base_url or self.DEFAULT_BASE_URL, vendor=self.KEY, path=self.BASE_URL_PATH
+        )
         self.timeout = _timeout(timeout, vendor=self.KEY)
         if isinstance(limits, VendorLimits):
             self.limits = limits
@@ -373,18 +378,24 @@ class VendorClient:
         return check_send_at(send_at, limits=self.limits, vendor=self.vendor)
 
 
-def _base_url(value: str, *, vendor: str) -> str:
+def _base_url(value: str, *, vendor: str, path: bool = False) -> str:
+    """``scheme://host:port``, and with ``path`` a context path too (``/sms``, no trailing
+    slash) for deployments that live under one; a query or fragment is always refused."""
     parts = urllib.parse.urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{vendor}: base_url must look like http://host:port, not {value!r}")
     if parts.username or parts.password:
         raise ConfigError(f"{vendor}: base_url must not carry credentials")
-    if parts.path.strip("/") or parts.query:
+    prefix = "/".join(s for s in parts.path.split("/") if s)
+    if parts.query or parts.fragment or (prefix and not path):
+        keep = f"{parts.scheme}://{parts.netloc}" + (f"/{prefix}" if path and prefix else "")
+        what = "scheme, host, port and a context path" if path else "scheme, host and port"
         raise ConfigError(
-            f"{vendor}: base_url replaces only scheme, host and port (the documented paths are "
-            f"kept): use {parts.scheme}://{parts.netloc}"
+            f"{vendor}: base_url replaces only {what} (the documented paths are kept): use {keep}"
         )
-    return f"{parts.scheme}://{parts.netloc}"
+    if any(s in (".", "..") for s in prefix.split("/")):
+        raise ConfigError(f"{vendor}: base_url path {parts.path!r} must not hold . or ..")
+    return f"{parts.scheme}://{parts.netloc}" + (f"/{prefix}" if prefix else "")
 
 
 def _timeout(value: float | tuple[float, float] | None, *, vendor: str) -> tuple[float, float]:

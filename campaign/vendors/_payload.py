@@ -113,17 +113,21 @@ def parse_xml(body: bytes | str, *, vendor: str) -> ET.Element:
 
     Handles a BOM, a GBK/GB2312 declaration (which expat cannot decode itself), a malformed
     declaration, stray whitespace or junk before the root, and namespaces (stripped from tags).
+    Text (``str``) is already decoded: its declaration is not used to decode it again.
     Raises :class:`~campaign.errors.PayloadError` when there is no well-formed element.
     xml.etree does not fetch external entities and expat refuses entity-expansion bombs.
     """
-    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    declared = None
-    head = raw.lstrip(b"\xef\xbb\xbf")
-    match = _DECLARATION.match(head)
-    if match:
-        enc = _ENCODING.search(match.group("attrs"))
-        declared = enc.group(1).decode("ascii") if enc else None
-    text = decode_text(raw, declared=declared).lstrip("\ufeff")
+    if isinstance(body, str):
+        text = body.lstrip("\ufeff")
+    else:
+        raw = bytes(body)
+        declared = None
+        head = raw.lstrip(b"\xef\xbb\xbf")
+        match = _DECLARATION.match(head)
+        if match:
+            enc = _ENCODING.search(match.group("attrs"))
+            declared = enc.group(1).decode("ascii") if enc else None
+        text = decode_text(raw, declared=declared).lstrip("\ufeff")
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text, flags=re.IGNORECASE)
     start = text.find("<")
     if start < 0:

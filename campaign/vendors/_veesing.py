@@ -102,6 +102,11 @@ def _int(value: Any) -> int | None:
 def parse_send(body: str, *, phones: int) -> SendResult | None:
     """A send answer as a :class:`SendResult`; ``None`` when the answer cannot be read.
 
+    ``returnStatus`` "1 " (the seeds' samples, trailing space) or "1" (what published clients,
+    the vendor's own samples included, compare with) is a success, "0" a refusal; any other
+    status is not one the seeds define, so it is unreadable (``None``): the caller reports an
+    unknown outcome, never a success.
+
     >>> parse_send('{"returnStatus": "1 ", "message": "成功", "remainPoint": "241", '
     ...            '"taskId": "3313746", "successCounts": "1"}', phones=1).task_id
     '3313746'

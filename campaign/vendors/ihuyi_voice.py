@@ -3,7 +3,9 @@
 ``POST http://api.voice.ihuyi.com/webservice/voice.php?method=Submit`` with ``account`` (APIID),
 ``password`` (the APIKEY, or a dynamic password with ``time``), one ``mobile`` and ``content``
 (4-6 digits). The answer is XML by default (``<SubmitResult><code>2</code><msg>提交成功</msg>
-<smsid>60495654</smsid></SubmitResult>``) or JSON with ``format=json``; ``code`` 2 means
+<smsid>60495654</smsid></SubmitResult>``; the real servers put it in a default namespace, one
+element per line, name the id ``voiceid`` in newer answers and sometimes declare GBK:
+:func:`parse_answer` reads every one of these) or JSON with ``format=json``; ``code`` 2 means
 submitted. No receipts or replies are documented: the submit result is all the data there is.
 
 Dynamic password: the seed points to "the end of the document" for how to build it, but the
@@ -22,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from campaign.errors import PayloadError
+from campaign.text import decode_text
 from campaign.vendors._client import READ, SEND, VendorClient
 from campaign.vendors._limits import VendorLimits, check_message, phone_list
 from campaign.vendors._payload import parse_xml
@@ -118,14 +121,22 @@ def build_send(
 
 
 def parse_answer(body: bytes | str) -> dict[str, str | None]:
-    """``code``, ``msg`` and the id (``smsid``, or ``voiceid`` as the seed's Java example reads)
-    from an XML or JSON answer; raises :class:`PayloadError` when there is no ``code``.
+    """``code``, ``msg`` and the id (``smsid``, or ``voiceid`` as newer answers and the seed's
+    Java example name it) from an XML or JSON answer; raises :class:`PayloadError` when there
+    is no ``code``.
+
+    Every layout ihuyi's servers answer is read: XML in a default namespace (as seen,
+    ``http://106.ihuyi.com/`` and ``http://106.ihuyi.cn/``), one element per line or all on
+    one, GBK bytes under ``encoding="GBK"`` (or UTF-8 under that declaration, which the bytes
+    tell apart: GBK text is practically never valid UTF-8); compact or spaced JSON.
 
     >>> parse_answer(b"<SubmitResult><code>2</code><msg>ok</msg><smsid>6</smsid></SubmitResult>")
     {'code': '2', 'msg': 'ok', 'id': '6', 'num': None}
+    >>> parse_answer('{"code":2,"msg":"提交成功","voiceid":"60495654"}')["id"]
+    '60495654'
     """
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
-    stripped = text.strip().lstrip("\ufeff")
+    text = decode_text(body) if isinstance(body, bytes) else body
+    stripped = text.strip().lstrip("\ufeff").strip()
     values: dict[str, Any]
     if stripped.startswith("{"):
         try:
@@ -135,7 +146,7 @@ def parse_answer(body: bytes | str) -> dict[str, str | None]:
         if not isinstance(values, dict):
             raise PayloadError(f"{KEY}: JSON answer is not an object")
     else:
-        root = parse_xml(body, vendor=KEY)
+        root = parse_xml(stripped, vendor=KEY)  # text: the declaration no longer decides
         values = {child.tag: (child.text or "").strip() for child in root}
     if values.get("code") in (None, ""):
         raise PayloadError(f"{KEY}: missing field 'code' in answer")
@@ -144,11 +155,12 @@ def parse_answer(body: bytes | str) -> dict[str, str | None]:
         value = values.get(name)
         return None if value is None or str(value).strip() == "" else str(value).strip()
 
-    ident = text_of("smsid") or text_of("voiceid")
+    ids = [text_of(name) for name in ("voiceid", "smsid")]
+    ident = next((i for i in ids if i not in (None, "0")), None)
     return {
         "code": text_of("code"),
         "msg": text_of("msg"),
-        "id": None if ident in (None, "0") else ident,
+        "id": ident,
         "num": text_of("num"),
     }
 
@@ -230,9 +242,7 @@ class IhuyiVoiceClient(VendorClient):
         try:
             answer = parse_answer(response.content)
         except PayloadError:
-            raise self._unknown(
-                "no SubmitResult code", response.content.decode("utf-8", "replace")
-            ) from None
+            raise self._unknown("no SubmitResult code", decode_text(response.content)) from None
         code = answer["code"]
         ok = code == "2"
         result = SendResult(
@@ -243,7 +253,7 @@ class IhuyiVoiceClient(VendorClient):
             code=code,
             remaining=None,
         )
-        return self._answered(result, response.content.decode("utf-8", errors="replace"))
+        return self._answered(result, decode_text(response.content))
 
     def balance(self) -> int:
         """Voice codes left (``method=GetNum``).
@@ -261,7 +271,7 @@ class IhuyiVoiceClient(VendorClient):
                 "time": stamp,
             }
         response = self._call(READ, PATH, query={"method": "GetNum"}, data=params)
-        body = response.content.decode("utf-8", errors="replace")
+        body = decode_text(response.content)
         try:
             answer = parse_answer(response.content)
         except PayloadError:

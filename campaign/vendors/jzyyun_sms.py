@@ -1,12 +1,17 @@
 """jzyyun-sms: 嘉之元 SMS (seed 004).
 
 Everything is ``POST http://smsapi.jzyyun.com:9003/servlet/UserServiceAPI?method=<name>`` with a
-form body: ``username`` in clear, ``password`` BASE64-encoded, content GBK url-encoded.
+form body: ``username`` in clear, ``password`` BASE64-encoded, content GBK url-encoded; the
+answers are GBK. Deployments of the platform may live under a context path
+(``http://host:9002/sms/servlet/UserServiceAPI``: ``base_url="http://host:9002/sms"``), and
+resellers run a UTF-8 twin servlet, ``/servlet/UserServiceAPIUTF8`` (``utf8_servlet=True``:
+content UTF-8 url-encoded, answers UTF-8).
 
 - ``sendSMS``: ``isLongSms`` (0/1), ``smstype`` (0 卡发, 1 网关, 2 会员), ``extenno`` (optional),
   ``mobile`` (up to 20,000, comma separated), ``content``. Answer ``success;<batch id>`` or
   ``failure;<reason>``.
-- ``getRestMoney``: ``memberSmsNum=684;gateSmsNum=49919;kaSmsNum=49964``.
+- ``getRestMoney``: ``memberSmsNum=684;gateSmsNum=49919;kaSmsNum=49964``; asked too often, the
+  real servers answer ``failure;查询频繁`` (the client waits and asks again, see ``balances``).
 - ``getSmsReport`` / ``getRecvSMS``: XML (``smsreport/psreport``, ``smsrerecv/psrerecv``) that
   the vendor hands out once (a destructive queue); reply text is BASE64 of GBK bytes.
 - ``updatePassword``: answers 1 (changed), 2 (failed), 3 (no such user), 4 (unknown error).
@@ -19,6 +24,7 @@ import binascii
 import datetime as dt
 import logging
 import re
+import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
@@ -46,7 +52,10 @@ logger = logging.getLogger(__name__)
 KEY = "jzyyun-sms"
 BASE_URL = "http://smsapi.jzyyun.com:9003"
 PATH = "/servlet/UserServiceAPI"
+#: The UTF-8 twin servlet resellers run beside :data:`PATH`.
+PATH_UTF8 = "/servlet/UserServiceAPIUTF8"
 CONTENT_TYPE = "application/x-www-form-urlencoded; charset=GBK"
+CONTENT_TYPE_UTF8 = "application/x-www-form-urlencoded; charset=UTF-8"
 
 #: smstype values and the balance pool each draws on (getRestMoney names in brackets).
 SMSTYPES = {0: "card", 1: "gateway", 2: "member"}  # 0 卡发 (kaSmsNum), 1 网关, 2 会员
@@ -117,22 +126,59 @@ def build_send(
     return params
 
 
-def encode_form(params: Mapping[str, str]) -> bytes:
-    """The form body with every value GBK url-encoded; unencodable content is an InputError.
+def encode_form(params: Mapping[str, str], *, charset: str = "gbk") -> bytes:
+    """The form body with every value url-encoded in ``charset`` (GBK, or UTF-8 for the
+    ``UserServiceAPIUTF8`` servlet); a value ``charset`` cannot carry is an InputError.
 
     >>> encode_form({"content": "短信测试"})
     b'content=%B6%CC%D0%C5%B2%E2%CA%D4'
+    >>> encode_form({"content": "短信"}, charset="utf-8")
+    b'content=%E7%9F%AD%E4%BF%A1'
     """
     for name, value in params.items():
         try:
-            value.encode("gbk")
+            value.encode(charset)
         except UnicodeEncodeError as exc:
             bad = value[exc.start : exc.end]
             raise InputError(
-                f"{KEY}: {name} cannot be sent in GBK: {bad!r} at position {exc.start} "
-                "(remove emoji and rare characters)"
+                f"{KEY}: {name} cannot be sent in {charset.upper()}: {bad!r} at position "
+                f"{exc.start} (remove emoji and rare characters)"
             ) from None
-    return urllib.parse.urlencode(params, encoding="gbk").encode("ascii")
+    return urllib.parse.urlencode(params, encoding=charset).encode("ascii")
+
+
+def _rate_limited(reason: str) -> bool:
+    """A ``failure;`` reason saying the query came too soon: the real servers answer
+    ``failure;查询频繁`` to a balance asked too often (查询过于频繁 reads the same)."""
+    return "频繁" in reason
+
+
+def split_servlet(base_url: str) -> tuple[str, bool | None]:
+    """A base URL without a trailing servlet path, and whether that path named the UTF-8
+    servlet (None when there was none): users copy the whole address from a reseller's page.
+
+    >>> split_servlet("http://host:9002/sms/servlet/UserServiceAPIUTF8")
+    ('http://host:9002/sms', True)
+    >>> split_servlet("http://host:9002/sms/")
+    ('http://host:9002/sms/', None)
+    """
+    parts = urllib.parse.urlsplit(base_url.strip())
+    path = parts.path.rstrip("/")
+    for suffix, utf8 in ((PATH_UTF8, True), (PATH, False)):
+        if path.endswith(suffix):
+            return urllib.parse.urlunsplit(parts._replace(path=path[: -len(suffix)])), utf8
+    return base_url, None
+
+
+def _flag(value: str | None, *, name: str) -> bool | None:
+    if value is None or not value.strip():
+        return None
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{KEY}: {name} must be 1/0 (true/false, yes/no, on/off), not {value!r}")
 
 
 def parse_send(text: str, *, phones: int) -> SendResult | None:
@@ -326,12 +372,23 @@ class JzyyunSmsClient(VendorClient):
     2 会员) picks the channel and so the balance pool; ``extenno`` (kw or env
     ``JZYYUN_EXTENNO``) the extension sub-number; ``long_sms`` forces ``isLongSms`` (default:
     1 when the content is longer than 70 characters).
+
+    ``base_url`` may carry the deployment's context path (``http://host:9002/sms``), or the
+    whole servlet address. ``utf8_servlet`` (kw or env ``JZYYUN_UTF8_SERVLET=1``) calls the
+    UTF-8 twin servlet resellers run, ``/servlet/UserServiceAPIUTF8``: content is then sent
+    UTF-8 url-encoded (so ``limits.encoding`` becomes UTF-8) and answers are read as UTF-8;
+    a base_url ending in ``/servlet/UserServiceAPIUTF8`` implies it.
+
+    >>> client = cp.vendor("jzyyun-sms", base_url="http://127.0.0.1:9002/sms", utf8_servlet=True)
+    >>> client.base_url, client.path
+    ('http://127.0.0.1:9002/sms', '/servlet/UserServiceAPIUTF8')
     """
 
     KEY = KEY
     DEFAULT_BASE_URL = BASE_URL
     LIMITS = LIMITS
     SECRET_PARAMS = ("password", "newPassword")
+    BASE_URL_PATH = True
 
     def __init__(
         self,
@@ -341,8 +398,12 @@ class JzyyunSmsClient(VendorClient):
         smstype: int | str | None = None,
         extenno: str | None = None,
         long_sms: bool | None = None,
+        utf8_servlet: bool | None = None,
         **options: Any,
     ):
+        named = None
+        if options.get("base_url"):
+            options["base_url"], named = split_servlet(options["base_url"])
         super().__init__(**options)
         user = credential(username, keyword="username", env="JZYYUN_USERNAME", vendor=KEY)
         secret = credential(password, keyword="password", env="JZYYUN_PASSWORD", vendor=KEY)
@@ -371,9 +432,29 @@ class JzyyunSmsClient(VendorClient):
         if self.extenno is not None and not re.fullmatch(r"\d{1,20}", self.extenno):
             raise ConfigError(f"{KEY}: extenno must be digits, not {self.extenno!r}")
         self.long_sms = long_sms
+        if utf8_servlet is None:
+            env = credential(
+                None,
+                keyword="utf8_servlet",
+                env="JZYYUN_UTF8_SERVLET",
+                vendor=KEY,
+                required=False,
+            )
+            utf8_servlet = _flag(env, name="JZYYUN_UTF8_SERVLET")
+        if named is not None and utf8_servlet is not None and bool(utf8_servlet) != named:
+            raise ConfigError(
+                f"{KEY}: base_url names the {'UTF-8' if named else 'GBK'} servlet but "
+                f"utf8_servlet={bool(utf8_servlet)}; give one of them"
+            )
+        self.utf8_servlet = bool(named if utf8_servlet is None else utf8_servlet)
+        self.path = PATH_UTF8 if self.utf8_servlet else PATH
+        self.charset = "utf-8" if self.utf8_servlet else "gbk"
+        if self.utf8_servlet and self.limits.encoding == LIMITS.encoding:
+            self.limits = self.limits.replace(encoding="utf-8")
 
     def _identity(self) -> str:
-        return f"username='{self._username[:2]}***' smstype={self.smstype}"
+        servlet = " servlet=UTF8" if self.utf8_servlet else ""
+        return f"username='{self._username[:2]}***' smstype={self.smstype}{servlet}"
 
     def _auth(self) -> dict[str, str]:
         return {"username": self._username, "password": encode_password(self._password.reveal())}
@@ -416,13 +497,13 @@ class JzyyunSmsClient(VendorClient):
             if self.long_sms is not None
             else len(content) > (self.limits.segment_chars or 70),
         )
-        body = encode_form(params)
+        body = encode_form(params, charset=self.charset)
         response = self._call(
             SEND,
-            PATH,
+            self.path,
             query={"method": "sendSMS"},
             body=body,
-            content_type=CONTENT_TYPE,
+            content_type=CONTENT_TYPE_UTF8 if self.utf8_servlet else CONTENT_TYPE,
             log_params=params,
         )
         text = self._text(response)
@@ -438,15 +519,28 @@ class JzyyunSmsClient(VendorClient):
 
         (``memberSmsNum`` 会员, ``gateSmsNum`` 网关, ``kaSmsNum`` 卡发.)
 
+        Asked too often, the servers answer ``failure;查询频繁``: the client waits (``backoff``
+        seconds, doubled each time) and asks again, ``retries`` times, then raises
+        :class:`~campaign.errors.VendorRejected` with code ``"failure"`` and that message.
+
         >>> client = cp.vendor("jzyyun-sms")
         >>> client.balances()  # doctest: +SKIP
         {'member': 684, 'gateway': 49919, 'card': 49964}
         """
-        response = self._call(READ, PATH, query={"method": "getRestMoney"}, data=self._auth())
-        text = self._text(response)
-        reason = _failure(text)
+        for attempt in range(self.retries + 1):
+            response = self._call(
+                READ, self.path, query={"method": "getRestMoney"}, data=self._auth()
+            )
+            text = self._text(response)
+            reason = _failure(text)
+            if reason is None or not _rate_limited(reason) or attempt == self.retries:
+                break
+            wait = self.backoff * 2**attempt
+            logger.info("%s balance: %s; asking again in %.1f s", KEY, reason, wait)
+            time.sleep(wait)
         if reason is not None:
-            raise self._refused("balance", "failure", reason)
+            what = "balance (queried too often: ask again later)" if _rate_limited(reason) else None
+            raise self._refused(what or "balance", "failure", reason)
         try:
             return parse_balances(text)
         except ValueError:
@@ -457,7 +551,7 @@ class JzyyunSmsClient(VendorClient):
         return self.balances()[SMSTYPES[self.smstype]]
 
     def _pull(self, method: str) -> bytes:
-        response = self._call(DEQUEUE, PATH, query={"method": method}, data=self._auth())
+        response = self._call(DEQUEUE, self.path, query={"method": method}, data=self._auth())
         reason = _failure(self._text(response))
         if reason is not None:
             raise self._refused(method, "failure", reason)
@@ -527,7 +621,7 @@ class JzyyunSmsClient(VendorClient):
             raise InputError(f"{KEY}: the new password must be letters and digits only")
         self._secret(new_password)  # redact it from now on
         params = {**self._auth(), "newPassword": new_password}
-        response = self._call(CHANGE, PATH, query={"method": "updatePassword"}, data=params)
+        response = self._call(CHANGE, self.path, query={"method": "updatePassword"}, data=params)
         text = self._text(response).strip().lstrip("\ufeff").strip()
         if text not in PASSWORD_RESULTS:
             raise self._unknown("not an updatePassword result 1-4", text)
