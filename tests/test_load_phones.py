@@ -540,3 +540,62 @@ def test_title_line_above_a_large_crlf_file(tmp_path):
     assert len(df) == 10_000
     assert df["姓名"].iloc[[0, -1]].tolist() == ["客户0", "客户9999"]
     assert df["valid"].all()
+
+
+# --------------------------------------------------------------------------- the list's own carrier
+
+
+@pytest.fixture(autouse=True)
+def _no_prefix_file_from_the_environment(monkeypatch):
+    """These tests check libphonenumber's own answers, whatever $CAMPAIGN_PREFIXES says."""
+    monkeypatch.delenv(cp.phones.PREFIXES_ENV, raising=False)
+
+
+PORTED = pd.DataFrame(
+    {
+        "手机号": ["13800138000", "13900139000", "16212345678", "18912345678", "17012345678", "无"],
+        # e.g. a vendor's number-lookup export: 13800138000 moved to 中国联通 (携号转网)
+        "运营商": ["联通", "", None, " China Telecom ", "虚拟运营商", "CMCC"],
+    }
+)
+
+
+def test_the_lists_own_carrier_column_is_kept_where_given():
+    df = cp.load_phones(PORTED)
+    assert df["carrier"].tolist()[:5] == [
+        "中国联通",
+        "中国移动",
+        "中国电信",
+        "中国电信",
+        "虚拟运营商",
+    ]
+    assert df["运营商"].tolist() == PORTED["运营商"].tolist()  # the list's column as it was
+    assert df.attrs["carrier_column"] == "运营商"
+    by_range = cp.load_phones(PORTED.drop(columns="运营商"))
+    assert by_range["carrier"].iloc[0] == "中国移动"  # the range's original carrier
+    assert by_range.attrs["carrier_column"] is None
+
+
+def test_a_carrier_column_is_also_kept_as_written_and_loads_again_the_same(tmp_path):
+    path = tmp_path / "ported.csv"
+    PORTED.rename(columns={"运营商": "carrier"}).to_csv(path, index=False)
+    df = cp.load_phones(path)
+    assert df["carrier_raw"].iloc[0] == "联通"
+    assert df["carrier"].iloc[0] == "中国联通"
+    assert df["carrier"].iloc[1] == "中国移动"  # blank in the list: by range
+    assert df.attrs["carrier_column"] == "carrier_raw"
+    pd.testing.assert_frame_equal(cp.load_phones(df), df)
+
+
+def test_plans_and_statistics_use_the_lists_carrier(tmp_path):
+    contacts = cp.load_phones(PORTED)
+    plan = cp.plan_batches(contacts, vendor="jzyyun-sms", content="【云通信】双11会员专享,回T退订")
+    assert plan.recipients["carrier"].tolist()[0] == "中国联通"
+    db = tmp_path / "campaign.db"
+    with cp.simulator.serve(seed=1) as sim:
+        client = cp.vendor("jzyyun-sms", username="u", password="p", base_url=sim.url)
+        cp.send(plan, client, db=db, campaign="ported", progress=False)
+    stats = cp.delivery_stats(db, campaign="ported", by="carrier")
+    assert dict(zip(stats["carrier"], stats["submitted"], strict=True)) == {
+        "中国联通": 1, "中国移动": 1, "中国电信": 2, "虚拟运营商": 1,
+    }  # fmt: skip

@@ -92,4 +92,4 @@ def _phone_share(values: pd.Series, *, sample: int = 1000) -> float:
         return 0.0
     if len(values) > sample:
         values = values.iloc[np.linspace(0, len(values) - 1, sample).astype(int)]
-    return float(normalize_phones(values.to_numpy(dtype=object))["valid"].mean())
+    return float(normalize_phones(values.to_numpy(dtype=object), prefixes=False)["valid"].mean())

@@ -9,16 +9,24 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from campaign.errors import InputError
-from campaign.phones._columns import _choose_column
+from campaign.phones._columns import _choose_column, _header_key
 from campaign.phones._excel import _read_excel
 from campaign.phones._normalize import normalize_phones
+from campaign.phones._prefix_file import PrefixesLike
 from campaign.phones._read import _read_text
-from campaign.phones._reference import _EXCEL_SUFFIXES, _TEXT_SUFFIXES, OUTPUT_COLUMNS
+from campaign.phones._reference import (
+    _CARRIER_ALIASES,
+    _EXCEL_SUFFIXES,
+    _TEXT_SUFFIXES,
+    CARRIER_HEADERS,
+    OUTPUT_COLUMNS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,7 @@ def load_phones(
     column: str | int | None = None,
     sheet: str | int | None = None,
     encoding: str | None = None,
+    prefixes: PrefixesLike | bool = None,
 ) -> pd.DataFrame:
     """Load a phone list the way people really keep it, into a tidy DataFrame.
 
@@ -53,6 +62,14 @@ def load_phones(
         Text encoding. By default UTF-8 (with or without BOM) and GBK/GB18030 are detected,
         and a UTF-8 file with some GBK lines (or the reverse) is read line by line, with a
         logged warning naming the first such line. A BOM is ignored with any encoding.
+    prefixes
+        A 号段 prefix file (``.npz``, built by ``data/make_prefixes.py`` from a table you
+        obtained) to fill in the province, city and carrier libphonenumber does not know: its
+        geocoding data knows many 16x, 17x and 19x ranges only as 中国. By default the file
+        named by ``$CAMPAIGN_PREFIXES`` (so that plan_batches and ``campaign load`` use it
+        too), else none; False for libphonenumber alone. libphonenumber's carrier stays
+        first, and so does its province and city wherever its data has an entry of at least
+        5 digits for the number; elsewhere the file's (see ``benchmarks/bench_regions.py``).
 
     Returns
     -------
@@ -61,6 +78,17 @@ def load_phones(
         carrier, province, city and duplicate (see :mod:`campaign.phones`). If the phone column
         is itself called ``phone`` it is kept as ``phone_raw``; another original column whose
         name clashes with an added one is kept with a ``_raw`` suffix.
+
+        ``carrier`` is the carrier the number's range was allocated to. A number moved to
+        another carrier (携号转网, nationwide since 2019) keeps its range, so its carrier here
+        is the original one: no offline data can see the move. When the list brings its own
+        carrier column (``carrier``, ``运营商`` or ``当前运营商``, e.g. from a vendor's
+        number-lookup export), its values are kept in ``carrier`` wherever given (移动, CMCC,
+        China Mobile read as 中国移动, and so on for 联通, 电信, 广电; other values as
+        written), and the range's carrier is used only where the list has none. The
+        statistics group by that ``carrier``. The column used is in
+        ``df.attrs["carrier_column"]`` (None when none); a column named ``carrier`` is also
+        kept, as written, as ``carrier_raw``.
 
         The header is looked for among the first 10 non-blank lines (sheet rows): the last
         row above the first mobile number that names a phone column (手机号, phone, ...), else
@@ -97,8 +125,19 @@ def load_phones(
     skipped = dict(frame.attrs.get("skipped_lines", {}))
     frame = _drop_previous_output(frame)
     col = _choose_column(frame, column, name)
-    result = normalize_phones(frame[col])
+    result = normalize_phones(frame[col], prefixes=prefixes)
     result.index = frame.index
+    own = _carrier_column(frame, phone_column=col)
+    if own is not None:
+        given = _carrier_names(frame[own])
+        by_range = result["carrier"].to_numpy(dtype=object, na_value=None)
+        result["carrier"] = pd.array(np.where(given.notna(), given, by_range), dtype="str")
+        log.info(
+            "load_phones: carrier from the list's column %r for %d rows, by number range for "
+            "the rest",
+            own,
+            int(given.notna().sum()),
+        )
     valid = result["valid"].to_numpy()
     numbers = pc.cast(pa.array(result["phone"].array), pa.int64()).fill_null(-1).to_numpy()
     result["duplicate"] = pd.Series(numbers).duplicated().to_numpy() & valid
@@ -108,8 +147,39 @@ def load_phones(
     for c in OUTPUT_COLUMNS:
         out[c] = result[c]
     out.attrs["phone_column"] = renames.get(col, col)
+    out.attrs["carrier_column"] = renames.get(own, own)
     out.attrs["skipped_lines"] = skipped
     log.info("load_phones: %s rows, phone column %r, %s valid", len(out), col, int(valid.sum()))
+    return out
+
+
+def _carrier_column(frame: pd.DataFrame, *, phone_column: Any) -> Any:
+    """The list's own carrier column (see :data:`CARRIER_HEADERS`), or None."""
+    wanted = [_header_key(h) for h in CARRIER_HEADERS]
+    found = sorted(
+        (wanted.index(_header_key(c)), i, c)
+        for i, c in enumerate(frame.columns)
+        if c != phone_column and _header_key(c) in wanted
+    )
+    return found[0][2] if found else None
+
+
+_CARRIER_OF = {_header_key(a): name for name, aliases in _CARRIER_ALIASES.items() for a in aliases}
+
+
+def _carrier_names(values: pd.Series) -> pd.Series:
+    """A list's carrier cells, on a RangeIndex: the four carriers in libphonenumber's
+    spelling, other values as written (stripped), blanks missing. Once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    names = []
+    for value in uniques:
+        text = str(value).strip()
+        names.append(_CARRIER_OF.get(_header_key(text), text) if text else None)
+    lookup = np.asarray([*names, None], dtype=object)
+    out = pd.Series(pd.array(lookup[np.where(codes >= 0, codes, len(names))], dtype="str"))
+    unusual = sorted({n for n in names if n and n not in _CARRIER_ALIASES})
+    if unusual:
+        log.info("load_phones: carrier values kept as written: %s", ", ".join(unusual[:10]))
     return out
 
 

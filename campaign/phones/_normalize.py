@@ -14,12 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from campaign.phones._prefix_file import PrefixesLike, _tables
 from campaign.phones._prefixes import (
     _PREFIX_DIGITS,
     _TABLE_BASE,
     _fixed_line_pattern,
     _mobile_pattern,
-    _prefix_tables,
 )
 from campaign.phones._reference import (
     _INVISIBLE,
@@ -101,7 +101,9 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
-def normalize_phones(values: Iterable[Any] | pd.Series) -> pd.DataFrame:
+def normalize_phones(
+    values: Iterable[Any] | pd.Series, *, prefixes: PrefixesLike | bool = None
+) -> pd.DataFrame:
     """Normalise and classify phone numbers, one output row per input value.
 
     Accepts what people really type: spaces, dashes, dots, brackets, full-width digits,
@@ -109,7 +111,9 @@ def normalize_phones(values: Iterable[Any] | pd.Series) -> pd.DataFrame:
     numeric cells. ``1.38001E+10`` is invalid: its digits are gone and are never guessed.
 
     Returns columns phone, valid, reason, carrier, province, city (see
-    :mod:`campaign.phones`), on a default RangeIndex.
+    :mod:`campaign.phones`), on a default RangeIndex. ``prefixes`` is a 号段 prefix file
+    that fills in the carrier, province and city libphonenumber does not know (see
+    :func:`~campaign.load_phones`); by default ``$CAMPAIGN_PREFIXES``, False for none.
 
     Examples
     --------
@@ -156,7 +160,7 @@ def normalize_phones(values: Iterable[Any] | pd.Series) -> pd.DataFrame:
     reasons = names.take(pa.array(reason, mask=reason < 0))
 
     # 6. carrier, province, city per 7-digit prefix
-    carrier, province, city = _lookup(phone, valid, n)
+    carrier, province, city = _lookup(phone, valid, n, _tables(prefixes))
 
     return pd.DataFrame(
         {
@@ -212,8 +216,8 @@ def _reason_codes(text: pa.Array, s: pa.Array) -> np.ndarray:
     return np.select(conditions, np.arange(len(REASONS)))
 
 
-def _lookup(phone: pa.Array, valid: np.ndarray, n: int) -> tuple[pa.Array, ...]:
-    carrier_codes, province_codes, city_codes, carriers, provinces, cities = _prefix_tables()
+def _lookup(phone: pa.Array, valid: np.ndarray, n: int, tables: tuple) -> tuple[pa.Array, ...]:
+    carrier_codes, province_codes, city_codes, carriers, provinces, cities = tables
     idx = np.zeros(n, dtype=np.int64)
     if valid.any():
         numbers = pc.cast(phone.filter(pa.array(valid)), pa.int64()).to_numpy()
@@ -252,5 +256,5 @@ def normalize_phone(value: Any) -> str | None:
     >>> normalize_phone("+86 (138) 0013-8000")
     '13800138000'
     """
-    phone = normalize_phones([value])["phone"].iloc[0]
+    phone = normalize_phones([value], prefixes=False)["phone"].iloc[0]
     return None if pd.isna(phone) else phone

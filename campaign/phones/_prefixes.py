@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from campaign.phones._reference import _MUNICIPALITIES, _REGIONS
+from campaign.phones._reference import _CARRIER_GAPS, _MUNICIPALITIES, _REGIONS
 
 
 @functools.cache
@@ -67,13 +67,21 @@ def _city(rest: str) -> str | None:
     return rest[:-1] if rest.endswith("市") and len(rest) > 2 else rest
 
 
+def _prefix_cells(prefix: str) -> np.ndarray:
+    """The table cells (``7-digit prefix - 1000000``) a shorter prefix covers."""
+    width = 10 ** (_PREFIX_DIGITS - len(prefix))
+    return int(prefix) * width - _TABLE_BASE + np.arange(width)
+
+
 @functools.cache
 def _prefix_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array, pa.Array, pa.Array]:
     """Arrays indexed by ``first 7 digits - 1000000``: carrier, province and city codes.
 
     Built once per process from libphonenumber's carrier and geocoder prefix data, longest
     prefix winning, exactly as ``phonenumbers.carrier`` and ``phonenumbers.geocoder`` resolve
-    a single number. Codes index the returned Arrow name arrays; -1 means unknown.
+    a single number; the carrier of the ranges it leaves out (``_CARRIER_GAPS``: 162, 165)
+    is added where it names none. Codes index the returned Arrow name arrays; -1 means
+    unknown.
     """
     from phonenumbers.carrierdata import CARRIER_DATA
     from phonenumbers.geodata import GEOCODE_DATA
@@ -101,6 +109,12 @@ def _prefix_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array, pa.A
 
     split = functools.cache(_split_region)
     carrier_codes, carriers = fill(CARRIER_DATA, lambda d: d.get("zh") or d.get("en"))
+    for prefix, name in _CARRIER_GAPS.items():
+        cells = _prefix_cells(prefix)
+        if name not in carriers:
+            carriers.append(name)
+        missing = carrier_codes[cells] < 0
+        carrier_codes[cells[missing]] = carriers.index(name)
     region_codes, regions = fill(GEOCODE_DATA, lambda d: d.get("zh") and split(d["zh"]))
     provinces = sorted({p for p, _ in regions})
     cities = sorted({c for _, c in regions if c})
@@ -117,3 +131,25 @@ def _prefix_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array, pa.A
         pa.array(provinces, pa.string()),
         pa.array(cities, pa.string()),
     )
+
+
+@functools.cache
+def _region_digits() -> np.ndarray:
+    """Per 7-digit prefix, the length of the geocoder entry that names its region (0: none).
+
+    libphonenumber resolves a number by its longest listed prefix: 7 digits for most, but a
+    3- to 6-digit entry covers what has none (``86173``, 北京, covers all of 173).
+    """
+    from phonenumbers.geodata import GEOCODE_DATA
+
+    digits = np.zeros(_TABLE_BASE, dtype=np.int8)
+    by_length: dict[int, list[int]] = {}
+    for key, value in GEOCODE_DATA.items():
+        national = key[2:]
+        if key.startswith("861") and 1 < len(national) <= _PREFIX_DIGITS and value.get("zh"):
+            by_length.setdefault(len(national), []).append(int(national))
+    for length in sorted(by_length):  # shorter first: longer ones overwrite
+        width = 10 ** (_PREFIX_DIGITS - length)
+        starts = np.asarray(by_length[length], dtype=np.int64) * width - _TABLE_BASE
+        digits[starts[:, None] + np.arange(width)] = length
+    return digits

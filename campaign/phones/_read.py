@@ -189,7 +189,11 @@ def _find_header(rows: list[list[str | None]]) -> int | None:
     """
     cells = [[c for c in row if c is not None and c.strip()] for row in rows]
     flat = [c for row in cells for c in row]
-    valid = normalize_phones(flat)["valid"].to_numpy() if flat else np.zeros(0, dtype=bool)
+    valid = (
+        normalize_phones(flat, prefixes=False)["valid"].to_numpy()
+        if flat
+        else np.zeros(0, dtype=bool)
+    )
     bounds = np.cumsum([0] + [len(row) for row in cells])
     has_phone = [bool(valid[a:b].any()) for a, b in itertools.pairwise(bounds)]
     first_data = has_phone.index(True) if True in has_phone else len(rows)
@@ -311,7 +315,11 @@ def _read_txt(text: str) -> pd.DataFrame:
                 values.extend(words)
             else:
                 values.append(part)
-    if values and not normalize_phones(values[:1])["valid"].iloc[0] and _is_header_word(values[0]):
+    if (
+        values
+        and not normalize_phones(values[:1], prefixes=False)["valid"].iloc[0]
+        and _is_header_word(values[0])
+    ):
         values = values[1:]
     return pd.DataFrame({"phone": pd.Series(values, dtype="str")})
 

@@ -47,6 +47,19 @@ PHONE_HEADERS = (
     "number",
 )
 
+#: Header names of a carrier column the list brings itself (e.g. a vendor's number-lookup
+#: export, which sees 携号转网), compared like :data:`PHONE_HEADERS`, first found wins.
+CARRIER_HEADERS = ("carrier", "运营商", "当前运营商")
+
+# How a list's own carrier column may spell the four carriers (compared case-insensitively,
+# without spaces, underscores or dashes); any other value is kept as written.
+_CARRIER_ALIASES = {
+    "中国移动": ("中国移动", "移动", "中国移动通信", "chinamobile", "cmcc", "cm"),
+    "中国联通": ("中国联通", "联通", "中国联合通信", "chinaunicom", "unicom", "cucc", "cu"),
+    "中国电信": ("中国电信", "电信", "chinatelecom", "telecom", "ctcc", "ct"),
+    "中国广电": ("中国广电", "广电", "中国广电移动", "chinabroadnet", "broadnet", "cbn"),
+}
+
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm", ".xls"}
 _TEXT_SUFFIXES = {".csv", ".tsv", ".txt", ".text", ""}
 
@@ -58,6 +71,12 @@ _INVISIBLE = r"[\x{200B}-\x{200F}\x{202A}-\x{202E}\x{2060}-\x{2064}\x{FEFF}]"
 _SEPARATORS = r"[\s\-.()\[\]_\x{2010}-\x{2015}\x{00B7}]"
 _SCIENTIFIC = r"^[0-9](?:\.[0-9]+)?[eE][+]?[0-9]+$"
 _SEVERAL = r"^\+?[0-9]{7,}(?:[/,;|、]+\+?[0-9]{7,})+$"
+
+# Ranges whose carrier libphonenumber's carrier data (9.0.x) leaves out. MIIT allocated 162,
+# 165 and 167 for mobile resale (虚拟运营商) on 中国电信's, 中国移动's and 中国联通's networks;
+# libphonenumber lists 167 only. Used only where libphonenumber names no carrier, so a
+# release that lists them wins. (A 号段 table agrees: its 162 prefixes are 电信, its 165 移动.)
+_CARRIER_GAPS = {"162": "中国电信", "165": "中国移动"}
 
 # How the geocoder names regions: municipalities are their own province and city; the
 # autonomous and special administrative regions carry a suffix after their short name.
