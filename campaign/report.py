@@ -468,6 +468,10 @@ there are no delivered, failed or pending counts, delivery rates or answer rates
 Delivered, failed, unknown: each number's latest receipt. Pending: no receipt yet.
 Rates with 95% Wilson intervals.</p>
 {% endif %}
+<p class="meta" id="carrier-note">Carrier is the number range's original carrier: numbers moved
+to another carrier (携号转网) cannot be seen offline, except where the contact list brought its
+own carrier column, which is used instead.
+运营商按号段判断：携号转网的号码仍显示原运营商；名单自带运营商列时以名单为准。</p>
 {% if unlinked %}<p class="meta" id="unlinked">{{ unlinked }}</p>{% endif %}
 
 <h2>Charts</h2>

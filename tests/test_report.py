@@ -241,3 +241,14 @@ def test_mask_phones_in_text():
     assert mask_phones_in_text("138 0013 8000 / 8613900139000") == "138****8000 / 139****9000"
     assert mask_phones_in_text("12345678901") == "12345678901"  # not a mobile prefix
     assert mask_phones_in_text(None) == ""
+
+
+def test_the_report_says_what_a_carrier_means(page):
+    """Carriers come from number ranges: a number moved to another carrier (携号转网) still
+    shows its original one, unless the contact list brought its own carrier column."""
+    html, _ = page
+    note = html[html.index('id="carrier-note"') :]
+    note = note[: note.index("</p>")]
+    assert "携号转网" in note
+    assert "original carrier" in note
+    assert "own carrier column" in note
