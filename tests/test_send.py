@@ -311,6 +311,18 @@ def test_rate_spaces_the_calls(sim, db):
     assert times[-1] - times[0] >= 4 / 20 * 0.8  # spacing is set at the sender; allow jitter
 
 
+def test_a_slow_answer_does_not_hold_up_the_paced_calls_behind_it(sim, db):
+    """Paced sends keep starting calls on time while one waits for its answer."""
+    client = cp.vendor("ihuyi-voice", account="a", api_key="k", base_url=sim.url)
+    plan = plan_batches(numbers(5), vendor="ihuyi-voice", content="1234")
+    sim.inject("delay", vendor="ihuyi-voice", operation="send", times=1, seconds=1.5)
+    result = send(plan, client, db=db, campaign="v", rate=20, concurrency=4, progress=False)
+    assert (result["state"] == "accepted").all()
+    times = sorted(r.time for r in sim.calls("ihuyi-voice", "send"))
+    assert len(times) == 5
+    assert times[-1] - times[0] < 1.0  # all five started while the first was still held
+
+
 def test_ctrl_c_stops_cleanly_between_calls(sim, db):
     client = jzyyun(sim)
     real_send = client.send
