@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from campaign.errors import ConfigError, SendInProgress, StoreUnavailable
 from campaign.store import postgres_schema
 from campaign.store.engine import Engine
+from campaign.store.schema import RECEIPT_ROW
 
 if TYPE_CHECKING:
     from campaign.store import Store
@@ -222,8 +223,6 @@ class PostgresEngine(Engine):
     def insert_receipts_sql(self, incoming: str) -> str:
         """The shared rule (the batch that sent to the phone, else the latest submitted),
         decided for all staged rows in one pass of joins instead of one subquery per row."""
-        from campaign.store.records import RECEIPT_ROW
-
         columns = ", ".join(RECEIPT_ROW)
         staged = ", ".join(f"v.{c}" for c in RECEIPT_ROW)
         return f"""

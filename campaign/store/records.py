@@ -25,6 +25,7 @@ from typing import NamedTuple
 from campaign.clock import now
 from campaign.store.connection import Store
 from campaign.store.engine import Engine
+from campaign.store.schema import RECEIPT_ROW, REPLY_ROW
 
 __all__ = [
     "RECEIPT_ROW",
@@ -37,14 +38,6 @@ __all__ = [
     "unlinked_since",
     "write_records",
 ]
-
-#: The fields of a receipt row given to :func:`write_records`, in order.
-RECEIPT_ROW = (
-    "vendor", "task_id", "phone", "status", "code", "reason", "received_at", "talk_seconds",
-    "remark",
-)  # fmt: skip
-#: The fields of a reply row given to :func:`write_records`, in order.
-REPLY_ROW = ("vendor", "task_id", "phone", "content", "received_at", "opt_out")
 
 
 class Written(NamedTuple):

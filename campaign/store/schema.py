@@ -34,10 +34,18 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BATCH_STATES", "MIGRATIONS", "SCHEMA_VERSION", "statements"]
+__all__ = ["BATCH_STATES", "MIGRATIONS", "RECEIPT_ROW", "REPLY_ROW", "SCHEMA_VERSION", "statements"]
 
 #: A batch moves planned -> submitting -> accepted / rejected / unknown.
 BATCH_STATES = ("planned", "submitting", "accepted", "rejected", "unknown")
+
+#: The fields of a receipt row as the store writes one (``store.records``), in order.
+RECEIPT_ROW = (
+    "vendor", "task_id", "phone", "status", "code", "reason", "received_at", "talk_seconds",
+    "remark",
+)  # fmt: skip
+#: The fields of a reply row as the store writes one, in order.
+REPLY_ROW = ("vendor", "task_id", "phone", "content", "received_at", "opt_out")
 
 
 _V1 = f"""
