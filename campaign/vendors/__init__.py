@@ -136,9 +136,10 @@ def vendor(
 
     ``base_url`` replaces scheme, host and port of the documented address (the paths are
     kept), e.g. the simulator's ``sim.url``; for jzyyun-sms it may also carry the context path
-    a deployment lives under (``http://host:9002/sms``), or the whole servlet address. ``timeout`` is seconds or ``(connect, read)``
-    (default ``(5, 30)``). ``limits`` overrides fields of the vendor's :class:`VendorLimits`.
-    ``retries``: extra attempts where the operation allows one (default 2).
+    a deployment lives under (``http://host:9002/sms``), or the whole servlet address.
+    ``timeout`` is seconds or ``(connect, read)`` (default ``(5, 30)``). ``limits`` overrides
+    fields of the vendor's :class:`VendorLimits`. ``retries``: extra attempts where the
+    operation allows one (default 2).
 
     Examples
     --------
