@@ -768,3 +768,12 @@ def test_receipt_times_as_captures_really_hold_them(db, at, stored):
 @pytest.mark.parametrize("at", ["2024-11-11", "yesterday", "2024-13-11 20:00:00", ""])
 def test_a_receipt_time_that_is_no_moment_is_rejected(db, at):
     assert ingest_receipts(db, [receipt(at=at)], vendor="veesing-sms").rejected == 1
+
+
+@pytest.mark.parametrize("at", ["2024-11-11 20:0", "2024-11-11 20:00:0", "2024/11/11 20:5"])
+def test_a_receipt_time_cut_short_is_rejected_not_guessed(db, at):
+    """strptime reads 20:0 as 20:00; a captured file must not store that guess."""
+    assert ingest_receipts(db, [receipt(at=at)], vendor="veesing-sms").rejected == 1
+    with connect(db) as store:
+        assert store.scalar("SELECT COUNT(*) FROM receipts") == 0
+        assert "cut short" in store.scalar("SELECT error FROM rejected")

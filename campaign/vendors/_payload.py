@@ -38,6 +38,8 @@ _TIME_FORMATS = (
     "%Y/%m/%d %H:%M",
 )
 _PHONE_RE = re.compile(r"(?:\+?86)?(1\d{10})")
+#: A minute or second of one digit (``20:0``, ``20:00:0``): a time cut short.
+_CUT_SHORT = re.compile(r":\d(?!\d)")
 
 
 def shanghai_iso(value: str, *, vendor: str, field: str) -> str:
@@ -52,6 +54,11 @@ def shanghai_iso(value: str, *, vendor: str, field: str) -> str:
     '2019-07-23T17:00:00+08:00'
     """
     text = value.strip()
+    if _CUT_SHORT.search(text):  # strptime would read 20:0 as 20:00: a guess, not a time
+        raise PayloadError(
+            f"{vendor}: {field} {value!r} is cut short: minutes and seconds have two digits, "
+            "as in 2019-07-23 17:00:00"
+        )
     for fmt in _TIME_FORMATS:
         try:
             moment = dt.datetime.strptime(text, fmt)
