@@ -297,15 +297,23 @@ def simulator(host, port, seed, time_scale, push_to) -> None:
 @click.option("--port", default=8080, show_default=True, help="Port (0: any free port).")
 @click.option("--token", envvar="CAMPAIGN_PUSH_TOKEN", help="Required ?token=... on every push "
               "(or env CAMPAIGN_PUSH_TOKEN, which keeps it out of shell history).")  # fmt: skip
-def receive(db, host, port, token) -> None:
-    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health."""
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Processes serving (more than 1 needs a PostgreSQL store).")  # fmt: skip
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
+              help="PEM certificate (chain): serve HTTPS. Needs --tls-key.")  # fmt: skip
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
+              help="PEM private key of --tls-cert.")  # fmt: skip
+def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
+    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health, /metrics."""
     from campaign.receiver import run
     from campaign.store import describe
 
     def ready(receiver) -> None:
-        click.echo(f"push receiver on {receiver.url} -> {describe(db)} (Ctrl-C stops)")
+        many = f", {workers} workers" if workers > 1 else ""
+        click.echo(f"push receiver on {receiver.url} -> {describe(db)}{many} (Ctrl-C stops)")
 
-    run(db, host=host, port=port, token=token, on_ready=ready)
+    run(db, host=host, port=port, token=token, workers=workers, tls_cert=tls_cert,
+        tls_key=tls_key, on_ready=ready)  # fmt: skip
 
 
 @main.command()

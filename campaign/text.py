@@ -11,8 +11,8 @@ to mixes the two line by line. Everything in campaign that turns such bytes into
    first.
 3. Else GB18030, the superset of GBK and GB2312 (vendors say one and send the other).
 
-A declared charset (an XML declaration, a Content-Type) is the caller's to weigh:
-:func:`decode_text` tries it before the rule, :func:`form_charset` after UTF-8.
+A declared charset (an XML declaration, a Content-Type) is believed when the bytes decode
+under it: :func:`decode_text` and :func:`form_charset` try it before the rule.
 """
 
 from __future__ import annotations
@@ -80,22 +80,24 @@ def decode_text(body: bytes, *, declared: str | None = None) -> str:
 
 
 def form_charset(raw: bytes, declared: str | None = None) -> str:
-    """The codec for a pushed form's bytes: ASCII, else UTF-8 when valid, else the declared
-    charset, else GB18030. Raises ``UnicodeDecodeError`` when none of them reads the bytes.
+    """The codec for a pushed form's bytes: ASCII; else the declared charset when the bytes
+    decode under it (a Content-Type is believed: GBK text can happen to be valid UTF-8, e.g.
+    谢谢); else :func:`utf8_or_gbk`'s rule. Raises ``UnicodeDecodeError`` when none reads them.
 
-    >>> form_charset("退订".encode("gbk"), "GBK"), form_charset(b"abc")
-    ('gb18030', 'ascii')
+    >>> form_charset("谢谢".encode("gbk"), "GBK"), form_charset("谢谢".encode("gbk"))
+    ('gb18030', 'utf-8')
     """
     if raw.isascii():
         return "ascii"
+    if declared:
+        with contextlib.suppress(LookupError, UnicodeDecodeError):
+            raw.decode(codec(declared))
+            return codec(declared)
+    utf8_or_gbk(raw)  # raises when the bytes are neither
     with contextlib.suppress(UnicodeDecodeError):
         raw.decode(UTF8)
         return UTF8
-    for candidate in (codec(declared) if declared else GB18030, GB18030):
-        with contextlib.suppress(LookupError, UnicodeDecodeError):
-            raw.decode(candidate)
-            return candidate
-    raise UnicodeDecodeError(GB18030, raw, 0, len(raw), f"neither UTF-8 nor {declared or 'GBK'}")
+    return GB18030
 
 
 def guess_encoding(data: bytes, *, sample: int = 65536) -> str:

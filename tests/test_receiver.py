@@ -227,7 +227,7 @@ def test_serve_refuses_an_in_memory_store():  # SQLite only: in-memory stores ar
 
 
 def test_pushes_in_flight_at_stop_are_all_answered_and_stored(db, monkeypatch):
-    import campaign.receiver as module
+    import campaign.receiver.writer as module
 
     gate, first = threading.Event(), threading.Event()
     real = module.store_records
