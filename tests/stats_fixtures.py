@@ -7,24 +7,81 @@ recipient's latest receipt; updating a row fires the store's triggers that keep
 ``delivery_counts``), and ``replies``. It does not import ``campaign.ingest``, so the
 statistics can be tested without it.
 
-``double11(path)`` builds the hand-computed store the tests check numbers against; its
+``double11(db)`` builds the hand-computed store the tests check numbers against; its
 expected figures are written out next to it.
+
+Every builder takes ``db`` as a SQLite path or a PostgreSQL URL and writes through
+:func:`campaign.store.connect`, in SQL both engines read alike (``?`` placeholders, upserts
+with a conflict target, ``ON CONFLICT DO NOTHING`` for SQLite's ``INSERT OR IGNORE``), so the
+same rows land in either. :func:`postgres_database` gives a module-scoped fixture a fresh
+PostgreSQL database of its own (``conftest.postgres_db`` is one per test).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import urllib.parse
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
-from campaign.store import open_db
+from campaign.store import connect
+from campaign.store.postgres import is_postgres_url
 
 T0 = "2024-11-11T10:00:00+08:00"
 
+# A duplicate is looked up before it is inserted, not left to ON CONFLICT DO NOTHING alone:
+# PostgreSQL draws an id for the row it then drops, and the ids would no longer be SQLite's.
+# The same columns as the unique indexes receipts_once and replies_once.
+_RECEIPT_STORED = (
+    "SELECT 1 FROM receipts WHERE vendor = ? AND COALESCE(task_id, '') = COALESCE(?, '')"
+    " AND phone = ? AND status = ? AND COALESCE(code, '') = COALESCE(?, '')"
+    " AND COALESCE(received_at, '') = COALESCE(?, '')"
+)
+_REPLY_STORED = (
+    "SELECT 1 FROM replies WHERE vendor = ? AND task_id IS NULL AND phone = ? AND content = ?"
+    " AND COALESCE(received_at, '') = COALESCE(?, '')"
+)
+
+
+def _given(db: Path | str) -> Path | str:
+    """What a builder returns: the path as a Path, a PostgreSQL URL as it is."""
+    return db if is_postgres_url(db) else Path(db)
+
+
+@contextlib.contextmanager
+def postgres_database(server: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server at ``server``; its URL. Dropped after.
+
+    ``conftest.postgres_db`` does this for one test; this is for module-scoped fixtures."""
+    import psycopg
+
+    name = "campaign_test_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    parts = urllib.parse.urlsplit(server)
+    try:
+        yield urllib.parse.urlunsplit(parts._replace(path="/" + name))
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
 
 class StoreBuilder:
-    def __init__(self, path: Path | str):
-        self.db = open_db(path)
-        self.conn = self.db.conn
+    """Writes a store at ``db`` (a SQLite path or a PostgreSQL URL); ``close()`` when done."""
+
+    def __init__(self, db: Path | str):
+        self.store = connect(db)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> StoreBuilder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- campaigns and recipients, as send records them
     def campaign(
@@ -35,8 +92,8 @@ class StoreBuilder:
         channel: str = "sms",
         content: str = "【云通信】双11会员专享,回T退订",
     ) -> StoreBuilder:
-        with self.conn:
-            self.conn.execute(
+        with self.store.transaction():
+            self.store.execute(
                 "INSERT INTO campaigns (name, vendor, channel, content, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 [name, vendor, channel, content, "2024-11-10T09:00:00+08:00"],
@@ -55,12 +112,10 @@ class StoreBuilder:
     ) -> StoreBuilder:
         """``recipients``: (phone, carrier, province, city, attrs dict) tuples; ``accepted``
         is the vendor's own count (default: every recipient of an accepted batch)."""
-        vendor = self.conn.execute(
-            "SELECT vendor FROM campaigns WHERE name = ?", [campaign]
-        ).fetchone()[0]
+        vendor = self.store.scalar("SELECT vendor FROM campaigns WHERE name = ?", [campaign])
         rows = list(recipients)
-        with self.conn:
-            self.conn.execute(
+        with self.store.transaction():
+            self.store.execute(
                 "INSERT INTO batches (campaign, batch, vendor, size, state, task_id, accepted,"
                 " submitted_at, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
                 [
@@ -78,7 +133,7 @@ class StoreBuilder:
                     submitted_at,
                 ],
             )
-            self.conn.executemany(
+            self.store.executemany(
                 "INSERT INTO recipients (campaign, phone, batch, carrier, province, city, attrs)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -94,9 +149,10 @@ class StoreBuilder:
                     for phone, carrier, province, city, attrs in rows
                 ],
             )
-            self.conn.executemany(
+            self.store.executemany(
                 "INSERT INTO recipient_counts VALUES (?, ?, ?, ?, ?, 1)"
-                " ON CONFLICT DO UPDATE SET n = n + 1",
+                " ON CONFLICT (campaign, batch, carrier, province, city)"
+                " DO UPDATE SET n = recipient_counts.n + 1",
                 [
                     (campaign, batch, carrier or "", province or "", city or "")
                     for _, carrier, province, city, _ in rows
@@ -117,44 +173,49 @@ class StoreBuilder:
         talk_seconds: int | None = None,
     ) -> StoreBuilder:
         """Store a raw receipt and make the recipient's latest receipt its delivery row."""
-        vendor, batch, task_id = self.conn.execute(
+        vendor, batch, task_id = self.store.one(
             "SELECT b.vendor, b.batch, b.task_id FROM recipients r JOIN batches b"
             " ON b.campaign = r.campaign AND b.batch = r.batch"
             " WHERE r.campaign = ? AND r.phone = ?",
             [campaign, phone],
-        ).fetchone()
-        with self.conn:
-            self.conn.execute(
-                "INSERT OR IGNORE INTO receipts (vendor, task_id, phone, status, code, reason,"
-                " received_at, talk_seconds, campaign, batch, ingested_at, matched)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
-                [
-                    vendor,
-                    task_id,
-                    phone,
-                    status,
-                    code,
-                    reason,
-                    received_at,
-                    talk_seconds,
-                    campaign,
-                    batch,
-                    received_at,
-                ],
+        )
+        with self.store.transaction():
+            stored = self.store.one(
+                _RECEIPT_STORED, [vendor, task_id, phone, status, code, received_at]
             )
-            latest = self.conn.execute(
+            if not stored:  # a duplicate is ignored, as by the unique index
+                self.store.execute(
+                    "INSERT INTO receipts (vendor, task_id, phone, status, code, reason,"
+                    " received_at, talk_seconds, campaign, batch, ingested_at, matched)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
+                    [
+                        vendor,
+                        task_id,
+                        phone,
+                        status,
+                        code,
+                        reason,
+                        received_at,
+                        talk_seconds,
+                        campaign,
+                        batch,
+                        received_at,
+                    ],
+                )
+            latest = self.store.one(
                 "SELECT id, status, code, reason, received_at, talk_seconds FROM receipts"
                 " WHERE campaign = ? AND phone = ? ORDER BY received_at DESC, id DESC LIMIT 1",
                 [campaign, phone],
-            ).fetchone()
-            self.conn.execute(
+            )
+            self.store.execute(
                 "INSERT INTO deliveries (campaign, phone, batch, vendor, task_id, status, code,"
                 " reason, received_at, talk_seconds, carrier, province, city, receipt_id)"
                 " SELECT r.campaign, r.phone, r.batch, ?, ?, ?, ?, ?, ?, ?, r.carrier,"
                 " r.province, r.city, ? FROM recipients r WHERE r.campaign = ? AND r.phone = ?"
-                " ON CONFLICT DO UPDATE SET status = excluded.status, code = excluded.code,"
-                " reason = excluded.reason, received_at = excluded.received_at,"
-                " talk_seconds = excluded.talk_seconds, receipt_id = excluded.receipt_id",
+                " ON CONFLICT (campaign, phone) DO UPDATE SET status = excluded.status,"
+                " code = excluded.code, reason = excluded.reason,"
+                " received_at = excluded.received_at, talk_seconds = excluded.talk_seconds,"
+                " receipt_id = excluded.receipt_id",
                 [
                     vendor,
                     task_id,
@@ -174,8 +235,8 @@ class StoreBuilder:
         self, vendor: str, task_id: str | None, phone: str, received_at: str = T0
     ) -> StoreBuilder:
         """A receipt for a task no batch claims: stored unmatched, no campaign (as ingest)."""
-        with self.conn:
-            self.conn.execute(
+        with self.store.transaction():
+            self.store.execute(
                 "INSERT INTO receipts (vendor, task_id, phone, status, received_at,"
                 " ingested_at, matched) VALUES (?, ?, ?, 'delivered', ?, ?, 0)",
                 [vendor, task_id, phone, received_at, received_at],
@@ -192,10 +253,13 @@ class StoreBuilder:
         opt_out: bool = False,
         vendor: str = "veesing-sms",
     ) -> StoreBuilder:
-        with self.conn:
-            self.conn.execute(
-                "INSERT OR IGNORE INTO replies (vendor, task_id, phone, content, received_at,"
-                " opt_out, campaign, ingested_at) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)",
+        with self.store.transaction():
+            if self.store.one(_REPLY_STORED, [vendor, phone, content, received_at]):
+                return self  # a duplicate: ignored, as by the unique index
+            self.store.execute(
+                "INSERT INTO replies (vendor, task_id, phone, content, received_at,"
+                " opt_out, campaign, ingested_at) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [vendor, phone, content, received_at, int(opt_out), campaign, received_at],
             )
         return self
@@ -205,7 +269,7 @@ def _r(phone, carrier, province, city, **attrs):
     return (phone, carrier, province, city, attrs)
 
 
-def double11(path: Path | str) -> Path:
+def double11(db: Path | str) -> Path | str:
     """The hand-computed store (expected figures in EXPECTED_* below and in the tests).
 
     double11 (SMS, veesing-sms):
@@ -214,7 +278,7 @@ def double11(path: Path | str) -> Path:
                                           receipt: the vendor had it, so it is submitted)
     voice1 (voice, veesing-voice): batch 1 accepted 2024-11-12 09:00, v1..v5.
     """
-    s = StoreBuilder(path)
+    s = StoreBuilder(db)
     s.campaign("double11")
     s.batch(
         "double11",
@@ -309,18 +373,19 @@ def double11(path: Path | str) -> Path:
     s.receipt(v, "15000000002", "delivered", "2024-11-12T09:00:40+08:00", talk_seconds=30)
     s.receipt(v, "15000000003", "delivered", "2024-11-12T09:01:00+08:00", talk_seconds=0)
     s.receipt(v, "15000000004", "failed", "2024-11-12T09:01:30+08:00", code="E:1", reason="关机")
-    return Path(path)
+    s.close()
+    return _given(db)
 
 
-def two_variants(path: Path | str, *, a=(930, 1000), b=(900, 1000)) -> Path:
+def two_variants(db: Path | str, *, a=(930, 1000), b=(900, 1000)) -> Path | str:
     """Campaigns 'A' and 'B' of one batch each: a[0] of a[1] delivered, the rest failed."""
-    s = StoreBuilder(path)
+    s = StoreBuilder(db)
     for name, (delivered, total), prefix in (("A", a, 1380000), ("B", b, 1390000)):
         s.campaign(name)
         phones = [f"{prefix}{i:04d}" for i in range(total)]
         s.batch(name, 1, recipients=[_r(p, "移动", "广东", "广州", variant=name) for p in phones])
-        with s.conn:
-            s.conn.executemany(
+        with s.store.transaction():
+            s.store.executemany(
                 "INSERT INTO deliveries (campaign, phone, batch, vendor, status, received_at,"
                 " carrier, province, city, receipt_id) VALUES (?, ?, 1, 'veesing-sms', ?, ?,"
                 " '移动', '广东', '广州', ?)",
@@ -335,17 +400,18 @@ def two_variants(path: Path | str, *, a=(930, 1000), b=(900, 1000)) -> Path:
                     for i, p in enumerate(phones)
                 ],
             )
-    return Path(path)
+    s.close()
+    return _given(db)
 
 
-def replies_before_receipts(path: Path | str) -> Path:
+def replies_before_receipts(db: Path | str) -> Path | str:
     """Replies that outrun the receipts, the usual case minutes after a send.
 
     'early': 5 numbers, 1 delivery receipt so far, yet all 5 replied (one is an opt-out):
     repliers 5 > delivered 1, 4 repliers without a receipt. 'late': 10 numbers, 8
     delivered, 2 repliers. Both SMS on veesing-sms, variant A for early, B for late.
     """
-    s = StoreBuilder(path)
+    s = StoreBuilder(db)
     for name, size, delivered, repliers, prefix, variant in (
         ("early", 5, 1, 5, "1380000", "A"),
         ("late", 10, 8, 2, "1390000", "B"),
@@ -358,4 +424,5 @@ def replies_before_receipts(path: Path | str) -> Path:
             s.receipt(name, p, "delivered", "2024-11-11T10:05:00+08:00")
         for i, p in enumerate(phones[:repliers]):
             s.reply(name, p, "TD" if i == 0 else "好", "2024-11-11T10:01:00+08:00", opt_out=i == 0)
-    return Path(path)
+    s.close()
+    return _given(db)

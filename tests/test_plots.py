@@ -1,4 +1,8 @@
-"""Charts: each returns its Axes with the expected bars or lines, and Chinese renders as text."""
+"""Charts: each returns its Axes with the expected bars or lines, and Chinese renders as text.
+
+The stores are built on both engines (a SQLite file, a PostgreSQL database): the charts of the
+same data must be the same.
+"""
 
 from __future__ import annotations
 
@@ -16,16 +20,21 @@ from matplotlib.axes import Axes
 from matplotlib.font_manager import FontProperties, findfont
 from matplotlib.ft2font import FT2Font
 from matplotlib.patches import Rectangle
-from stats_fixtures import StoreBuilder, double11
+from stats_fixtures import StoreBuilder, double11, postgres_database
 
 import campaign.plots as pl
 import campaign.stats as st
 from campaign.errors import InputError
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory):
-    return double11(tmp_path_factory.mktemp("plots") / "campaign.db")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(request, tmp_path_factory):
+    """double11 on each engine: a SQLite path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        yield double11(tmp_path_factory.mktemp("plots") / "campaign.db")
+        return
+    with postgres_database(request.getfixturevalue("postgres_server")) as url:
+        yield double11(url)
 
 
 @pytest.fixture(autouse=True)
@@ -185,9 +194,9 @@ def test_whiskers_of_a_rate_at_its_interval_bound_are_not_negative():
     assert len(ax.patches) == 2
 
 
-def test_group_columns_come_from_attrs_by_not_from_their_names(tmp_path):
+def test_group_columns_come_from_attrs_by_not_from_their_names(store_url):
     # a contact list with columns called like statistics: they are groups all the same
-    s = StoreBuilder(tmp_path / "named.db")
+    s = StoreBuilder(store_url)
     s.campaign("n").batch(
         "n",
         1,
@@ -198,13 +207,14 @@ def test_group_columns_come_from_attrs_by_not_from_their_names(tmp_path):
     )
     s.receipt("n", "13800000001", "delivered", "2024-11-11T10:00:30+08:00")
     s.receipt("n", "13800000002", "delivered", "2024-11-11T10:01:30+08:00")
-    stats = st.delivery_stats(tmp_path / "named.db", by="hour")
+    s.close()
+    stats = st.delivery_stats(store_url, by="hour")
     ax = pl.plot_delivery_rate(stats)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["早", "晚"]
     assert ax.get_xlabel() == "hour"
     top = pl.plot_delivery_rate(stats[stats["delivered"] > 0].head(1))  # attrs survive filters
     assert [t.get_text() for t in top.get_xticklabels()] == ["早"]
-    curve = st.delivery_curve(tmp_path / "named.db", by=["mean", "hour"])
+    curve = st.delivery_curve(store_url, by=["mean", "hour"])
     assert [line.get_label() for line in pl.plot_delivery_curve(curve).get_lines()] == [
         "短信 / 早",
         "短信 / 晚",
@@ -246,18 +256,29 @@ def test_delivery_curve_refuses_a_frame_that_lost_a_group_column(db):
         pl.plot_delivery_curve(curve.drop(columns="campaign"))
 
 
-@pytest.fixture(scope="module")
-def sent_without_receipts(tmp_path_factory):
+def quiet_store(db):
     """Batches sent (SMS, voice) without a receipt or reply yet, and campaigns never sent."""
-    path = tmp_path_factory.mktemp("quiet") / "campaign.db"
-    s = StoreBuilder(path)
-    people = [("13800000001", "移动", "广东", "广州", {}), ("13800000002", None, None, None, {})]
-    s.campaign("sms").batch("sms", 1, recipients=people)
-    s.campaign("voice", vendor="veesing-voice", channel="voice")
-    s.batch("voice", 1, recipients=[("13800000003", "联通", "北京", "北京", {})])
-    s.campaign("planned")
-    s.campaign("voice-planned", vendor="veesing-voice", channel="voice")
-    return path
+    with StoreBuilder(db) as s:
+        people = [
+            ("13800000001", "移动", "广东", "广州", {}),
+            ("13800000002", None, None, None, {}),
+        ]
+        s.campaign("sms").batch("sms", 1, recipients=people)
+        s.campaign("voice", vendor="veesing-voice", channel="voice")
+        s.batch("voice", 1, recipients=[("13800000003", "联通", "北京", "北京", {})])
+        s.campaign("planned")
+        s.campaign("voice-planned", vendor="veesing-voice", channel="voice")
+    return db
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def sent_without_receipts(request, tmp_path_factory):
+    """:func:`quiet_store` on each engine: a SQLite path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        yield quiet_store(tmp_path_factory.mktemp("quiet") / "campaign.db")
+        return
+    with postgres_database(request.getfixturevalue("postgres_server")) as url:
+        yield quiet_store(url)
 
 
 @pytest.mark.parametrize("campaign", ["sms", "planned"])

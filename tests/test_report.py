@@ -1,4 +1,8 @@
-"""The HTML report: one file, opens offline, holds the numbers, masks phones, escapes replies."""
+"""The HTML report: one file, opens offline, holds the numbers, masks phones, escapes replies.
+
+The stores are built on both engines (a SQLite file, a PostgreSQL database): the report of the
+same data must say the same.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from html.parser import HTMLParser
 
 import matplotlib
 import pytest
-from stats_fixtures import StoreBuilder, double11, replies_before_receipts
+from stats_fixtures import StoreBuilder, double11, postgres_database, replies_before_receipts
 
 from campaign.errors import InputError
 from campaign.report import mask_phone, mask_phones_in_text, report
@@ -40,9 +44,14 @@ class Page(HTMLParser):
             self.text.append(data.strip())
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return double11(tmp_path_factory.mktemp("report") / "campaign.db")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(request, tmp_path_factory):
+    """double11 on each engine: a SQLite path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        yield double11(tmp_path_factory.mktemp("report") / "campaign.db")
+        return
+    with postgres_database(request.getfixturevalue("postgres_server")) as url:
+        yield double11(url)
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +117,13 @@ def test_voice_report_has_talk_time(store, tmp_path):
     assert "Voice calls by carrier" in html
 
 
-def test_reply_text_is_escaped(tmp_path):
-    s = StoreBuilder(tmp_path / "x.db")
+def test_reply_text_is_escaped(store_url, tmp_path):
+    s = StoreBuilder(store_url)
     s.campaign("x").batch("x", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
     s.receipt("x", "13800000001", "delivered", "2024-11-11T10:00:05+08:00")
     s.reply("x", "13800000001", "<script>alert(1)</script>", "2024-11-11T10:01:00+08:00")
-    html = report(tmp_path / "x.db", campaign="x", path=tmp_path / "x.html").read_text("utf-8")
+    s.close()
+    html = report(store_url, campaign="x", path=tmp_path / "x.html").read_text("utf-8")
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
     assert "2024-11-11 10:01<" in html  # times as people read them, not ISO-8601
@@ -121,10 +131,12 @@ def test_reply_text_is_escaped(tmp_path):
     assert "sent 2024-11-11 10:00 – 2024-11-11 10:00" in html
 
 
-def test_a_campaign_without_receipts_still_reports(tmp_path):
-    s = StoreBuilder(tmp_path / "q.db")
-    s.campaign("quiet").batch("quiet", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
-    html = report(tmp_path / "q.db", campaign="quiet", path=tmp_path / "q.html").read_text("utf-8")
+def test_a_campaign_without_receipts_still_reports(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("quiet").batch(
+            "quiet", 1, recipients=[("13800000001", "移动", "广东", "广州", {})]
+        )
+    html = report(store_url, campaign="quiet", path=tmp_path / "q.html").read_text("utf-8")
     assert re.search(r'class="label">pending</div><div class="value">1<', html)
     assert "None yet." in html  # no failure reasons, no latency
     Page(html)
@@ -152,8 +164,8 @@ def cards(html: str) -> dict[str, tuple[str, str]]:
     return {label: (value, note) for label, value, note in found}
 
 
-def test_replies_before_receipts_never_read_500_percent(tmp_path):
-    path = replies_before_receipts(tmp_path / "lag.db")
+def test_replies_before_receipts_never_read_500_percent(store_url, tmp_path):
+    path = replies_before_receipts(store_url)
     html = report(path, campaign="early", path=tmp_path / "e.html").read_text("utf-8")
     value, note = cards(html)["repliers"]
     assert value == "5"
@@ -163,14 +175,12 @@ def test_replies_before_receipts_never_read_500_percent(tmp_path):
     assert "capped at 100%" in note
 
 
-def test_a_vendor_without_delivery_data_says_so(tmp_path):
-    s = StoreBuilder(tmp_path / "ihuyi.db")
-    s.campaign("otp", vendor="ihuyi-voice", channel="voice", content="1234")
-    s.batch("otp", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
-    s.batch("otp", 2, recipients=[("13800000002", "联通", "北京", "北京", {})])
-    html = report(tmp_path / "ihuyi.db", campaign="otp", path=tmp_path / "o.html").read_text(
-        "utf-8"
-    )
+def test_a_vendor_without_delivery_data_says_so(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("otp", vendor="ihuyi-voice", channel="voice", content="1234")
+        s.batch("otp", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+        s.batch("otp", 2, recipients=[("13800000002", "联通", "北京", "北京", {})])
+    html = report(store_url, campaign="otp", path=tmp_path / "o.html").read_text("utf-8")
     c = cards(html)
     assert c["submitted"][0] == "2"
     assert c["delivery"][1] == "this vendor reports no delivery data"
@@ -190,16 +200,17 @@ def test_voice_answered_among_all_calls_and_among_reported(store, tmp_path):
     assert "reported answer rate" in html  # the table by carrier
 
 
-def test_unlinked_receipts_of_the_vendor_are_named(tmp_path):
-    s = StoreBuilder(tmp_path / "u.db")
+def test_unlinked_receipts_of_the_vendor_are_named(store_url, tmp_path):
+    s = StoreBuilder(store_url)
     s.campaign("x").batch("x", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
-    path = tmp_path / "u.db"
+    path = store_url
     assert 'id="unlinked"' not in report(path, campaign="x", path=tmp_path / "0.html").read_text(
         "utf-8"
     )
     s.unlinked_receipt("veesing-sms", "T-lost", "13800000002")
     s.unlinked_receipt("veesing-sms", "T-lost", "13800000003")
     s.unlinked_receipt("jzyyun-sms", "J-1", "13800000004")  # another vendor: not this report
+    s.close()
     html = report(path, campaign="x", path=tmp_path / "1.html").read_text("utf-8")
     note = html[html.index('id="unlinked"') :].split("</p>")[0]
     assert "2 receipts of this vendor are not linked to any batch (task ids T-lost)" in note
@@ -207,33 +218,34 @@ def test_unlinked_receipts_of_the_vendor_are_named(tmp_path):
     assert "J-1" not in note
 
 
-def test_the_vendors_own_accepted_count_shows_when_it_differs(tmp_path):
-    s = StoreBuilder(tmp_path / "a.db")
+def test_the_vendors_own_accepted_count_shows_when_it_differs(store_url, tmp_path):
+    s = StoreBuilder(store_url)
     recipients = [(f"1380000000{i}", "移动", "广东", "广州", {}) for i in range(3)]
     s.campaign("a").batch("a", 1, recipients=recipients, accepted=2)
-    html = report(tmp_path / "a.db", campaign="a", path=tmp_path / "a.html").read_text("utf-8")
+    html = report(store_url, campaign="a", path=tmp_path / "a.html").read_text("utf-8")
     assert cards(html)["submitted"] == (
         "3",
         "numbers the vendor accepted; the vendor itself counted 2 accepted",
     )
-    s.conn.execute("UPDATE batches SET accepted = 3")
-    s.conn.commit()
-    same = report(tmp_path / "a.db", campaign="a", path=tmp_path / "b.html").read_text("utf-8")
+    with s.store.transaction():
+        s.store.execute("UPDATE batches SET accepted = 3")
+    s.close()
+    same = report(store_url, campaign="a", path=tmp_path / "b.html").read_text("utf-8")
     assert cards(same)["submitted"][1] == "numbers the vendor accepted"
 
 
-def test_phones_typed_inside_replies_are_masked(tmp_path):
-    s = StoreBuilder(tmp_path / "m.db")
-    s.campaign("m").batch("m", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
-    text = "打我电话13912345678或 139-1234-5679,+86 13712345670;订单号 2024111113800138000"
-    s.reply("m", "13800000001", text, "2024-11-11T10:01:00+08:00")
-    html = report(tmp_path / "m.db", campaign="m", path=tmp_path / "m.html").read_text("utf-8")
+def test_phones_typed_inside_replies_are_masked(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("m").batch("m", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+        text = "打我电话13912345678或 139-1234-5679,+86 13712345670;订单号 2024111113800138000"
+        s.reply("m", "13800000001", text, "2024-11-11T10:01:00+08:00")
+    html = report(store_url, campaign="m", path=tmp_path / "m.html").read_text("utf-8")
     for phone in ("13912345678", "139-1234-5679", "13712345670"):
         assert phone not in html
     for masked in ("139****5678", "139****5679", "137****5670"):
         assert masked in html
     assert "2024111113800138000" in html  # a longer run of digits is not a phone
-    plain = report(tmp_path / "m.db", campaign="m", path=tmp_path / "p.html", mask_phones=False)
+    plain = report(store_url, campaign="m", path=tmp_path / "p.html", mask_phones=False)
     assert "13912345678" in plain.read_text("utf-8")
 
 

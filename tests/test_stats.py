@@ -2,6 +2,10 @@
 
 The expected numbers below were worked out by hand from the receipts written in
 ``stats_fixtures.double11``; see that function for the story of each number.
+
+Every test that checks numbers runs on both engines, on the same data: ``db`` is double11 in
+a SQLite file and in a PostgreSQL database (built once per module each), and the tests that
+build their own store build it at ``store_url`` (conftest). The statistics must be identical.
 """
 
 from __future__ import annotations
@@ -15,11 +19,18 @@ import pytest
 import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st_h
-from stats_fixtures import StoreBuilder, double11, replies_before_receipts, two_variants
+from stats_fixtures import (
+    StoreBuilder,
+    double11,
+    postgres_database,
+    replies_before_receipts,
+    two_variants,
+)
 
 import campaign.stats as st
 from campaign.errors import CampaignError, InputError
-from campaign.store import open_db
+from campaign.store import connect, copy_store, open_db
+from campaign.store.postgres import is_postgres_url
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +40,30 @@ def smp():
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory):
+def sqlite_double11(tmp_path_factory):
     return double11(tmp_path_factory.mktemp("stats") / "campaign.db")
+
+
+@pytest.fixture(scope="module")
+def postgres_double11(postgres_server):
+    with postgres_database(postgres_server) as url:
+        yield double11(url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(request):
+    """double11 on each engine: a SQLite path, or a PostgreSQL URL."""
+    return request.getfixturevalue(
+        {"sqlite": "sqlite_double11", "postgresql": "postgres_double11"}[request.param]
+    )
+
+
+@pytest.fixture
+def same_engine_url(db, request, tmp_path):
+    """A fresh, empty store on the engine of ``db`` (not both engines again for each)."""
+    if is_postgres_url(db):
+        return request.getfixturevalue("postgres_db")
+    return str(tmp_path / "campaign.db")
 
 
 def rows(frame: pd.DataFrame, key: str, columns: list[str]) -> dict:
@@ -122,7 +155,10 @@ def test_two_standard_dimensions_and_an_attrs_column_add_up(db):
     ].to_dict("index")
 
 
-def test_all_campaigns_and_a_database_object(db):
+def test_all_campaigns_and_a_database_object(sqlite_double11):
+    # SQLite only: a sqlite_utils.Database as db= exists on SQLite alone (the twin below
+    # checks the same numbers on PostgreSQL, through an open Store)
+    db = sqlite_double11
     s = st.delivery_stats(sqlite_utils.Database(db), by="campaign")
     assert rows(s, "campaign", COUNTS) == {
         "double11": [12, 5, 3, 1, 3, 9],
@@ -132,9 +168,20 @@ def test_all_campaigns_and_a_database_object(db):
     assert total.loc[0, COUNTS].tolist() == [17, 8, 4, 1, 4, 13]
 
 
-def test_an_empty_store_gives_an_empty_frame(tmp_path):
-    path = tmp_path / "empty.db"
-    open_db(path)
+def test_all_campaigns_and_a_store_object_on_postgresql(postgres_double11):
+    with connect(postgres_double11) as store:
+        s = st.delivery_stats(store, by="campaign")
+        assert rows(s, "campaign", COUNTS) == {
+            "double11": [12, 5, 3, 1, 3, 9],
+            "voice1": [5, 3, 1, 0, 1, 4],
+        }
+        total = st.delivery_stats(store)
+        assert total.loc[0, COUNTS].tolist() == [17, 8, 4, 1, 4, 13]
+
+
+def test_an_empty_store_gives_an_empty_frame(store_url):
+    path = store_url
+    connect(path).close()
     assert st.delivery_stats(path).empty
     assert st.delivery_stats(path, by="carrier").empty
     assert st.reply_stats(path).empty
@@ -142,10 +189,12 @@ def test_an_empty_store_gives_an_empty_frame(tmp_path):
     assert st.voice_stats(path).empty
 
 
-def test_a_campaign_sent_but_without_receipts_is_all_pending(tmp_path):
-    s = StoreBuilder(tmp_path / "c.db")
-    s.campaign("quiet").batch("quiet", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
-    out = st.delivery_stats(tmp_path / "c.db", by="carrier")
+def test_a_campaign_sent_but_without_receipts_is_all_pending(store_url):
+    with StoreBuilder(store_url) as s:
+        s.campaign("quiet").batch(
+            "quiet", 1, recipients=[("13800000001", "移动", "广东", "广州", {})]
+        )
+    out = st.delivery_stats(store_url, by="carrier")
     assert out.loc[0, COUNTS].tolist() == [1, 0, 0, 0, 1, 0]
     assert math.isnan(out.loc[0, "reported_rate"])
 
@@ -165,6 +214,7 @@ def test_unknown_by_column_names_the_columns_that_exist(db):
 def test_unknown_campaign_and_missing_store(db, tmp_path):
     with pytest.raises(InputError, match=r"double12.*double11"):
         st.delivery_stats(db, campaign="double12")
+    # a store file that does not exist: a check of paths, the same whatever the engine of db
     with pytest.raises(InputError, match="no store"):
         st.delivery_stats(tmp_path / "nowhere.db")
     assert not (tmp_path / "nowhere.db").exists()
@@ -309,8 +359,8 @@ def test_compare_two_values_of_a_column(db, smp):
 
 
 @pytest.mark.parametrize(("a", "b"), [((930, 1000), (900, 1000)), ((500, 1000), (505, 1000))])
-def test_compare_two_campaigns_against_statsmodels(tmp_path, a, b, smp):
-    path = two_variants(tmp_path / "ab.db", a=a, b=b)
+def test_compare_two_campaigns_against_statsmodels(store_url, a, b, smp):
+    path = two_variants(store_url, a=a, b=b)
     r = st.compare(path, "A", "B").iloc[0]
     z, p = smp.proportions_ztest([a[0], b[0]], [a[1], b[1]])
     assert (r.z, r.p_value) == pytest.approx((z, p), rel=1e-9)
@@ -360,11 +410,33 @@ def stores(draw):
     return states, people, receipts
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Emptied between hypothesis examples on PostgreSQL: one database for the whole test, as
+#: creating one per example is slow (SQLite gets a new file per example, as it always did).
+TABLES = (
+    "campaigns, batches, recipients, recipient_counts, receipts, deliveries, delivery_counts,"
+    " replies, rejected"
+)
+
+
+def empty_store(store_url, tmp_path_factory):
+    """A fresh store for one hypothesis example, on the engine of ``store_url``."""
+    if not is_postgres_url(store_url):
+        return tmp_path_factory.mktemp("prop") / "p.db"
+    with connect(store_url) as store, store.transaction():
+        store.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    return store_url
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    # store_url is one database for every example: emptied by each (empty_store)
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(stores())
-def test_counts_match_a_naive_recount_of_the_receipts(tmp_path_factory, store):
+def test_counts_match_a_naive_recount_of_the_receipts(store_url, tmp_path_factory, store):
     states, people, receipts = store
-    path = tmp_path_factory.mktemp("prop") / "p.db"
+    path = empty_store(store_url, tmp_path_factory)
     s = StoreBuilder(path)
     s.campaign("p")
     for b, state in enumerate(states, start=1):
@@ -382,6 +454,7 @@ def test_counts_match_a_naive_recount_of_the_receipts(tmp_path_factory, store):
         seen.add((phone, status, at))
         if phone not in latest or (at, k) > latest[phone][:2]:
             latest[phone] = (at, k, status)
+    s.close()
     with_receipts = {b for phone, b, _, _ in people if phone in latest}
     sent = {b for b, state in enumerate(states, 1) if state == "accepted" or b in with_receipts}
     expected: dict = {}
@@ -404,8 +477,8 @@ def test_counts_match_a_naive_recount_of_the_receipts(tmp_path_factory, store):
 # --------------------------------------------------------------------------- review fixes
 
 
-def test_replies_before_receipts_cap_the_rate_and_say_why(tmp_path, smp):
-    path = replies_before_receipts(tmp_path / "lag.db")
+def test_replies_before_receipts_cap_the_rate_and_say_why(store_url, smp):
+    path = replies_before_receipts(store_url)
     s = st.reply_stats(path, campaign="early")
     r = s.iloc[0]
     assert (r.delivered, r.repliers, r.repliers_without_receipt) == (1, 5, 4)
@@ -416,8 +489,8 @@ def test_replies_before_receipts_cap_the_rate_and_say_why(tmp_path, smp):
     assert rows(both, "campaign", ["repliers_without_receipt"]) == {"early": [4], "late": [0]}
 
 
-def test_compare_reply_rate_when_repliers_outnumber_the_delivered(tmp_path, smp):
-    path = replies_before_receipts(tmp_path / "lag.db")
+def test_compare_reply_rate_when_repliers_outnumber_the_delivered(store_url, smp):
+    path = replies_before_receipts(store_url)
     r = st.compare(path, "early", "late", metric="reply_rate").iloc[0]  # was a math domain error
     assert (r.successes_a, r.trials_a, r.successes_b, r.trials_b) == (1, 1, 2, 8)
     assert r.rate_a == 1.0
@@ -440,25 +513,26 @@ def test_voice_answer_rate_among_reported_calls(db, smp):
     assert (r.reported_answer_ci_low, r.reported_answer_ci_high) == pytest.approx((low, high))
 
 
-def test_unlinked_receipts_are_counted(tmp_path):
-    s = StoreBuilder(tmp_path / "u.db")
+def test_unlinked_receipts_are_counted(store_url):
+    s = StoreBuilder(store_url)
     s.campaign("x").batch("x", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
     s.receipt("x", "13800000001", "delivered", "2024-11-11T10:00:05+08:00")
-    assert len(st.unlinked_receipts(tmp_path / "u.db")) == 0
+    assert len(st.unlinked_receipts(store_url)) == 0
     s.unlinked_receipt("veesing-sms", "T-lost", "13800000002")
     s.unlinked_receipt("veesing-sms", "T-lost", "13800000003")
     s.unlinked_receipt("jzyyun-sms", "J-1", "13800000004")
-    u = st.unlinked_receipts(tmp_path / "u.db")
+    u = st.unlinked_receipts(store_url)
     assert u.values.tolist() == [["veesing-sms", "T-lost", 2], ["jzyyun-sms", "J-1", 1]]
     assert u.attrs["by"] == ["vendor", "task_id"]
-    only = st.unlinked_receipts(tmp_path / "u.db", vendor="jzyyun-sms")
+    only = st.unlinked_receipts(store_url, vendor="jzyyun-sms")
     assert only["receipts"].tolist() == [1]
     with pytest.raises(InputError, match=r"unknown vendor 'jzyyun'.*jzyyun-sms"):
-        st.unlinked_receipts(tmp_path / "u.db", vendor="jzyyun")
+        st.unlinked_receipts(store_url, vendor="jzyyun")
+    s.close()
 
 
-def test_compare_by_a_column_warns_when_it_pools_campaigns(tmp_path, db):
-    path = replies_before_receipts(tmp_path / "lag.db")
+def test_compare_by_a_column_warns_when_it_pools_campaigns(same_engine_url, db):
+    path = replies_before_receipts(same_engine_url)
     with pytest.warns(UserWarning, match="pools the campaigns early, late"):
         st.compare(path, "A", "B", column="variant")
     with warnings.catch_warnings():
@@ -490,29 +564,44 @@ def test_frames_name_their_group_columns(db, function, kwargs, by):
     assert all(c in frame.columns for c in by)
 
 
-def test_a_contact_list_column_named_like_a_computed_column_is_refused(tmp_path):
-    s = StoreBuilder(tmp_path / "h.db")
-    s.campaign("h").batch("h", 1, recipients=[("13800000001", "移动", "广东", "广州", {"hour": 9})])
-    assert st.delivery_stats(tmp_path / "h.db", by="hour")["hour"].tolist() == [9]
+def test_a_contact_list_column_named_like_a_computed_column_is_refused(store_url):
+    with StoreBuilder(store_url) as s:
+        s.campaign("h").batch(
+            "h", 1, recipients=[("13800000001", "移动", "广东", "广州", {"hour": 9})]
+        )
+    assert st.delivery_stats(store_url, by="hour")["hour"].tolist() == [9]
     with pytest.raises(InputError, match="'hour' has the name of a column"):
-        st.replies_by_hour(tmp_path / "h.db", by="hour")
+        st.replies_by_hour(store_url, by="hour")
 
 
-def test_an_unknown_place_is_none_in_every_table(demo_store):
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo(request):
+    """The store ``campaign demo`` leaves, on each engine: conftest's SQLite file (one per
+    session), or a copy of it in a PostgreSQL database (``copy_store``, once per module)."""
+    path = request.getfixturevalue("demo_store")
+    if request.param == "sqlite":
+        yield path
+        return
+    with postgres_database(request.getfixturevalue("postgres_server")) as url:
+        copy_store(path, url, progress=False)
+        yield url
+
+
+def test_an_unknown_place_is_none_in_every_table(demo):
     """Numbers without a known city read None everywhere, never NaN in some tables."""
     frames = {
-        "delivery_stats": st.delivery_stats(demo_store, campaign="double11-A", by="city"),
-        "reply_stats": st.reply_stats(demo_store, campaign="double11-A", by="city"),
-        "latency_stats": st.latency_stats(demo_store, campaign="double11-A", by="city"),
-        "voice_stats": st.voice_stats(demo_store, by=["carrier", "city"]),
-        "delivery_curve": st.delivery_curve(demo_store, campaign="double11-A", by="city"),
+        "delivery_stats": st.delivery_stats(demo, campaign="double11-A", by="city"),
+        "reply_stats": st.reply_stats(demo, campaign="double11-A", by="city"),
+        "latency_stats": st.latency_stats(demo, campaign="double11-A", by="city"),
+        "voice_stats": st.voice_stats(demo, by=["carrier", "city"]),
+        "delivery_curve": st.delivery_curve(demo, campaign="double11-A", by="city"),
     }
     for name, frame in frames.items():
         unknown = frame.loc[frame["city"].isna(), "city"]
         assert len(unknown), name
         assert all(value is None for value in unknown), name
         assert frame["city"].iloc[-1] is None, f"{name}: unknown sorts last"
-    batches = st.latency_stats(demo_store, campaign="double11-A", by=["batch", "carrier"])
+    batches = st.latency_stats(demo, campaign="double11-A", by=["batch", "carrier"])
     assert str(batches["batch"].dtype) == "Int64"
 
 
@@ -533,11 +622,12 @@ def two_campaigns_by_score(path):
         )
         s.receipt(name, "13800000001", "delivered", "2024-11-11T10:00:30+08:00")
         s.receipt(name, "13800000002", "failed", "2024-11-11T10:01:00+08:00", code="UNDELIV")
+    s.close()
     return path
 
 
-def test_batch_over_several_campaigns_is_grouped_by_campaign_too(tmp_path):
-    path = two_campaigns_by_score(tmp_path / "two.db")
+def test_batch_over_several_campaigns_is_grouped_by_campaign_too(store_url):
+    path = two_campaigns_by_score(store_url)
     out = st.delivery_stats(path, by="batch")
     assert out[["campaign", "batch", "submitted"]].values.tolist() == [
         ["autumn", 1, 3],
@@ -548,8 +638,8 @@ def test_batch_over_several_campaigns_is_grouped_by_campaign_too(tmp_path):
     assert list(one.columns[:2]) == ["batch", "submitted"]
 
 
-def test_a_whole_number_contact_column_stays_whole_and_gaps_are_missing(tmp_path):
-    path = two_campaigns_by_score(tmp_path / "two.db")
+def test_a_whole_number_contact_column_stays_whole_and_gaps_are_missing(store_url):
+    path = two_campaigns_by_score(store_url)
     out = st.delivery_stats(path, campaign="spring", by="score")
     assert str(out["score"].dtype) == "Int64"
     assert out["score"].tolist()[:2] == [1, 2]
@@ -562,8 +652,8 @@ def test_a_whole_number_contact_column_stays_whole_and_gaps_are_missing(tmp_path
 
 
 @pytest.mark.parametrize("campaign", [1, [], [None], "", ["spring", 2]])
-def test_campaign_must_be_names(tmp_path, campaign):
-    path = two_campaigns_by_score(tmp_path / "two.db")
+def test_campaign_must_be_names(store_url, campaign):
+    path = two_campaigns_by_score(store_url)
     with pytest.raises(InputError, match="campaign must be a campaign name"):
         st.delivery_stats(path, campaign=campaign)
 
@@ -573,12 +663,12 @@ def test_compare_refuses_a_value_against_itself(db):
         st.compare(db, "double11", "double11")
 
 
-def test_tables_without_rows_keep_their_types(tmp_path):
-    s = StoreBuilder(tmp_path / "quiet.db")
-    s.campaign("sms").batch("sms", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
-    s.campaign("call", vendor="veesing-voice", channel="voice")
-    s.batch("call", 1, recipients=[("13800000002", "移动", "广东", "广州", {})])
-    path = tmp_path / "quiet.db"
+def test_tables_without_rows_keep_their_types(store_url):
+    with StoreBuilder(store_url) as s:
+        s.campaign("sms").batch("sms", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+        s.campaign("call", vendor="veesing-voice", channel="voice")
+        s.batch("call", 1, recipients=[("13800000002", "移动", "广东", "广州", {})])
+    path = store_url
     for by in (None, "carrier"):
         latency = st.latency_stats(path, campaign="sms", by=by)
         assert latency.empty  # no receipt yet: no row, grouped or not

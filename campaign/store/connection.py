@@ -134,7 +134,16 @@ class Store:
             self.extras.pop("writer")
             self.engine.stop_writer(self)
         if self._owned:
+            self._owned = False  # closed once, whoever asks first
             self.conn.close()
+
+    def __del__(self) -> None:
+        # A Store that connect() opened for one call (each statistic opens its own) closes
+        # its connection when it goes, instead of leaving it to the driver's finaliser,
+        # which warns (psycopg: ResourceWarning "deleted while still open").
+        if getattr(self, "_owned", False):
+            with contextlib.suppress(Exception):
+                self.close()
 
     def __enter__(self) -> Store:
         return self
