@@ -17,13 +17,19 @@ Nothing above the store sees an engine: :func:`campaign.store.connect` gives a
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from campaign.errors import SendInProgress
 
 if TYPE_CHECKING:
     from campaign.store import Store
 
 __all__ = ["Engine"]
+
+_LOCAL_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCAL_LOCKS_GUARD = threading.Lock()
 
 
 class Engine:
@@ -125,9 +131,35 @@ class Engine:
     # -- one sender per campaign ---------------------------------------------------------------
 
     @contextlib.contextmanager
-    def send_lock(self, store: Store, campaign: str) -> Iterator[None]:  # pragma: no cover
-        """Held while one process sends ``campaign``; raises
-        :class:`~campaign.errors.SendInProgress` when another holds it."""
+    def send_lock(self, store: Store, campaign: str) -> Iterator[None]:
+        """Held while one sender sends ``campaign``; raises
+        :class:`~campaign.errors.SendInProgress` when another holds it: a lock per (store,
+        campaign) in this process, then the engine's own for other processes and machines
+        (:meth:`other_senders`)."""
+        busy = SendInProgress(
+            f"campaign {campaign!r} is being sent right now by another process, thread or "
+            "machine; wait for it to finish (sending it twice at once could send people the "
+            "message twice)"
+        )
+        with _LOCAL_LOCKS_GUARD:
+            local = _LOCAL_LOCKS.setdefault((self.lock_scope(store), campaign), threading.Lock())
+        if not local.acquire(blocking=False):
+            raise busy
+        try:
+            with self.other_senders(store, campaign, busy):
+                yield
+        finally:
+            local.release()
+
+    def lock_scope(self, store: Store) -> str:
+        """What names the store for the in-process lock (a file, a database)."""
+        return store.label or f"memory:{id(store.conn)}"
+
+    @contextlib.contextmanager
+    def other_senders(  # pragma: no cover
+        self, store: Store, campaign: str, busy: Exception
+    ) -> Iterator[None]:
+        """Keep senders in other processes and machines out while held; raise ``busy``."""
         raise NotImplementedError
         yield
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
 import urllib.parse
 import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from campaign.errors import ConfigError, SendInProgress, StoreUnavailable
+from campaign.errors import ConfigError, StoreUnavailable
 from campaign.store import postgres_schema
 from campaign.store.engine import Engine
 from campaign.store.schema import RECEIPT_ROW
@@ -74,8 +73,6 @@ def _literal(text: str) -> str:
 
 
 _PARAM = re.compile(r"\?(\d*)")
-_LOCAL_LOCKS: dict[tuple[str, str], threading.Lock] = {}
-_LOCAL_LOCKS_GUARD = threading.Lock()
 
 
 class PostgresEngine(Engine):
@@ -266,32 +263,17 @@ ON CONFLICT DO NOTHING
     # -- one sender per campaign ---------------------------------------------------------------
 
     @contextlib.contextmanager
-    def send_lock(self, store: Store, campaign: str) -> Iterator[None]:
-        """One sender per campaign, on any machine: a session-level advisory lock keyed by
-        the campaign's name (the server drops it if the sender's connection dies), plus a
-        lock per (store, campaign) in this process."""
-        key = (store.label, campaign)
-        with _LOCAL_LOCKS_GUARD:
-            local = _LOCAL_LOCKS.setdefault(key, threading.Lock())
-        busy = SendInProgress(
-            f"campaign {campaign!r} is being sent right now by another process or machine; "
-            "wait for it to finish (sending it twice at once could send people the message "
-            "twice)"
-        )
-        if not local.acquire(blocking=False):
+    def other_senders(self, store: Store, campaign: str, busy: Exception) -> Iterator[None]:
+        """A session-level advisory lock keyed by the campaign's name, on any machine; the
+        server drops it if the sender's connection dies."""
+        lock = [_LOCK_SPACE, zlib.crc32(campaign.encode()) & 0x7FFFFFFF]
+        if not store.conn.execute("SELECT pg_try_advisory_lock($1, $2)", lock).fetchone()[0]:
             raise busy
         try:
-            lock = [_LOCK_SPACE, zlib.crc32(campaign.encode()) & 0x7FFFFFFF]
-            got = store.conn.execute("SELECT pg_try_advisory_lock($1, $2)", lock).fetchone()[0]
-            if not got:
-                raise busy
-            try:
-                yield
-            finally:
-                with contextlib.suppress(Exception):
-                    store.conn.execute("SELECT pg_advisory_unlock($1, $2)", lock)
+            yield
         finally:
-            local.release()
+            with contextlib.suppress(Exception):
+                store.conn.execute("SELECT pg_advisory_unlock($1, $2)", lock)
 
     # -- expressions ---------------------------------------------------------------------------
 

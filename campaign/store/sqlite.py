@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from campaign.errors import ConfigError, SendInProgress
+from campaign.errors import ConfigError
 from campaign.store import schema
 from campaign.store.engine import Engine
 
@@ -109,10 +109,6 @@ def _json_path(key: str) -> str:
     return "'" + path.replace("'", "''") + "'"
 
 
-_LOCAL_LOCKS: dict[tuple[str, str], threading.Lock] = {}
-_LOCAL_LOCKS_GUARD = threading.Lock()
-
-
 class SQLiteEngine(Engine):
     """SQLite through the standard library's ``sqlite3`` (and sqlite-utils for the tables)."""
 
@@ -140,36 +136,25 @@ class SQLiteEngine(Engine):
     def same(self, a: str, b: str) -> str:
         return f"{a} IS {b}"
 
-    @contextlib.contextmanager
-    def send_lock(self, store: Store, campaign: str) -> Iterator[None]:
-        """One sender per campaign: other threads and processes get SendInProgress.
+    def lock_scope(self, store: Store) -> str:
+        return file_of(store.conn) or f"memory:{id(store.conn)}"
 
-        A lock per (store, campaign) in this process, plus a POSIX record lock on one byte of
-        ``<store>-send.lock`` for other processes; the OS releases it if the process dies, so
-        a crashed sender never blocks the resume.
-        """
+    @contextlib.contextmanager
+    def other_senders(self, store: Store, campaign: str, busy: Exception) -> Iterator[None]:
+        """A POSIX record lock on one byte of ``<store>-send.lock``; the OS releases it if
+        the process dies, so a crashed sender never blocks the resume."""
         path = file_of(store.conn)
-        key = (path or f"memory:{id(store.conn)}", campaign)
-        with _LOCAL_LOCKS_GUARD:
-            local = _LOCAL_LOCKS.setdefault(key, threading.Lock())
-        busy = SendInProgress(
-            f"campaign {campaign!r} is being sent right now by another process or thread; wait "
-            "for it to finish (sending it twice at once could send people the message twice)"
-        )
-        if not local.acquire(blocking=False):
-            raise busy
         handle = None
+        if path:
+            offset = zlib.crc32(campaign.encode()) & 0x7FFFFFFF
+            handle = _lock_byte(path + "-send.lock", offset)
+            if handle is False:
+                raise busy
         try:
-            if path:
-                offset = zlib.crc32(campaign.encode()) & 0x7FFFFFFF
-                handle = _lock_byte(path + "-send.lock", offset)
-                if handle is False:
-                    raise busy
             yield
         finally:
             if handle:
                 handle.close()  # closing the file releases the record lock
-            local.release()
 
     # -- the receiver's connection -------------------------------------------------------------
 
