@@ -84,7 +84,6 @@ class Writer:
         # (vendor, task_id) of receipts stored before their task id was known -> first seen
         self._unlinked: dict[tuple[str, str], float] = {}
         self._relinked_at = 0.0
-        self._known: set[tuple[str, str]] = set()  # tasks seen carried by a batch
 
     def start(self) -> None:
         self.thread.start()
@@ -198,24 +197,21 @@ class Writer:
             try:
                 counts: list[tuple[str, Any]] = []
                 with store.transaction():
-                    tasks: set[tuple[str, str]] = set()
+                    before = records.last_receipt_id(store)
+                    any_receipts = False
                     for vendor, items in by_vendor.items():
                         receipts, replies, rejected = _split(items)
-                        tasks.update((r.vendor, r.task_id) for r in receipts if r.task_id)
+                        any_receipts = any_receipts or bool(receipts)
                         written = store_records(
                             store, receipts=receipts, replies=replies, rejected=rejected,
                             rejected_once=False,
                         )  # fmt: skip
                         counts.append((vendor, written))
-                    # receipts of tasks no batch carries yet: re-linked later. Asked per task
-                    # (an index lookup each) rather than by records.unlinked_since, whose query
-                    # walks every unlinked receipt in the store at each commit.
-                    fresh = [t for t in tasks if t not in self._unlinked and t not in self._known]
-                    known = set(records.known_tasks(store, fresh)) if fresh else set()
-                    unlinked = set(fresh) - known
-                if len(self._known) > MAX_UNLINKED_TASKS:
-                    self._known.clear()
-                self._known.update(known)  # a task a batch carries stays carried
+                    # the receipts just written that no batch carries yet: re-linked later.
+                    # Asked of the rows themselves, in this transaction: asking whether each
+                    # task is known by now could see a send commit that came after the insert
+                    # and leave its receipts unlinked for good.
+                    unlinked = records.unlinked_since(store, before) if any_receipts else []
                 seen = time.monotonic()
                 for task in unlinked:
                     if len(self._unlinked) < MAX_UNLINKED_TASKS:
