@@ -141,6 +141,14 @@ def _select(dims: list[str], rows: str, dialect: Engine) -> tuple[str, str]:
     return select, ", ".join(str(i + 1) for i in range(len(dims)))
 
 
+def _recipients_join(dims: list[str]) -> str:
+    """The join of each delivery ``d`` to its recipient ``r``, where a contact-list column
+    is grouped by (it lives in ``r.attrs``); else nothing."""
+    if not _needs_rows(dims):
+        return ""
+    return " JOIN recipients r ON r.campaign = d.campaign AND r.phone = d.phone"
+
+
 def _needs_rows(dims: list[str]) -> bool:
     return any(d not in DIMENSIONS for d in dims)
 

@@ -18,6 +18,7 @@ from campaign.stats._groups import (
     DIMENSIONS,
     _campaign_filter,
     _needs_rows,
+    _recipients_join,
     _select,
     _sent_cte,
 )
@@ -158,11 +159,7 @@ def _histogram(database: Store, campaigns, dims, value: str, where: str) -> pd.D
     """Counts of ``value`` (an SQL expression over deliveries d / batches b) per group."""
     select, group = _select(dims, "d", database.dialect)
     cwhere, params = _campaign_filter("d.campaign", campaigns)
-    join_r = (
-        " JOIN recipients r ON r.campaign = d.campaign AND r.phone = d.phone"
-        if _needs_rows(dims)
-        else ""
-    )
+    join_r = _recipients_join(dims)
     rows = database.execute(
         f"SELECT {select}{value}, COUNT(*) FROM deliveries d"
         " JOIN batches b ON b.campaign = d.campaign AND b.batch = d.batch"

@@ -11,8 +11,8 @@ from campaign.stats._groups import (
     _campaign_filter,
     _campaigns,
     _dims,
-    _needs_rows,
     _open,
+    _recipients_join,
     _select,
 )
 from campaign.stats._intervals import _with_rate
@@ -118,11 +118,7 @@ def failure_reasons(
     keys = [f"d{i}" for i in range(len(dims))]
     select, group = _select(dims, "d", database.dialect)
     cwhere, params = _campaign_filter("d.campaign", campaigns)
-    join_r = (
-        " JOIN recipients r ON r.campaign = d.campaign AND r.phone = d.phone"
-        if _needs_rows(dims)
-        else ""
-    )
+    join_r = _recipients_join(dims)
     rows = database.execute(
         f"SELECT {select}COALESCE(NULLIF(d.reason, ''), '其他'), COALESCE(d.code, ''), COUNT(*)"
         " FROM deliveries d JOIN batches b ON b.campaign = d.campaign AND b.batch = d.batch"

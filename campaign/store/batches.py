@@ -284,9 +284,7 @@ def mark_accepted(
     message: str | None,
 ) -> None:
     """submitting -> accepted: the vendor took the batch."""
-    _finish(store, campaign, batch,
-            "state = 'accepted', task_id = ?, accepted = ?, code = ?, message = ?,"
-            " finished_at = ?", [task_id, accepted, code, message, now()])  # fmt: skip
+    _answered(store, campaign, batch, "accepted", task_id, accepted, code, message)
 
 
 def mark_rejected(
@@ -300,9 +298,13 @@ def mark_rejected(
     message: str | None,
 ) -> None:
     """submitting -> rejected: the vendor refused the batch, with its code and message."""
+    _answered(store, campaign, batch, "rejected", task_id, accepted, code, message)
+
+
+def _answered(store, campaign, batch, state, task_id, accepted, code, message) -> None:
     _finish(store, campaign, batch,
-            "state = 'rejected', task_id = ?, accepted = ?, code = ?, message = ?,"
-            " finished_at = ?", [task_id, accepted, code, message, now()])  # fmt: skip
+            "state = ?, task_id = ?, accepted = ?, code = ?, message = ?, finished_at = ?",
+            [state, task_id, accepted, code, message, now()])  # fmt: skip
 
 
 def mark_unknown(store: Store, campaign: str, batch: int, *, message: str) -> None:
