@@ -111,6 +111,17 @@ def test_receipts_are_linked_flagged_and_stored_once(db):
     assert dict(rows(db, "SELECT status, n FROM delivery_counts")) == {"delivered": 1, "failed": 1}
 
 
+def test_a_receipt_repeated_within_one_input_is_stored_once(db):
+    # PostgreSQL inserts plainly first and, on the repeat, again with ON CONFLICT DO NOTHING
+    ingest_receipts(db, [receipt("13800000001")], vendor="veesing-sms")
+    forms = [receipt(), receipt("13800000001"), receipt(), receipt("13800000002", task="T1")]
+    assert ingest_receipts(db, forms, vendor="veesing-sms") == IngestResult(2, 2, 0, 0)
+    assert rows(db, "SELECT phone, matched FROM receipts ORDER BY id") == [
+        ("13800000001", 1), ("13800000000", 1), ("13800000002", 0),
+    ]  # fmt: skip
+    assert dict(rows(db, "SELECT status, n FROM delivery_counts")) == {"delivered": 2}
+
+
 def test_a_receipt_that_beat_its_task_id_is_linked_later(db):
     ingest_receipts(db, [receipt("13800000005", task="T3")], vendor="veesing-sms")
     assert link_receipts(db) == 0

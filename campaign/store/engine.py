@@ -77,10 +77,12 @@ class Engine:
         the receipt columns plus ``seq``, numbering them in arrival order."""
         raise NotImplementedError
 
-    def insert_receipts_sql(self, incoming: str) -> str | None:
-        """The engine's own statement linking the staged receipts to their batches and
-        inserting them, or None for the shared one (:mod:`campaign.store.records`)."""
-        return None
+    def insert_staged(self, store: Store, incoming: str, shared: str, params: list) -> int:
+        """Link the receipts staged in ``incoming`` to their batches and insert those not
+        stored yet; returns how many were new. ``shared`` is the statement that does it on
+        every engine (:mod:`campaign.store.records`); an engine may do it faster its own way.
+        """
+        return max(store.execute(shared, params).rowcount, 0)
 
     def in_ids(self, column: str) -> str:  # pragma: no cover
         """SQL true where ``column`` is one of the ids given as the one parameter

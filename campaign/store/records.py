@@ -147,7 +147,7 @@ class _Statements:
     def __init__(self, engine: Engine) -> None:
         rowid = engine.rowid
         self.incoming, self.create_incoming = engine.temp_receipts()
-        self.insert_receipts = engine.insert_receipts_sql(self.incoming) or _INSERT_RECEIPTS.format(
+        self.insert_receipts = _INSERT_RECEIPTS.format(
             columns=", ".join(RECEIPT_ROW),
             staged=", ".join(f"v.{c}" for c in RECEIPT_ROW),
             incoming=self.incoming,
@@ -204,7 +204,7 @@ def write_records(
         store.execute(sql.create_incoming)
         store.execute(f"DELETE FROM {sql.incoming}")
         store.bulk_insert(sql.incoming, RECEIPT_ROW, receipts)
-        added = max(store.execute(sql.insert_receipts, [stamp]).rowcount, 0)
+        added = store.engine.insert_staged(store, sql.incoming, sql.insert_receipts, [stamp])
         store.execute(f"DELETE FROM {sql.incoming}")
         if added:
             store.execute(sql.upsert_deliveries.format(where="x.id > ?"), [before])
