@@ -24,6 +24,7 @@ from campaign.errors import (
     VendorResponseUnknown,
     VendorUnreachable,
 )
+from campaign.experiments import assign_variants, detectable_effect, sample_size
 from campaign.ingest import (
     IngestResult,
     ingest_receipts,
@@ -78,12 +79,14 @@ __all__ = [
     "VendorResponseUnknown",
     "VendorUnreachable",
     "__version__",
+    "assign_variants",
     "campaign_batches",
     "compare",
     "copy_store",
     "count_segments",
     "delivery_curve",
     "delivery_stats",
+    "detectable_effect",
     "failure_reasons",
     "ingest_receipts",
     "ingest_replies",
@@ -108,6 +111,7 @@ __all__ = [
     "replies_by_hour",
     "reply_stats",
     "report",
+    "sample_size",
     "send",
     "simulator",
     "talk_time_distribution",
