@@ -57,6 +57,7 @@ from campaign.stats import (
     unlinked_receipts,
     voice_stats,
 )
+from campaign.stats.srm import SampleRatioWarning, srm_check
 from campaign.store import copy_store, open_db
 from campaign.vendors import VendorLimits, vendor, vendor_keys, vendor_limits
 
@@ -70,6 +71,7 @@ __all__ = [
     "InputError",
     "PayloadError",
     "Plan",
+    "SampleRatioWarning",
     "SendInProgress",
     "StoreError",
     "StoreUnavailable",
@@ -114,6 +116,7 @@ __all__ = [
     "sample_size",
     "send",
     "simulator",
+    "srm_check",
     "talk_time_distribution",
     "unlinked_receipts",
     "vendor",
