@@ -83,6 +83,34 @@ def every_statistic(db):
     return frames
 
 
+def test_a_version_2_database_is_migrated_to_the_new_batch_states(postgres_db, monkeypatch):
+    import psycopg
+
+    from campaign.store import postgres_schema
+
+    monkeypatch.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:2])
+    with connect(postgres_db) as old, old.transaction():
+        old.execute("INSERT INTO campaigns (name, vendor, channel, created_at)"
+                    " VALUES ('c', 'v', 'sms', 't')")  # fmt: skip
+        old.execute("INSERT INTO batches (campaign, batch, vendor, size, state)"
+                    " VALUES ('c', 1, 'v', 1, 'accepted')")  # fmt: skip
+    with pytest.raises(psycopg.errors.CheckViolation), connect(postgres_db) as old:
+        old.execute("INSERT INTO batches (campaign, batch, vendor, size, state)"
+                    " VALUES ('c', 2, 'v', 1, 'held_out')")  # fmt: skip
+    monkeypatch.undo()
+    with connect(postgres_db) as store:
+        assert store.scalar("SELECT MAX(version) FROM campaign_schema") == 3
+        for batch, state in ((2, "held_out"), (3, "expired")):
+            store.execute("INSERT INTO batches (campaign, batch, vendor, size, state)"
+                          " VALUES ('c', ?, 'v', 1, ?)", [batch, state])  # fmt: skip
+        assert store.rows("SELECT batch, state FROM batches ORDER BY batch") == [
+            (1, "accepted"), (2, "held_out"), (3, "expired"),
+        ]  # fmt: skip
+        with pytest.raises(psycopg.errors.CheckViolation):
+            store.execute("INSERT INTO batches (campaign, batch, vendor, size, state)"
+                          " VALUES ('c', 9, 'v', 1, 'sent')")  # fmt: skip
+
+
 def test_copy_to_postgres_and_back_gives_identical_statistics(demo_store, postgres_db, tmp_path):
     copied = cp.copy_store(demo_store, postgres_db, progress=False)
     assert (copied["copied"] == copied["rows"]).all(), copied

@@ -21,7 +21,7 @@ import campaign as cp
 from campaign.batching import TOO_SOON, plan_batches
 from campaign.send import SEND_COLUMNS, send
 from campaign.simulator import serve
-from campaign.store import connect
+from campaign.store import SCHEMA_VERSION, connect
 from campaign.store.postgres import is_postgres_url
 
 SMS = "【云通信】双11会员专享,全场五折,回T退订"
@@ -559,7 +559,8 @@ def test_two_processes_opening_a_new_store_at_once(tmp_path):
     for t in threads:
         t.join(timeout=30)
     assert errors == []
-    assert sqlite_utils.Database(path).execute("PRAGMA user_version").fetchone()[0] == 2
+    version = sqlite_utils.Database(path).execute("PRAGMA user_version").fetchone()[0]
+    assert version == SCHEMA_VERSION
 
 
 def test_an_opted_out_number_that_already_has_a_receipt_stays(sim, db):

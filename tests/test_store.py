@@ -109,6 +109,47 @@ def test_a_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(store.MIGRATIONS) - 1
 
 
+def test_a_version_2_file_is_migrated_to_batch_states_it_did_not_allow(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    for where in (store, store.schema):
+        monkeypatch.setattr(where, "MIGRATIONS", store.schema.MIGRATIONS[:2])
+        monkeypatch.setattr(where, "SCHEMA_VERSION", 2)
+    old = store.open_db(path)
+    with old.conn as c:
+        c.execute(
+            "INSERT INTO campaigns (name, vendor, channel, created_at) VALUES ('c','v','sms','t')"
+        )
+        c.execute("INSERT INTO batches (campaign, batch, vendor, size, state, task_id)"
+                  " VALUES ('c', 1, 'v', 2, 'accepted', 'T1')")  # fmt: skip
+        c.execute(
+            "INSERT INTO recipients (campaign, phone, batch) VALUES ('c', '1', 1), ('c', '2', 1)"
+        )
+        with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+            c.execute("INSERT INTO batches (campaign, batch, vendor, size, state)"
+                      " VALUES ('c', 2, 'v', 1, 'held_out')")  # fmt: skip
+    old.close()
+    monkeypatch.undo()
+    db = store.open_db(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
+    assert db.execute("SELECT batch, state, task_id FROM batches").fetchall() == [
+        (1, "accepted", "T1")
+    ]
+    assert db.execute("SELECT COUNT(*) FROM recipients").fetchone()[0] == 2
+    with db.conn as c:
+        for batch, state in ((2, "held_out"), (3, "expired")):
+            c.execute("INSERT INTO batches (campaign, batch, vendor, size, state)"
+                      " VALUES ('c', ?, 'v', 1, ?)", [batch, state])  # fmt: skip
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"), db.conn as c:
+        c.execute("INSERT INTO batches (campaign, batch, vendor, size, state)"
+                  " VALUES ('c', 9, 'v', 1, 'sent')")  # fmt: skip
+    # the references still hold, and are still enforced
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"), db.conn as c:
+        c.execute("INSERT INTO recipients (campaign, phone, batch) VALUES ('c', '3', 99)")
+    assert "batches_by_task" in {i.name for i in db["batches"].indexes}
+
+
 def test_bad_db_arguments(tmp_path):
     with pytest.raises(cp.ConfigError, match="is a folder"):
         store.open_db(tmp_path)
@@ -191,3 +232,32 @@ def test_a_version_1_file_is_migrated(tmp_path, monkeypatch):
     assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
     assert db.execute("SELECT carrier, n FROM recipient_counts").fetchall() == [("中国移动", 2)]
     assert "matched" in db["receipts"].columns_dict
+
+
+def test_a_holdout_is_recorded_never_claimed_and_never_submitted(store_url):
+    import pandas as pd
+
+    from campaign.store import batches, connect
+
+    frame = pd.DataFrame(
+        {"phone": ["13800000000", "13800000001", "13800000002"], "carrier": "中国移动",
+         "province": "广东", "city": None}
+    )  # fmt: skip
+    with connect(store_url) as s, s.transaction():
+        batches.record_campaign(s, "c", vendor="veesing-sms", channel="sms", content="hi",
+                                template_id=None, variables=None, send_at=None)  # fmt: skip
+        sent = batches.record_plan(s, "c", frame[:2], vendor="veesing-sms", batch_size=1,
+                                   segments=1)  # fmt: skip
+        held = batches.record_plan(s, "c", frame[2:], vendor="veesing-sms", batch_size=1,
+                                   segments=1, held_out=True)  # fmt: skip
+        assert sent == {1: ["13800000000"], 2: ["13800000001"]}
+        assert held == {}
+        assert s.rows("SELECT batch, size, messages, state FROM batches ORDER BY batch") == [
+            (1, 1, 1, "planned"), (2, 1, 1, "planned"), (3, 1, 0, "held_out"),
+        ]  # fmt: skip
+        with pytest.raises(ValueError, match="never sent"):
+            batches.claim(s, "c", 3, ["planned", "held_out"])
+        assert batches.claim(s, "c", 3, ["planned"]) is None
+        s.execute("UPDATE batches SET state = 'accepted' WHERE batch IN (1, 2)")
+    got = cp.delivery_stats(store_url, campaign="c")
+    assert got.loc[0, "submitted"] == 2  # the held-out number is not submitted

@@ -1,12 +1,13 @@
 """Campaigns, their recipients and batches: the batch state machine as named transitions.
 
-A batch moves ``planned -> submitting -> accepted | rejected | unknown``:
+A batch moves ``planned -> submitting -> accepted | rejected | unknown``; a ``held_out``
+batch (the numbers of a holdout) never moves:
 
 =====================  ==========================================================================
 transition             what it does
 =====================  ==========================================================================
 :func:`record_plan`    a plan's new numbers become recipients in new ``planned`` batches
-                       (and ``recipient_counts`` follows)
+                       (and ``recipient_counts`` follows), or in one ``held_out`` batch
 :func:`claim`          ``planned`` (or a state being re-sent) -> ``submitting``, only if it still
                        is: two senders can never both claim one batch
 :func:`mark_accepted`  the vendor took it (its task id, count, code and message kept)
@@ -115,14 +116,22 @@ def record_plan(
     vendor: str,
     batch_size: int,
     segments: int,
+    held_out: bool = False,
 ) -> dict[int, list[str]]:
     """Record ``recipients`` (phone, carrier, province, city and the contact list's own
     columns) as new ``planned`` batches of ``batch_size`` numbers after the campaign's last.
 
-    Returns each new batch's numbers, so that sending them need not read them back.
+    With ``held_out=True`` they are a holdout instead: one ``held_out`` batch that is never
+    claimed (so never sent, never counted as submitted), kept to compare outcomes with.
+
+    Returns each new batch's numbers, so that sending them need not read them back (nothing
+    for a holdout).
     """
     if not len(recipients):
         return {}
+    if held_out:
+        batch_size = len(recipients)
+    state = "held_out" if held_out else "planned"
     start = store.scalar(
         "SELECT COALESCE(MAX(batch), 0) FROM batches WHERE campaign = ?", [campaign]
     )
@@ -131,8 +140,8 @@ def record_plan(
     sizes = np.bincount(numbers // batch_size)
     store.bulk_insert(
         "batches", ("campaign", "batch", "vendor", "size", "segments", "messages", "state"),
-        [(campaign, start + 1 + i, vendor, int(n), segments, int(n) * segments, "planned")
-         for i, n in enumerate(sizes)],
+        [(campaign, start + 1 + i, vendor, int(n), segments,
+          0 if held_out else int(n) * segments, state) for i, n in enumerate(sizes)],
     )  # fmt: skip
     # inserted in phone order: the key order of both b-trees, so pages fill in sequence
     # (a list in its natural, random order takes twice as long to insert)
@@ -165,6 +174,9 @@ def record_plan(
             for (b, c, p, ci), n in counts.items()
         ],
     )
+    if held_out:
+        log.info("%s: recorded %d numbers held out", campaign, len(recipients))
+        return {}
     log.info("%s: recorded %d numbers in %d batches", campaign, len(recipients), len(sizes))
     phones = recipients["phone"].tolist()
     return {start + 1 + i: phones[i * batch_size : (i + 1) * batch_size] for i in range(len(sizes))}
@@ -248,7 +260,9 @@ class Claim(NamedTuple):
 
 def claim(store: Store, campaign: str, batch: int, states: Sequence[str]) -> Claim | None:
     """``states`` -> ``submitting``, only if the batch is still in one of them: None when
-    someone else moved it (it must not be sent twice)."""
+    someone else moved it (it must not be sent twice). A holdout is never claimed."""
+    if "held_out" in states:
+        raise ValueError("a held_out batch is never sent: it is the holdout")
     before = store.one(
         "SELECT state, submitted_at, attempts, message FROM batches"
         " WHERE campaign = ? AND batch = ?",

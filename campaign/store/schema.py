@@ -7,7 +7,8 @@ table           one row per         key
 ==============  ==================  ==========================================================
 campaigns       campaign            name
 batches         vendor call         (campaign, batch); state planned / submitting / accepted /
-                                    rejected / unknown
+                                    rejected / unknown / expired, or held_out: the numbers
+                                    of a holdout, never sent
 recipients      phone in campaign   (campaign, phone); its batch, carrier, province, city and
                                     the contact list's own columns as JSON (``attrs``);
                                     its state is its batch's
@@ -34,10 +35,22 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BATCH_STATES", "MIGRATIONS", "RECEIPT_ROW", "REPLY_ROW", "SCHEMA_VERSION", "statements"]
+__all__ = [
+    "BATCH_STATES",
+    "FOREIGN_KEYS_OFF",
+    "MIGRATIONS",
+    "RECEIPT_ROW",
+    "REPLY_ROW",
+    "SCHEMA_VERSION",
+    "statements",
+]
 
-#: A batch moves planned -> submitting -> accepted / rejected / unknown.
-BATCH_STATES = ("planned", "submitting", "accepted", "rejected", "unknown")
+#: A batch moves planned -> submitting -> accepted / rejected / unknown, or planned ->
+#: expired when its time to send has passed; a held_out batch holds the numbers of a
+#: holdout: never sent, never counted as submitted, kept for comparing outcomes.
+BATCH_STATES = ("planned", "submitting", "accepted", "rejected", "unknown", "expired", "held_out")
+#: The states version 1 of the schema allowed (its CHECK, as it was written then).
+_V1_STATES = ("planned", "submitting", "accepted", "rejected", "unknown")
 
 #: The fields of a receipt row as the store writes one (``store.records``), in order.
 RECEIPT_ROW = (
@@ -68,7 +81,7 @@ CREATE TABLE batches (
     segments INTEGER,
     messages INTEGER,
     state TEXT NOT NULL DEFAULT 'planned'
-        CHECK (state IN ({", ".join(repr(s) for s in BATCH_STATES)})),
+        CHECK (state IN ({", ".join(repr(s) for s in _V1_STATES)})),
     task_id TEXT,
     accepted INTEGER,
     code TEXT,
@@ -259,6 +272,34 @@ def _migrate_2(conn: Any) -> None:
         conn.execute(statement)
 
 
+def _migrate_3(conn: Any) -> None:
+    """Batches may be expired or held_out. SQLite cannot alter a CHECK: the table is made
+    anew and its rows copied (SQLite's own procedure, "Making Other Kinds Of Table Schema
+    Changes"), with foreign keys off while the old table is dropped (see
+    :data:`FOREIGN_KEYS_OFF`)."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(batches)")]
+    create = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'batches'"
+    ).fetchone()[0]
+    old = ", ".join(repr(s) for s in _V1_STATES)
+    assert f"CHECK (state IN ({old}))" in create, create
+    create = create.replace(
+        f"CHECK (state IN ({old}))", f"CHECK (state IN ({', '.join(map(repr, BATCH_STATES))}))"
+    ).replace("CREATE TABLE batches", "CREATE TABLE batches_v3", 1)
+    names = ", ".join(columns)
+    conn.execute(create)
+    conn.execute(f"INSERT INTO batches_v3 ({names}) SELECT {names} FROM batches")
+    conn.execute("DROP TABLE batches")
+    conn.execute("ALTER TABLE batches_v3 RENAME TO batches")
+    conn.execute("CREATE INDEX batches_by_task ON batches(vendor, task_id)")
+    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise sqlite3.IntegrityError(f"migration 3 would break references: {broken[:5]}")
+
+
 #: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
-MIGRATIONS: list[Callable[[Any], None]] = [_migrate_1, _migrate_2]
+MIGRATIONS: list[Callable[[Any], None]] = [_migrate_1, _migrate_2, _migrate_3]
+#: The migrations that replace a table others refer to: they run with foreign keys off (a
+#: PRAGMA that only takes effect outside a transaction) and check every reference after.
+FOREIGN_KEYS_OFF = frozenset({_migrate_3})
 SCHEMA_VERSION = len(MIGRATIONS)

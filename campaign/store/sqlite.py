@@ -103,14 +103,21 @@ def migrate(conn: sqlite3.Connection) -> None:
             f"({latest}): upgrade campaign to open it"
         )
     for target in range(version, latest):
-        with conn:  # one transaction per migration: a failed step leaves the file as it was
-            # IMMEDIATE takes the write lock first, then the version is read again: two
-            # processes opening a new file at once migrate it once, not twice
-            conn.execute("BEGIN IMMEDIATE")
-            if conn.execute("PRAGMA user_version").fetchone()[0] != target:
-                continue
-            migrations[target](conn)
-            conn.execute(f"PRAGMA user_version = {target + 1}")
+        keys_off = migrations[target] in schema.FOREIGN_KEYS_OFF
+        if keys_off:
+            conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn:  # one transaction per migration: a failed step leaves the file as it was
+                # IMMEDIATE takes the write lock first, then the version is read again: two
+                # processes opening a new file at once migrate it once, not twice
+                conn.execute("BEGIN IMMEDIATE")
+                if conn.execute("PRAGMA user_version").fetchone()[0] != target:
+                    continue
+                migrations[target](conn)
+                conn.execute(f"PRAGMA user_version = {target + 1}")
+        finally:
+            if keys_off:
+                conn.execute("PRAGMA foreign_keys = ON")
 
 
 def file_of(conn: sqlite3.Connection) -> str:
