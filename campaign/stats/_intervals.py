@@ -5,6 +5,9 @@
 - :func:`two_proportion_test`: Newcombe's hybrid score interval of a difference of two
   proportions (Newcombe 1998, "Interval estimation for the difference between independent
   proportions", method 10) and the pooled two-proportion z-test.
+- :func:`adjust_p_values`: p-values of several tests adjusted for asking several questions:
+  Holm's step-down (Holm 1979, family-wise error) or Benjamini-Hochberg's step-up (1995,
+  false discovery rate), as statsmodels' ``multipletests`` ``holm`` and ``fdr_bh``.
 - ``_with_rate`` adds a rate and its interval to a frame of counts; ``_percentiles`` reads
   weighted percentiles off a histogram (numpy's ``inverted_cdf``).
 """
@@ -18,7 +21,13 @@ import pandas as pd
 
 from campaign.errors import InputError
 
-__all__ = ["Z95", "two_proportion_test", "wilson_interval"]
+__all__ = ["CORRECTIONS", "Z95", "adjust_p_values", "two_proportion_test", "wilson_interval"]
+
+#: The ``correction=`` methods :func:`adjust_p_values` knows, and what each controls.
+CORRECTIONS = {
+    "holm": "Holm: the chance of any false win stays below alpha",
+    "bh": "Benjamini-Hochberg: the expected share of false wins stays below alpha",
+}
 
 #: The normal quantile of a two-sided 95% interval.
 Z95 = 1.959963984540054
@@ -80,6 +89,35 @@ def two_proportion_test(
         stat = d / se
         p_value = math.erfc(abs(stat) / math.sqrt(2))
     return {"difference": d, "ci_low": low, "ci_high": high, "z": stat, "p_value": p_value}
+
+
+def adjust_p_values(p_values, *, method: str) -> np.ndarray:
+    """The p-values of several tests, adjusted by ``method`` (``"holm"`` or ``"bh"``, see
+    :data:`CORRECTIONS`); NaN stays NaN and is not counted as a test.
+
+    >>> adjust_p_values([0.01, 0.04, 0.03], method="holm").round(3).tolist()
+    [0.03, 0.06, 0.06]
+    >>> adjust_p_values([0.01, 0.04, 0.03], method="bh").round(3).tolist()
+    [0.03, 0.04, 0.04]
+    """
+    if method not in CORRECTIONS:
+        raise InputError(
+            f"correction={method!r}: one of {', '.join(map(repr, CORRECTIONS))}, or None"
+        )
+    p = np.asarray(p_values, dtype="float64")
+    out = np.full(p.shape, np.nan)
+    known = np.flatnonzero(~np.isnan(p))
+    m = len(known)
+    if not m:
+        return out
+    order = known[np.argsort(p[known], kind="stable")]
+    ranked = p[order]
+    if method == "holm":  # step-down: (m - i) p_(i), made non-decreasing
+        adjusted = np.maximum.accumulate((m - np.arange(m)) * ranked)
+    else:  # step-up: m p_(i) / i, made non-increasing from the largest
+        adjusted = np.minimum.accumulate((m * ranked / np.arange(1, m + 1))[::-1])[::-1]
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
 
 
 def _with_rate(frame: pd.DataFrame, name: str, k: str, n: str, ci: str | None = None) -> None:
