@@ -270,6 +270,13 @@ def _time_unit(max_seconds: float) -> tuple[float, str]:
     return 1.0, "seconds"
 
 
+def _whole_numbers(ax: Axes) -> None:
+    """Ticks of a count axis at whole numbers: no 2.5 messages when the counts are small."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
 def _rate_ticks(ax: Axes) -> None:
     """Percent ticks on the y axis at steps of 1, 2 or 5 (80%, 85%; no 82.5%), with the
     decimals each needs."""
@@ -632,6 +639,7 @@ def plot_latency(
         _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9, 0.99), scale)
     ax.set_xlabel(f"receipt latency ({unit})")
     ax.set_ylabel("receipts")
+    _whole_numbers(ax)
     if len(frame):  # an empty frame has no "all" to name
         _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)
@@ -661,6 +669,7 @@ def plot_talk_time(
         _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9), 1.0)
     ax.set_xlabel("talk time (seconds)")
     ax.set_ylabel("answered calls")
+    _whole_numbers(ax)
     if len(frame):  # an empty frame has no "all" to name
         _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)
@@ -689,6 +698,7 @@ def plot_failure_reasons(stats_frame: pd.DataFrame, *, ax: Axes | None = None, *
     labels = [str(r) for r in totals.index]
     ax.bar(labels, totals.to_numpy(), **kwargs)
     ax.set_ylabel("failed numbers")
+    _whole_numbers(ax)
     ax.set_xlabel("reason")
     share = ax.twinx()
     cumulative = totals.cumsum() / totals.sum() if len(totals) else totals
@@ -745,5 +755,6 @@ def plot_replies_by_hour(
     ax.set_xlim(-0.6, 23.6)
     ax.set_xlabel("hour of day (Asia/Shanghai)")
     ax.set_ylabel("replies")
+    _whole_numbers(ax)
     _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)

@@ -445,3 +445,25 @@ def test_the_title_says_largest_only_when_groups_were_cut(db):
     assert groups_shown(cut) == ["广东", "北京"]
     with pytest.raises(InputError, match="top="):
         pl.plot_delivery_rate(stats, top=0)
+
+
+def fractional_ticks(ax: Axes) -> list[str]:
+    """The count-axis tick labels in view that are not whole numbers (such as 2.5)."""
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    shown = [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+    assert len(shown) >= 2
+    return [text for text in shown if not text.isdigit()]
+
+
+def test_count_axes_have_whole_number_ticks(db):
+    charts = {
+        "failure reasons": pl.plot_failure_reasons(st.failure_reasons(db)),  # 2, 1, 1
+        "latency": pl.plot_latency(st.latency_distribution(db, campaign="double11")),
+        "talk time": pl.plot_talk_time(st.talk_time_distribution(db, campaign="voice1")),
+        "replies": pl.plot_replies_by_hour(st.replies_by_hour(db, campaign="double11")),
+        "replies by variant": pl.plot_replies_by_hour(
+            st.replies_by_hour(db, campaign="double11", by="variant")
+        ),
+    }
+    assert {name: fractional_ticks(ax) for name, ax in charts.items()} == {n: [] for n in charts}
