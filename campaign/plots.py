@@ -718,11 +718,12 @@ def plot_replies_by_hour(
     ax: Axes | None = None,
     **kwargs,
 ) -> Axes:
-    """Replies per hour of the day (Asia/Shanghai), opt-outs stacked on top in red.
+    """Reply messages per hour of the day (Asia/Shanghai), opt-outs stacked on top in red.
 
-    ``data`` is a frame from :func:`campaign.stats.replies_by_hour`. With
-    ``by`` groups, one line of replies per group instead of bars. ``kwargs`` go to
-    ``Axes.bar``.
+    ``data`` is a frame from :func:`campaign.stats.replies_by_hour`, whose ``replies``
+    count every reply message, opt-outs included: the blue bars are the other replies, so
+    a whole stack is all the replies of the hour. With ``by`` groups, one line of all
+    replies per group instead of bars. ``kwargs`` go to ``Axes.bar``.
 
     Examples
     --------
@@ -736,7 +737,7 @@ def plot_replies_by_hour(
     if not keys:
         per = frame.groupby("hour")[["replies", "opt_outs"]].sum().reindex(hours, fill_value=0)
         other = (per["replies"] - per["opt_outs"]).to_numpy()
-        ax.bar(hours, other, color="#3b7dd8", label="replies", **kwargs)
+        ax.bar(hours, other, color="#3b7dd8", label="replies (not opt-outs)", **kwargs)
         ax.bar(
             hours,
             per["opt_outs"].to_numpy(),
@@ -754,7 +755,7 @@ def plot_replies_by_hour(
     ax.set_xticks(hours[::2])
     ax.set_xlim(-0.6, 23.6)
     ax.set_xlabel("hour of day (Asia/Shanghai)")
-    ax.set_ylabel("replies")
+    ax.set_ylabel("reply messages (opt-outs included)")
     _whole_numbers(ax)
     _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)

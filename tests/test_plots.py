@@ -467,3 +467,19 @@ def test_count_axes_have_whole_number_ticks(db):
         ),
     }
     assert {name: fractional_ticks(ax) for name, ax in charts.items()} == {n: [] for n in charts}
+
+
+def test_replies_by_hour_says_opt_outs_are_among_the_replies(db):
+    """replies_by_hour counts every reply message, opt-outs too: the bars split them."""
+    hours = st.replies_by_hour(db, campaign="double11")
+    assert hours["replies"].sum() == 4
+    assert hours["opt_outs"].sum() == 2
+    ax = pl.plot_replies_by_hour(hours)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["replies (not opt-outs)", "opt-outs"]
+    assert ax.get_ylabel() == "reply messages (opt-outs included)"
+    heights = np.array([b.get_height() for b in bars(ax)])
+    assert heights[:24].sum() == 2  # the replies that are not opt-outs
+    assert heights[24:].sum() == 2
+    grouped = pl.plot_replies_by_hour(st.replies_by_hour(db, campaign="double11", by="variant"))
+    assert grouped.get_ylabel() == "reply messages (opt-outs included)"
