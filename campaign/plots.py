@@ -8,7 +8,8 @@ Every function takes as its first argument the DataFrame of the matching estimat
 plot                      data
 ========================  ===========================================================
 plot_delivery_rate        ``delivery_stats`` (or ``reply_stats``/``voice_stats`` with
-                          ``rate="reply_rate"`` ...): bars with 95% interval whiskers
+                          ``rate="reply_rate"`` ...): bars with 95% interval whiskers,
+                          each group's n under it, largest first, 未知 last
 plot_delivery_curve       ``delivery_curve``: cumulative share delivered vs time since send
 plot_latency              ``latency_distribution``: histogram, p50/p90/p99 marked
 plot_failure_reasons      ``failure_reasons``: Pareto chart (bars + cumulative share)
