@@ -8,7 +8,8 @@ Every function takes as its first argument the DataFrame of the matching estimat
 plot                      data
 ========================  ===========================================================
 plot_delivery_rate        ``delivery_stats`` (or ``reply_stats``/``voice_stats`` with
-                          ``rate="reply_rate"`` ...): bars with 95% interval whiskers
+                          ``rate="reply_rate"`` ...): bars with 95% interval whiskers,
+                          each group's n under it, largest first, 未知 last
 plot_delivery_curve       ``delivery_curve``: cumulative share delivered vs time since send
 plot_latency              ``latency_distribution``: histogram, p50/p90/p99 marked
 plot_failure_reasons      ``failure_reasons``: Pareto chart (bars + cumulative share)
@@ -270,6 +271,22 @@ def _time_unit(max_seconds: float) -> tuple[float, str]:
     return 1.0, "seconds"
 
 
+def _whole_numbers(ax: Axes) -> None:
+    """Ticks of a count axis at whole numbers: no 2.5 messages when the counts are small."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+
+
+def _rate_ticks(ax: Axes) -> None:
+    """Percent ticks on the y axis at steps of 1, 2 or 5 (80%, 85%; no 82.5%), with the
+    decimals each needs."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _percent_text(v)))
+
+
 def _percent(ax: Axes, axis: str = "y") -> None:
     from matplotlib.ticker import PercentFormatter
 
@@ -307,15 +324,80 @@ def _not_one_bar_per_row(frame: pd.DataFrame, x, keys: list[str], repeated: list
     return f"x={x_text} does not tell the rows apart: {_listed(repeated)} {what}; {advice}"
 
 
+#: The count each rate is out of (its n), as campaign.stats computes it.
+_DENOMINATORS = {
+    "delivery_rate": "submitted",
+    "reported_rate": "reported",
+    "reply_rate": "delivered",
+    "opt_out_rate": "delivered",
+    "answer_rate": "calls",
+    "reported_answer_rate": "reported",
+}
+#: Tick steps of a zoomed rate axis (fractions): the smallest that splits the data in three.
+_RATE_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+
+
+def _rate_limits(values: np.ndarray) -> tuple[float, float]:
+    """The rate axis: 0 to 100%, unless the rates and whiskers (``values``) sit close
+    together far from 0 (bottom raised) or far from 100% (top lowered). "Close" is a
+    range of at most half the empty space it would leave, and at least 2 points wide."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return 0.0, 1.05
+    low, high = float(finite.min()), float(finite.max())
+    span = max(high - low, 0.02)
+    step = next((s for s in _RATE_STEPS if s >= span / 3), _RATE_STEPS[-1])
+    bottom = 0.0
+    if low >= 2 * span:
+        bottom = max(round(float(np.floor(round((low - span / 4) / step, 6)) * step), 6), 0.0)
+    if 1 - high >= 2 * span:
+        return bottom, round(float(np.ceil(round((high + span / 4) / step, 6)) * step), 6)
+    return bottom, 1 + 0.05 * (1 - bottom)
+
+
+def _percent_text(value: float) -> str:
+    """85% for 0.85, 97.5% for 0.975: no decimals the value does not need."""
+    return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def _unknown(values) -> bool:
+    return any(_label([v]) == UNKNOWN for v in values)
+
+
+def _bar_order(frame: pd.DataFrame, keys: list[str], n: str | None, order) -> list[int]:
+    """Row positions in drawing order: by size (n, largest first), 未知 last, or as given.
+
+    By default groups that are numbers (send hour, batch) keep their own order."""
+    if order not in (None, "size", "frame"):
+        raise InputError(f"order={order!r}: use 'size' (largest first) or 'frame'")
+    if order == "frame":
+        return list(range(len(frame)))
+    numbered = bool(keys) and all(pd.api.types.is_numeric_dtype(frame[k]) for k in keys)
+    if order is None and (numbered or n is None):
+        sizes = np.zeros(len(frame))
+    else:
+        if n is None:
+            raise InputError("order='size' needs the counts of the rate: pass campaign.stats")
+        sizes = -frame[n].to_numpy(dtype="float64")
+    unknown = [_unknown(row) for row in frame[keys].itertuples(index=False)] if keys else []
+    last = np.array(unknown, dtype=bool) if keys else np.zeros(len(frame), dtype=bool)
+    return list(np.lexsort((np.nan_to_num(sizes, nan=np.inf), last)))
+
+
 def plot_delivery_rate(
     stats_frame: pd.DataFrame,
     *,
     x: str | list[str] | None = None,
     rate: str = "delivery_rate",
+    order: str | None = None,
+    top: int | None = None,
     ax: Axes | None = None,
     **kwargs,
 ) -> Axes:
-    """Bars of a rate per group with 95% interval whiskers.
+    """Bars of a rate per group with 95% interval whiskers, each group's n under its bar.
+
+    The rate axis runs from 0 to 100% unless every rate is close to the others: it then
+    zooms to them, and its label says where it starts ("axis starts at 85%").
 
     Parameters
     ----------
@@ -329,15 +411,27 @@ def plot_delivery_rate(
     rate
         ``delivery_rate`` (whiskers ``ci_low``/``ci_high``), ``reported_rate``,
         ``reply_rate``, ``opt_out_rate`` or ``answer_rate`` (whiskers ``<name>_ci_low``/
-        ``_ci_high``).
+        ``_ci_high``). The n under each bar is the count the rate is out of: submitted,
+        reported, delivered (reply and opt-out rates) or calls.
+    order
+        ``"size"``: largest n first; ``"frame"``: the frame's order. Default: by size, but
+        groups that are numbers (send hour, batch) in their own order. 未知 (unknown)
+        comes last, except with ``"frame"``.
+    top
+        Draw only the ``top`` largest groups (by n); the title then says so ("20 largest
+        of 31 province groups"), and only when groups were left out.
     kwargs
         Passed to ``Axes.bar``.
 
     Examples
     --------
-    >>> ax = cp.plot_delivery_rate(cp.delivery_stats("campaign.db", by="carrier"))
-    >>> [label.get_text() for label in ax.get_xticklabels()]
-    ['中国广电', '中国电信', '中国移动', '中国联通', '未知']
+    >>> by_carrier = cp.delivery_stats("campaign.db", by="carrier")
+    >>> ax = cp.plot_delivery_rate(by_carrier)
+    >>> [label.get_text().replace("\\n", " ") for label in ax.get_xticklabels()]
+    ['中国移动 n=11,891', '中国联通 n=5,447', '中国电信 n=3,930', '中国广电 n=477', '未知 n=58']
+    >>> ax = cp.plot_delivery_rate(cp.delivery_stats("campaign.db", by="province"), top=10)
+    >>> ax.get_title()
+    '10 largest of 32 province groups (by submitted)'
     """
     frame = stats_frame
     low, high = (
@@ -354,36 +448,76 @@ def plot_delivery_rate(
     repeated = _repeated(labels)
     if repeated:  # their bars would be drawn on top of each other, the last one showing
         raise InputError(_not_one_bar_per_row(frame, x, keys, repeated))
+    n = _DENOMINATORS.get(rate)
+    n = n if n in frame.columns else None
+    if top is not None and (not isinstance(top, (int, np.integer)) or top < 1 or n is None):
+        raise InputError(
+            f"top={top!r}: pass a whole number of groups, 1 or more, with a frame of "
+            "campaign.stats (its counts tell which groups are largest)"
+        )
+    rows = _bar_order(frame, keys, n, order)
+    title = ""
+    if top is not None and len(frame) > top:
+        largest = set(np.argsort(-frame[n].to_numpy(dtype="float64"), kind="stable")[:top])
+        rows = [r for r in rows if r in largest]
+        title = f"{top} largest of {len(frame)} {' / '.join(keys)} groups (by {n})"
+    frame = frame.iloc[rows]
+    labels = [labels[r] for r in rows]
+    slanted = len(labels) > 8  # names turned: n beside them, not under
+    if n is not None:
+        counts = frame[n].to_numpy(dtype="float64")
+        under = " " if slanted else "\n"
+        labels = [
+            f"{label}{under}n={c:,.0f}" if c == c else label
+            for label, c in zip(labels, counts, strict=True)
+        ]
     _crowded(len(frame), "bars")
     ax = _axes(ax)
     values = frame[rate].to_numpy(dtype="float64")
-    errors = np.vstack(
-        [
-            values - frame[low].to_numpy(dtype="float64"),
-            frame[high].to_numpy(dtype="float64") - values,
-        ]
-    )
+    lows = frame[low].to_numpy(dtype="float64")
+    highs = frame[high].to_numpy(dtype="float64")
+    errors = np.vstack([values - lows, highs - values])
     kwargs.setdefault("color", "#3b7dd8")
     # a rate of 100% with ci_high 1.0 can differ in the last bit: whiskers are never negative
     whiskers = np.clip(np.nan_to_num(errors), 0.0, None)
-    bars = ax.bar(labels, values, yerr=whiskers, capsize=4, **kwargs)
+    drawn = ax.bar(labels, values, yerr=whiskers, capsize=4, **kwargs)
+    # one bar has nothing to be told apart from: its axis stays 0-100%
+    bottom, upper = (
+        _rate_limits(np.concatenate([values, lows, highs])) if len(values) > 1 else (0.0, 1.05)
+    )
+    ax.set_ylim(bottom, upper)
     if len(values) <= 8:  # more would overlap: the axis says it
-        ax.bar_label(
-            bars,
-            labels=[f"{v:.1%}" if v == v else "" for v in values],
-            padding=2,
-            fontsize="small",
-            label_type="center",
-            color="white",
-        )
-    ax.set_ylim(0, 1.05)
-    _percent(ax)
-    ax.set_ylabel(f"{rate.replace('_', ' ')} (95% CI)")
-    if keys:
-        ax.set_xlabel(" / ".join(keys))
-    if len(labels) > 8:
-        ax.tick_params(axis="x", labelrotation=45)
+        _rate_texts(ax, drawn, values, highs, bottom, upper)
+    _rate_ticks(ax)
+    ylabel = f"{rate.replace('_', ' ')} (95% CI)"
+    if bottom > 0:  # the bars no longer start at 0: say so where the eye reads the scale
+        ylabel += f", axis starts at {_percent_text(bottom)}"
+    ax.set_ylabel(ylabel)
+    if keys or n is not None:
+        ax.set_xlabel(" / ".join(keys) + (f" (n = {n})" if n is not None else ""))
+    if title:
+        ax.set_title(title)
+    if slanted:  # upright past 16 bars: at 45 degrees their names would run into each other
+        turn = 90 if len(labels) > 16 else 45
+        ax.set_xticks(range(len(labels)), labels, rotation=turn, ha="right", rotation_mode="anchor")
     return _fonts(ax)
+
+
+def _rate_texts(ax: Axes, bars, values, highs, bottom: float, upper: float) -> None:
+    """Each bar's rate, in the middle of what shows of the bar (on a patch of the bar's
+    colour, so the whisker does not cross it); above the whisker (dark) when the bar is too
+    short to hold it."""
+    height = upper - bottom
+    for i, (bar, v, h) in enumerate(zip(bars, values, highs, strict=True)):
+        if v != v:
+            continue
+        if v - bottom >= 0.12 * height:
+            patch = {"boxstyle": "round,pad=0.2", "facecolor": bar.get_facecolor(), "lw": 0}
+            y, va, color = (bottom + v) / 2, "center", "white"
+        else:
+            patch, va, color = None, "bottom", "#333333"
+            y = (h if h == h else v) + 0.02 * height
+        ax.text(i, y, f"{v:.1%}", ha="center", va=va, fontsize="small", color=color, bbox=patch)
 
 
 def plot_delivery_curve(
@@ -506,6 +640,7 @@ def plot_latency(
         _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9, 0.99), scale)
     ax.set_xlabel(f"receipt latency ({unit})")
     ax.set_ylabel("receipts")
+    _whole_numbers(ax)
     if len(frame):  # an empty frame has no "all" to name
         _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)
@@ -535,6 +670,7 @@ def plot_talk_time(
         _mark_percentiles(ax, drawn[0][1], drawn[0][2], (0.5, 0.9), 1.0)
     ax.set_xlabel("talk time (seconds)")
     ax.set_ylabel("answered calls")
+    _whole_numbers(ax)
     if len(frame):  # an empty frame has no "all" to name
         _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)
@@ -563,6 +699,7 @@ def plot_failure_reasons(stats_frame: pd.DataFrame, *, ax: Axes | None = None, *
     labels = [str(r) for r in totals.index]
     ax.bar(labels, totals.to_numpy(), **kwargs)
     ax.set_ylabel("failed numbers")
+    _whole_numbers(ax)
     ax.set_xlabel("reason")
     share = ax.twinx()
     cumulative = totals.cumsum() / totals.sum() if len(totals) else totals
@@ -582,11 +719,12 @@ def plot_replies_by_hour(
     ax: Axes | None = None,
     **kwargs,
 ) -> Axes:
-    """Replies per hour of the day (Asia/Shanghai), opt-outs stacked on top in red.
+    """Reply messages per hour of the day (Asia/Shanghai), opt-outs stacked on top in red.
 
-    ``data`` is a frame from :func:`campaign.stats.replies_by_hour`. With
-    ``by`` groups, one line of replies per group instead of bars. ``kwargs`` go to
-    ``Axes.bar``.
+    ``data`` is a frame from :func:`campaign.stats.replies_by_hour`, whose ``replies``
+    count every reply message, opt-outs included: the blue bars are the other replies, so
+    a whole stack is all the replies of the hour. With ``by`` groups, one line of all
+    replies per group instead of bars. ``kwargs`` go to ``Axes.bar``.
 
     Examples
     --------
@@ -600,7 +738,7 @@ def plot_replies_by_hour(
     if not keys:
         per = frame.groupby("hour")[["replies", "opt_outs"]].sum().reindex(hours, fill_value=0)
         other = (per["replies"] - per["opt_outs"]).to_numpy()
-        ax.bar(hours, other, color="#3b7dd8", label="replies", **kwargs)
+        ax.bar(hours, other, color="#3b7dd8", label="replies (not opt-outs)", **kwargs)
         ax.bar(
             hours,
             per["opt_outs"].to_numpy(),
@@ -618,6 +756,7 @@ def plot_replies_by_hour(
     ax.set_xticks(hours[::2])
     ax.set_xlim(-0.6, 23.6)
     ax.set_xlabel("hour of day (Asia/Shanghai)")
-    ax.set_ylabel("replies")
+    ax.set_ylabel("reply messages (opt-outs included)")
+    _whole_numbers(ax)
     _legend(ax, fontsize="small", title=" / ".join(keys) or None)
     return _fonts(ax)

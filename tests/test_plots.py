@@ -71,7 +71,7 @@ def test_chinese_labels_render_as_text(db):
     ax = pl.plot_delivery_rate(st.delivery_stats(db, campaign="double11", by="province"))
     draw_without_missing_glyphs(ax)
     labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels == ["上海", "北京", "广东", "未知"]
+    assert labels == ["广东\nn=6", "北京\nn=3", "上海\nn=2", "未知\nn=1"]
     assert pl.cjk_fonts()[1] in ax.get_xticklabels()[0].get_fontfamily()
 
 
@@ -89,12 +89,13 @@ def test_delivery_rate_bars_and_whiskers(db):
     stats = st.delivery_stats(db, campaign="double11", by="carrier")
     ax = pl.plot_delivery_rate(stats)
     assert isinstance(ax, Axes)
+    shown = stats.set_index(stats["carrier"].fillna("未知")).loc[groups_shown(ax)]
+    assert groups_shown(ax) == ["移动", "联通", "电信", "未知"]
     heights = [b.get_height() for b in bars(ax)]
-    assert heights == pytest.approx(stats["delivery_rate"].tolist())
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["电信", "移动", "联通", "未知"]
+    assert heights == pytest.approx(shown["delivery_rate"].tolist())
     (whiskers,) = [c for c in ax.collections if c.get_segments()]
     tops = [seg[:, 1].max() for seg in whiskers.get_segments()]
-    assert tops == pytest.approx(stats["ci_high"].tolist())
+    assert tops == pytest.approx(shown["ci_high"].tolist())
     draw_without_missing_glyphs(ax)
 
 
@@ -103,12 +104,15 @@ def test_delivery_rate_on_a_given_axes_with_two_dimensions_and_other_rates(db):
     stats = st.delivery_stats(db, campaign="double11", by=["send_hour", "variant"])
     assert pl.plot_delivery_rate(stats, ax=ax) is ax
     assert len(bars(ax)) == len(stats)
-    assert ax.get_xticklabels()[0].get_text() == "10 / A"
+    largest = stats.sort_values("submitted", ascending=False, kind="stable").iloc[0]
+    assert ax.get_xticklabels()[0].get_text() == (
+        f"{largest.send_hour} / {largest.variant}\nn={largest.submitted}"
+    )
     replies = st.reply_stats(db, campaign="double11", by="variant")
     ax = pl.plot_delivery_rate(replies, rate="opt_out_rate")
     assert [b.get_height() for b in bars(ax)] == pytest.approx([0.25, 1.0])
     total = pl.plot_delivery_rate(st.delivery_stats(db))
-    assert [t.get_text() for t in total.get_xticklabels()] == ["all"]
+    assert [t.get_text() for t in total.get_xticklabels()] == ["all\nn=17"]  # double11 and voice1
     with pytest.raises(InputError, match="reply_rate"):
         pl.plot_delivery_rate(st.delivery_stats(db), rate="reply_rate")
 
@@ -210,10 +214,10 @@ def test_group_columns_come_from_attrs_by_not_from_their_names(store_url):
     s.close()
     stats = st.delivery_stats(store_url, by="hour")
     ax = pl.plot_delivery_rate(stats)
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["早", "晚"]
-    assert ax.get_xlabel() == "hour"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["早\nn=1", "晚\nn=1"]
+    assert ax.get_xlabel() == "hour (n = submitted)"
     top = pl.plot_delivery_rate(stats[stats["delivered"] > 0].head(1))  # attrs survive filters
-    assert [t.get_text() for t in top.get_xticklabels()] == ["早"]
+    assert [t.get_text() for t in top.get_xticklabels()] == ["早\nn=1"]
     curve = st.delivery_curve(store_url, by=["mean", "hour"])
     assert [line.get_label() for line in pl.plot_delivery_curve(curve).get_lines()] == [
         "短信 / 早",
@@ -318,3 +322,164 @@ def test_grouped_empty_frames_draw_no_empty_legend(sent_without_receipts, plot):
         warnings.simplefilter("error")
         ax = getattr(pl, plot)(frame)
     assert ax.get_legend() is None
+
+
+# --------------------------------------------------------------------------- what a marketer sees
+
+
+def ticks(ax: Axes) -> list[str]:
+    return [t.get_text() for t in ax.get_xticklabels()]
+
+
+def groups_shown(ax: Axes) -> list[str]:
+    """The group names under the bars (the tick labels' first lines)."""
+    return [text.split("\n")[0] for text in ticks(ax)]
+
+
+def close_rates(db):
+    """One campaign whose carriers were all delivered at 90-95%, 未知 the second largest."""
+    sizes = [("电信", 120, 108), ("移动", 200, 190), ("联通", 150, 138), (None, 160, 148)]
+    people, delivered = [], []
+    for carrier, n, d in sizes:
+        for j in range(n):
+            phone = f"138{len(people) + 1:08d}"
+            people.append((phone, carrier, "广东" if carrier else None, None, {}))
+            if j < d:
+                delivered.append(phone)
+    with StoreBuilder(db) as s:
+        s.campaign("close").batch("close", 1, recipients=people)
+        for phone in delivered:
+            s.receipt("close", phone, "delivered", "2024-11-11T10:01:00+08:00")
+    return db
+
+
+@pytest.fixture(scope="module")
+def close(tmp_path_factory):
+    return close_rates(tmp_path_factory.mktemp("close") / "campaign.db")
+
+
+def test_each_rate_bar_shows_the_count_it_is_out_of(db):
+    ax = pl.plot_delivery_rate(st.delivery_stats(db, campaign="double11", by="carrier"))
+    assert ticks(ax) == ["移动\nn=6", "联通\nn=3", "电信\nn=2", "未知\nn=1"]
+    assert ax.get_xlabel() == "carrier (n = submitted)"
+    replies = pl.plot_delivery_rate(
+        st.reply_stats(db, campaign="double11", by="variant"), rate="opt_out_rate"
+    )
+    assert ticks(replies) == ["A\nn=4", "B\nn=1"]  # opt-outs are out of the delivered
+    assert replies.get_xlabel() == "variant (n = delivered)"
+    voice = pl.plot_delivery_rate(st.voice_stats(db, campaign="voice1"), rate="answer_rate")
+    assert ticks(voice) == ["all\nn=5"]
+    draw_without_missing_glyphs(ax)
+
+
+def test_close_rates_zoom_the_axis_and_say_where_it_starts(close, db):
+    stats = st.delivery_stats(close, by="carrier")
+    ax = pl.plot_delivery_rate(stats)
+    bottom, top = ax.get_ylim()
+    assert bottom == pytest.approx(0.75)
+    assert top >= stats["ci_high"].max()  # every whisker shows whole
+    assert bottom <= stats["ci_low"].min()
+    assert ax.get_ylabel() == "delivery rate (95% CI), axis starts at 75%"
+    ax.figure.canvas.draw()
+    assert ax.get_yticklabels()[0].get_text() == "75%"
+    rates = [t.get_text() for t in ax.texts]  # the rate written on each bar, inside the view
+    assert rates == ["95.0%", "92.0%", "90.0%", "92.5%"]
+    assert all(bottom < t.get_position()[1] < top for t in ax.texts)
+    spread = pl.plot_delivery_rate(st.delivery_stats(db, campaign="double11", by="carrier"))
+    assert spread.get_ylim() == pytest.approx((0, 1.05))  # 0% to 67%: the whole axis
+    assert spread.get_ylabel() == "delivery rate (95% CI)"
+
+
+def test_low_rates_zoom_the_top_of_the_axis_from_zero():
+    frame = pd.DataFrame({"variant": ["A", "B"], "delivered": [5000, 5000],
+                          "reply_rate": [0.02, 0.03], "reply_ci_low": [0.017, 0.026],
+                          "reply_ci_high": [0.024, 0.035]})  # fmt: skip
+    frame.attrs["by"] = ["variant"]
+    ax = pl.plot_delivery_rate(frame, rate="reply_rate")
+    assert ax.get_ylim() == pytest.approx((0, 0.04))  # the top whisker at 3.5% shows whole
+    assert ax.get_ylabel() == "reply rate (95% CI)"  # bars still start at 0: nothing to say
+
+
+def test_rate_bars_largest_group_first_unknown_last(close):
+    stats = st.delivery_stats(close, by="carrier")
+    assert stats["carrier"].tolist() == ["电信", "移动", "联通", None]
+    ax = pl.plot_delivery_rate(stats)
+    assert groups_shown(ax) == ["移动", "联通", "电信", "未知"]  # 200, 150, 120; 未知 160
+    assert [b.get_height() for b in bars(ax)] == pytest.approx([0.95, 0.92, 0.9, 0.925])
+    kept = pl.plot_delivery_rate(stats, order="frame")
+    assert groups_shown(kept) == ["电信", "移动", "联通", "未知"]
+    with pytest.raises(InputError, match="order="):
+        pl.plot_delivery_rate(stats, order="name")
+
+
+def test_many_bars_put_n_beside_their_turned_names_and_one_bar_keeps_the_whole_axis():
+    frame = pd.DataFrame({"city": [f"城市{i}" for i in range(12)], "submitted": range(100, 112),
+                          "delivery_rate": 0.9, "ci_low": 0.88, "ci_high": 0.92})  # fmt: skip
+    frame.attrs["by"] = ["city"]
+    ax = pl.plot_delivery_rate(frame)
+    assert ticks(ax)[:2] == ["城市11 n=111", "城市10 n=110"]
+    assert ax.get_xticklabels()[0].get_rotation() == 45
+    assert ax.get_ylim()[0] > 0  # twelve rates of 90%: zoomed
+    one = pl.plot_delivery_rate(frame.head(1))
+    assert one.get_ylim() == pytest.approx((0, 1.05))  # nothing to tell apart: 0 to 100%
+    assert one.get_ylabel() == "delivery rate (95% CI)"
+
+
+def test_numbered_groups_keep_their_order():
+    """Send hours and batch numbers read in their own order, not by size."""
+    frame = pd.DataFrame({"send_hour": [9, 10, 11], "submitted": [10, 50, 20],
+                          "delivery_rate": [0.5, 0.6, 0.7], "ci_low": [0.2, 0.45, 0.5],
+                          "ci_high": [0.8, 0.72, 0.85]})  # fmt: skip
+    frame.attrs["by"] = ["send_hour"]
+    assert groups_shown(pl.plot_delivery_rate(frame)) == ["9", "10", "11"]
+    assert groups_shown(pl.plot_delivery_rate(frame, order="size")) == ["10", "11", "9"]
+
+
+def test_the_title_says_largest_only_when_groups_were_cut(db):
+    stats = st.delivery_stats(db, campaign="double11", by="province")
+    every = pl.plot_delivery_rate(stats, top=20)
+    assert every.get_title() == ""  # 4 provinces: nothing left out
+    assert groups_shown(every) == ["广东", "北京", "上海", "未知"]
+    cut = pl.plot_delivery_rate(stats, top=2)
+    assert cut.get_title() == "2 largest of 4 province groups (by submitted)"
+    assert groups_shown(cut) == ["广东", "北京"]
+    with pytest.raises(InputError, match="top="):
+        pl.plot_delivery_rate(stats, top=0)
+
+
+def fractional_ticks(ax: Axes) -> list[str]:
+    """The count-axis tick labels in view that are not whole numbers (such as 2.5)."""
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    shown = [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+    assert len(shown) >= 2
+    return [text for text in shown if not text.isdigit()]
+
+
+def test_count_axes_have_whole_number_ticks(db):
+    charts = {
+        "failure reasons": pl.plot_failure_reasons(st.failure_reasons(db)),  # 2, 1, 1
+        "latency": pl.plot_latency(st.latency_distribution(db, campaign="double11")),
+        "talk time": pl.plot_talk_time(st.talk_time_distribution(db, campaign="voice1")),
+        "replies": pl.plot_replies_by_hour(st.replies_by_hour(db, campaign="double11")),
+        "replies by variant": pl.plot_replies_by_hour(
+            st.replies_by_hour(db, campaign="double11", by="variant")
+        ),
+    }
+    assert {name: fractional_ticks(ax) for name, ax in charts.items()} == {n: [] for n in charts}
+
+
+def test_replies_by_hour_says_opt_outs_are_among_the_replies(db):
+    """replies_by_hour counts every reply message, opt-outs too: the bars split them."""
+    hours = st.replies_by_hour(db, campaign="double11")
+    assert hours["replies"].sum() == 4
+    assert hours["opt_outs"].sum() == 2
+    ax = pl.plot_replies_by_hour(hours)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["replies (not opt-outs)", "opt-outs"]
+    assert ax.get_ylabel() == "reply messages (opt-outs included)"
+    heights = np.array([b.get_height() for b in bars(ax)])
+    assert heights[:24].sum() == 2  # the replies that are not opt-outs
+    assert heights[24:].sum() == 2
+    grouped = pl.plot_replies_by_hour(st.replies_by_hour(db, campaign="double11", by="variant"))
+    assert grouped.get_ylabel() == "reply messages (opt-outs included)"
