@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from campaign.clock import SHANGHAI
+from campaign import clock
 from campaign.errors import InputError
 from campaign.phones import OUTPUT_COLUMNS, load_phones
 from campaign.store import DbLike, connect, reads
@@ -139,6 +139,8 @@ class Plan:
             f"{_count(s['calls'], 'call')}, {_count(s['segments'], 'segment')} each, "
             f"{_count(s['messages'], 'message')}; {s['skipped']:,} skipped>"
         ]
+        if self.send_at is not None:
+            lines.append(f"  scheduled for {_scheduled(self.send_at)}")
         lines += [f"  skipped {n:,}: {reason}" for reason, n in self.skip_counts().items()]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -152,7 +154,7 @@ class Plan:
             ("vendor calls", f"{s['calls']:,}"),
             ("segments per number", s["segments"]),
             ("messages billed", f"{s['messages']:,}"),
-            ("send at", s["send_at"] or "now"),
+            ("send at", _scheduled(self.send_at)),
         ]
         rows += [(f"skipped: {r}", f"{n:,}") for r, n in self.skip_counts().items()]
         body = "".join(
@@ -162,6 +164,11 @@ class Plan:
         )
         notes = "".join(f"<p>⚠ {html.escape(w)}</p>" for w in self.warnings)
         return f"<div><strong>Plan</strong><table>{body}</table>{notes}</div>"
+
+
+def _scheduled(moment: dt.datetime | None) -> str:
+    """A plan's send time for people: ``2026-11-11 20:00:00 Asia/Shanghai``, or ``now``."""
+    return f"{moment:%Y-%m-%d %H:%M:%S} Asia/Shanghai" if moment is not None else "now"
 
 
 def count_segments(content: str | None, limits: VendorLimits) -> int:
@@ -212,6 +219,10 @@ def plan_batches(
         What :func:`~campaign.load_phones` returns, or anything it accepts.
     vendor
         A vendor key (``"jzyyun-sms"``) or a client from :func:`campaign.vendor`.
+    send_at
+        When the vendor should send (vendors that schedule): text such as
+        ``"2026-11-11 20:00"`` is Asia/Shanghai time; a ``datetime`` without a time zone is
+        this machine's local time (``datetime.now() + timedelta(hours=1)``: in an hour).
     db, campaign
         The store to read opt-outs and earlier sends from, and the campaign name.
     batch_size
@@ -364,7 +375,7 @@ def store_skips(
     mark(reads.opted_out_phones(store), OPTED_OUT)
     if campaign is not None:
         mark(((p,) for p in recorded_phones(store, campaign)), ALREADY_IN_CAMPAIGN)
-    when = when or dt.datetime.now(SHANGHAI)
+    when = when or clock.current()
     if limits.min_interval_seconds:
         window = dt.timedelta(seconds=limits.min_interval_seconds)
         start, end = (when - window).isoformat(), (when + window).isoformat()
