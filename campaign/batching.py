@@ -37,6 +37,7 @@ __all__ = [
     "Plan",
     "count_segments",
     "plan_batches",
+    "sendable_at",
     "store_skips",
 ]
 
@@ -385,4 +386,32 @@ def store_skips(
         start, end = day.isoformat(), (day + dt.timedelta(days=1)).isoformat()
         mark(reads.daily_count_phones(store, vendor, start, end, limits.daily_cap_per_number),
              DAILY_CAP)  # fmt: skip
+    return found
+
+
+def sendable_at(
+    skips: dict[str, str],
+    *,
+    db: DbLike,
+    vendor: str,
+    limits: VendorLimits,
+    when: dt.datetime | None = None,
+) -> dict[str, dt.datetime]:
+    """When each number held back by the vendor's per-number interval or daily cap (reasons
+    from :func:`store_skips`) may be sent again, in Asia/Shanghai; the others have no such time.
+
+    ``when`` is the time the send was meant for (default: now).
+    """
+    when = when or clock.current()
+    found: dict[str, dt.datetime] = {}
+    soon = {p for p, reason in skips.items() if reason == TOO_SOON}
+    if soon and limits.min_interval_seconds:
+        window = dt.timedelta(seconds=limits.min_interval_seconds)
+        start, end = (when - window).isoformat(), (when + window).isoformat()
+        for phone, last in reads.last_sent_between(connect(db), vendor, start, end):
+            if phone in soon:
+                found[phone] = clock.to_shanghai(dt.datetime.fromisoformat(last)) + window
+    if limits.daily_cap_per_number:
+        day = when.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+        found.update((p, day) for p, reason in skips.items() if reason == DAILY_CAP)
     return found

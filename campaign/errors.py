@@ -5,6 +5,8 @@
     CampaignError                     catch this to catch everything campaign raises
     ├── InputError (ValueError)       a bad argument or bad input data: says what to fix
     │   ├── ColumnNotFoundError       load_phones could not tell which column holds phones
+    │   ├── NothingToSend             send: every number of the plan was skipped; says why and
+    │                                 how long to wait, and records nothing
     │   └── PayloadError              a pushed or pulled vendor payload that cannot be parsed
     │                                 (kept in the store's `rejected` table, never dropped)
     ├── ConfigError                   a missing credential or setting: names argument and env var
@@ -29,6 +31,7 @@ __all__ = [
     "ColumnNotFoundError",
     "ConfigError",
     "InputError",
+    "NothingToSend",
     "PayloadError",
     "SendInProgress",
     "StoreError",
@@ -60,6 +63,20 @@ class ColumnNotFoundError(InputError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return str(self.args[0])
+
+
+class NothingToSend(InputError):
+    """Every number of a new campaign's plan was skipped, so nothing was recorded or sent.
+
+    ``reasons`` maps each skip reason to its count of numbers; ``sendable_at`` is the
+    earliest time (aware, Asia/Shanghai) at which some of them could be sent, if waiting helps
+    (the vendor's per-number interval or daily cap), else None.
+    """
+
+    def __init__(self, message: str, *, reasons: dict[str, int], sendable_at=None):
+        super().__init__(message)
+        self.reasons = dict(reasons)
+        self.sendable_at = sendable_at
 
 
 class PayloadError(InputError):
