@@ -31,10 +31,19 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log what each step does.")
 def main(verbose: bool) -> None:
     """Run SMS and voice campaigns through Chinese vendors, and report on them."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    else:  # the library's warnings as plain lines: "Warning: veesing-sms: cannot reach ..."
+        handler = logging.StreamHandler()
+        handler.setFormatter(_PlainFormatter())
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
+class _PlainFormatter(logging.Formatter):
+    """``Warning: <message>`` (or ``Error: ``), as click and echo_warnings print theirs."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.capitalize()}: {record.getMessage()}"
 
 
 @main.command()

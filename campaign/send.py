@@ -433,9 +433,9 @@ def _run(store, plan, client, campaign, todo, states, concurrency, rate, progres
         raise failure
     if unreachable is not None:
         left = batches.count_in_state(store, campaign, "planned")
+        why = str(unreachable).removeprefix(f"{client.vendor}: ")
         raise VendorUnreachable(
-            f"stopped: the vendor cannot be reached ({unreachable}); {left} batch(es) not sent, "
-            "still planned: run send again to resume",
+            f"stopped: {why}; {left} batch(es) still planned: run send again to resume",
             vendor=client.vendor,
         ) from unreachable
     if stop.is_set():

@@ -126,6 +126,37 @@ def test_send_without_credentials_names_the_env_vars(tmp_path, monkeypatch):
     assert "JZYYUN_USERNAME" in result.output
 
 
+def test_an_unreachable_vendor_is_one_plain_line_per_retry(tmp_path):
+    """As a user runs it: the library's log lines go through the command's own format."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "VEESING_APP_ID": "app", "VEESING_APP_KEY": "k3y-secret"}
+    args = [sys.executable, "-m", "campaign.cli", "send", str(DATA / "contacts.csv"),
+            "--vendor", "veesing-sms", "--content", SMS, "--campaign", "d11",
+            "--db", str(tmp_path / "c.db"), "--base-url", f"http://127.0.0.1:{port}"]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True, encoding="utf-8", env=env,
+                            check=False)  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    where = f"veesing-sms: cannot reach 127.0.0.1:{port} (connection refused); nothing was sent"
+    assert [line for line in lines if "retry" in line] == [
+        f"Warning: {where}; retry 1 of 2 in 0.5 s",
+        f"Warning: {where}; retry 2 of 2 in 1.0 s",
+    ]
+    assert lines[-1] == (
+        f"Error: veesing-sms: stopped: cannot reach 127.0.0.1:{port} (connection refused); "
+        "nothing was sent; 1 batch(es) still planned: run send again to resume"
+    )
+    for internal in ["urllib3", "HTTPConnection", "Max retries", "Errno", "k3y"]:
+        assert internal not in result.stderr + result.stdout
+
+
 def test_simulator_command_serves_until_stopped():
     import signal
     import subprocess
