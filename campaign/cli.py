@@ -151,6 +151,81 @@ def _message_options(command):
     return command
 
 
+#: Each vendor credential as an option: keyword of cp.vendor(...), the vendors, the env variable.
+CREDENTIALS = (
+    ("app_id", "veesing-*", "VEESING_APP_ID"),
+    ("app_key", "veesing-*", "VEESING_APP_KEY"),
+    ("account", "ihuyi-voice", "IHUYI_ACCOUNT"),
+    ("api_key", "ihuyi-voice", "IHUYI_API_KEY"),
+    ("username", "jzyyun-sms", "JZYYUN_USERNAME"),
+    ("password", "jzyyun-sms", "JZYYUN_PASSWORD"),
+)
+
+
+def _option(keyword: str) -> str:
+    return "--" + keyword.replace("_", "-")
+
+
+def _credential_options(*, vendors: str | None = None):
+    """``--app-id``, ``--username``...: each vendor credential (of ``vendors`` only, if
+    given), else its environment variable."""
+
+    def decorate(command):
+        for keyword, where, env in reversed(CREDENTIALS):
+            if vendors is None or where == vendors:
+                command = click.option(
+                    _option(keyword), keyword, metavar="TEXT",
+                    help=f"{where} credential (default: env {env}).",
+                )(command)  # fmt: skip
+        return command
+
+    return decorate
+
+
+def _client(vendor: str, *, base_url: str | None, credentials: dict):
+    """The vendor client, or one error naming every missing credential as this command
+    takes it (``--username`` or ``JZYYUN_USERNAME``), not as a notebook would."""
+    import inspect
+
+    from campaign.errors import ConfigError, MissingCredential
+    from campaign.vendors import vendor as make_client
+    from campaign.vendors import vendor_module
+
+    given = {k: v for k, v in credentials.items() if v not in (None, "")}
+    takes = inspect.signature(vendor_module(vendor).Client.__init__).parameters
+    wrong = [_option(k) for k in given if k not in takes]
+    if wrong:
+        raise InputError(
+            f"{vendor} does not take {', '.join(wrong)}; `campaign send --help` lists each "
+            "vendor's credentials"
+        )
+    missing: list[MissingCredential] = []
+    probe = dict(given)
+    while True:
+        try:
+            client = make_client(vendor, base_url=base_url, **probe)
+        except MissingCredential as exc:
+            if exc.keyword in probe:
+                raise
+            missing.append(exc)
+            probe[exc.keyword] = "-"  # a stand-in, to find the next missing one too
+            continue
+        except ConfigError:
+            if not missing:
+                raise
+            break  # a stand-in was refused: report what is missing so far
+        if not missing:
+            return client
+        client.close()
+        break
+    asks = " and ".join(f"{_option(m.keyword)} (or set {m.env})" for m in missing)
+    raise ConfigError(
+        f"{vendor}: missing credential{'s' if len(missing) > 1 else ''}: give {asks}; an "
+        f"environment variable keeps it out of the shell history, e.g. export "
+        f"{missing[-1].env}=..."
+    )
+
+
 def _plan(
     contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
 ):
@@ -197,6 +272,7 @@ def plan(
 @click.option("--dry-run", is_flag=True, help="Show the batches; record and send nothing.")
 @click.option("--resend-unknown", is_flag=True, help="Also resend batches of unknown outcome.")
 @click.option("--resend-rejected", is_flag=True, help="Also resend batches the vendor refused.")
+@_credential_options()
 def send(
     contacts,
     vendor,
@@ -214,16 +290,20 @@ def send(
     dry_run,
     resend_unknown,
     resend_rejected,
+    **credentials,
 ):
-    """Send a contact list through a vendor; credentials come from environment variables.
+    """Send a contact list through a vendor.
 
-    VEESING_APP_ID/VEESING_APP_KEY, IHUYI_ACCOUNT/IHUYI_API_KEY or
-    JZYYUN_USERNAME/JZYYUN_PASSWORD.
+    Credentials: veesing-sms, veesing-code, veesing-voice: --app-id/--app-key or
+    VEESING_APP_ID/VEESING_APP_KEY; ihuyi-voice: --account/--api-key or
+    IHUYI_ACCOUNT/IHUYI_API_KEY; jzyyun-sms: --username/--password or
+    JZYYUN_USERNAME/JZYYUN_PASSWORD. The environment variables keep them out of the shell
+    history.
     """
     from campaign.send import campaign_batches
     from campaign.send import send as send_plan
-    from campaign.vendors import vendor as make_client
 
+    client = _client(vendor, base_url=base_url, credentials=credentials)  # before any output
     try:  # what earlier runs already submitted, to say what this one did
         before = campaign_batches(db, campaign).set_index("batch")["attempts"]
     except CampaignError:
@@ -236,7 +316,6 @@ def send(
         )  # fmt: skip
         shown.update(planned.warnings)  # the plan's repr lists them
         click.echo(repr(planned))
-        client = make_client(vendor, base_url=base_url)
         batches = send_plan(
             planned,
             client,
@@ -285,7 +364,11 @@ def _this_run(batches, before, *, resend: bool) -> str:
     show_default=True,
     help="Simulated seconds per real second (3600: an hour a second).",
 )
-@click.option("--push-to", help="Base URL pushes go to: {push-to}/push/{vendor}.")
+@click.option(
+    "--push-to",
+    help="Base URL pushes go to: {push-to}/push/{vendor}, e.g. "
+    "`campaign receive` on http://127.0.0.1:8080 (default: held for pulling).",
+)
 def simulator(host, port, seed, time_scale, push_to) -> None:
     """Serve every vendor's API on loopback, for notebooks and tests (Ctrl-C stops)."""
     from campaign.simulator import run
@@ -313,13 +396,30 @@ def simulator(host, port, seed, time_scale, push_to) -> None:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
               help="PEM private key of --tls-cert.")  # fmt: skip
 def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
-    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health, /metrics."""
+    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health, /metrics.
+
+    \b
+    Give each vendor's console this server's address as the push (回执/上行) URL:
+      https://<this server>/push/veesing-sms?token=<the --token>
+      (and /push/veesing-code, /push/veesing-voice for veesing's other products).
+    jzyyun-sms pushes nothing: `campaign pull` fetches its reports; ihuyi-voice answers in
+    the call itself.
+
+    \b
+    With the vendor simulator, start this without --token, then point the simulator here:
+      campaign receive --port 8080
+      campaign simulator --push-to http://127.0.0.1:8080
+    (it posts to <push-to>/push/<vendor>).
+    """
     from campaign.receiver import run
     from campaign.store import describe
 
     def ready(receiver) -> None:
         many = f", {workers} workers" if workers > 1 else ""
         click.echo(f"push receiver on {receiver.url} -> {describe(db)}{many} (Ctrl-C stops)")
+        query = "?token=..." if token else ""
+        click.echo(f"  vendors push to {receiver.url}/push/<vendor>{query}; the simulator: "
+                   f"campaign simulator --push-to {receiver.url}")  # fmt: skip
 
     run(db, host=host, port=port, token=token, workers=workers, tls_cert=tls_cert,
         tls_key=tls_key, on_ready=ready)  # fmt: skip
@@ -329,10 +429,15 @@ def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
 @click.option("--vendor", default="jzyyun-sms", show_default=True, help="A pulled vendor.")
 @_db_option("The store.")
 @click.option("--base-url", help="Vendor address, e.g. the simulator's.")
-def pull(vendor, db, base_url) -> None:
-    """Pull delivery reports and replies from a pulled vendor into the store."""
+@_credential_options(vendors="jzyyun-sms")
+def pull(vendor, db, base_url, **credentials) -> None:
+    """Pull delivery reports and replies from a pulled vendor into the store.
+
+    jzyyun-sms is the pulled vendor; its credentials: --username/--password or the
+    environment variables JZYYUN_USERNAME/JZYYUN_PASSWORD (which keep them out of the shell
+    history). The other vendors push: see `campaign receive --help`.
+    """
     from campaign.ingest import pull_replies, pull_reports
-    from campaign.vendors import vendor as make_client
     from campaign.vendors import vendor_limits
 
     limits = vendor_limits(vendor)  # before credentials: a pushed vendor needs none to say so
@@ -342,7 +447,7 @@ def pull(vendor, db, base_url) -> None:
             "`campaign receive` and give the vendor its address; there is nothing to pull"
         )
     with echo_warnings():
-        client = make_client(vendor, base_url=base_url)
+        client = _client(vendor, base_url=base_url, credentials=credentials)
         reports = pull_reports(client, db)
         replies = pull_replies(client, db)
     click.echo(f"reports: {reports.inserted} new, {reports.duplicates} already stored, "

@@ -10,6 +10,7 @@
     │   └── PayloadError              a pushed or pulled vendor payload that cannot be parsed
     │                                 (kept in the store's `rejected` table, never dropped)
     ├── ConfigError                   a missing credential or setting: names argument and env var
+    │   └── MissingCredential         a vendor credential given neither as argument nor env var
     ├── SendInProgress                another process or thread is sending this campaign now
     ├── StoreError                    the store cannot be used; names it (password masked)
     │   └── StoreUnavailable          the database server cannot be reached, refused the login,
@@ -31,6 +32,7 @@ __all__ = [
     "ColumnNotFoundError",
     "ConfigError",
     "InputError",
+    "MissingCredential",
     "NothingToSend",
     "PayloadError",
     "SendInProgress",
@@ -88,6 +90,20 @@ class PayloadError(InputError):
 
 class ConfigError(CampaignError):
     """A missing or invalid setting, such as a credential given neither as argument nor env var."""
+
+
+class MissingCredential(ConfigError):
+    """A vendor credential given neither as a keyword nor as its environment variable.
+
+    ``vendor``, ``keyword`` (of :func:`campaign.vendor`) and ``env`` (the variable) say where
+    it can be set, so that the command line can name its own option instead.
+    """
+
+    def __init__(self, message: str, *, vendor: str, keyword: str, env: str):
+        super().__init__(message)
+        self.vendor = vendor
+        self.keyword = keyword
+        self.env = env
 
 
 class SendInProgress(CampaignError):

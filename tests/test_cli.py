@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from click.testing import CliRunner
 
-from campaign.cli import main
+from campaign.cli import CREDENTIALS, main
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -124,6 +124,74 @@ def test_send_without_credentials_names_the_env_vars(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "JZYYUN_USERNAME" in result.output
+
+
+def test_send_without_credentials_names_options_and_variables_first(tmp_path, monkeypatch):
+    monkeypatch.delenv("JZYYUN_USERNAME", raising=False)
+    monkeypatch.delenv("JZYYUN_PASSWORD", raising=False)
+    args = ["send", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+            "--campaign", "d11", "--db", str(tmp_path / "c.db")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: jzyyun-sms: missing credentials: give --username (or set JZYYUN_USERNAME) and "
+        "--password (or set JZYYUN_PASSWORD)"
+    )  # the first thing printed: no plan before it
+    assert "cp.vendor" not in result.output
+    half = CliRunner().invoke(main, [*args, "--username", "user"])
+    assert half.exit_code == 1
+    assert "missing credential: give --password (or set JZYYUN_PASSWORD)" in half.output
+    other = CliRunner().invoke(main, [*args[:3], "veesing-sms", *args[4:], "--username", "u"])
+    assert other.exit_code == 1
+    assert "veesing-sms does not take --username" in other.output
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_send_takes_credentials_as_options(tmp_path, monkeypatch):
+    from campaign.simulator import serve
+
+    monkeypatch.delenv("JZYYUN_USERNAME", raising=False)
+    monkeypatch.delenv("JZYYUN_PASSWORD", raising=False)
+    with serve(seed=2) as sim:
+        args = ["send", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+                "--campaign", "d11", "--db", str(tmp_path / "c.db"), "--base-url", sim.url,
+                "--username", "user", "--password", "s3cret-pw"]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+
+
+def test_help_names_every_vendors_credential_options_and_variables(monkeypatch):
+    from campaign.errors import MissingCredential
+    from campaign.vendors import vendor, vendor_keys, vendor_limits
+
+    send_help = CliRunner().invoke(main, ["send", "--help"]).output
+    pull_help = CliRunner().invoke(main, ["pull", "--help"]).output
+    for key in vendor_keys():
+        for _keyword, _vendors, env in CREDENTIALS:
+            monkeypatch.delenv(env, raising=False)
+        asked: dict[str, str] = {}  # every credential the vendor module asks for
+        while True:
+            try:
+                vendor(key, **dict.fromkeys(asked, "x"))
+                break
+            except MissingCredential as exc:
+                asked[exc.keyword] = exc.env
+        assert asked, key
+        for keyword, env in asked.items():
+            option = "--" + keyword.replace("_", "-")
+            helps = [send_help] + [pull_help] * (vendor_limits(key).delivery == "pull")
+            for text in helps:
+                assert option in text, (key, option)
+                assert env in text, (key, env)
+
+
+def test_receive_help_says_what_to_give_the_vendor_or_the_simulator():
+    result = CliRunner().invoke(main, ["receive", "--help"])
+    assert result.exit_code == 0
+    assert "https://<this server>/push/veesing-sms?token=<the --token>" in result.output
+    assert "campaign simulator --push-to http://127.0.0.1:8080" in result.output
+    assert "`campaign pull` fetches its reports" in result.output
 
 
 def test_an_unreachable_vendor_is_one_plain_line_per_retry(tmp_path):
