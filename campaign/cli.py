@@ -94,6 +94,42 @@ def summarize_contacts(contacts, *, name: str) -> str:
     return "\n".join(lines)
 
 
+def summarize_plan(plan) -> str:
+    """A plan in a few plain lines for the terminal: numbers, batches, what is billed, when,
+    who is skipped and why, and the plan's warnings."""
+    from campaign import clock
+
+    batches = plan.batches
+    head = f"plan: {plan.numbers:,} numbers to send through {plan.vendor}"
+    lines = [head + (f", campaign {plan.campaign}" if plan.campaign else "")]
+    if len(batches):
+        largest = int(batches["size"].max())
+        each = (
+            "one number each" if largest == 1
+            else f"{largest:,} numbers" if len(batches) == 1
+            else f"up to {largest:,} numbers each"
+        )  # fmt: skip
+        lines.append(f"  batches:  {len(batches):,} vendor call{'s' * (len(batches) != 1)} "
+                     f"({each})")  # fmt: skip
+    if plan.limits.channel == "voice":
+        lines.append(f"  billed:   {plan.messages:,} calls")
+    else:
+        per = f"{plan.segments} segment{'s' * (plan.segments != 1)} per number"
+        lines.append(f"  billed:   {plan.messages:,} messages ({per})")
+    if plan.send_at is None:
+        lines.append("  schedule: now")
+    else:
+        ahead = (plan.send_at - clock.current()).total_seconds()
+        lines.append(f"  schedule: {plan.send_at:%Y-%m-%d %H:%M:%S} Asia/Shanghai "
+                     f"(in {clock.duration(ahead)})")  # fmt: skip
+    counts = plan.skip_counts()
+    if len(counts):
+        lines.append(f"  skipped:  {int(counts.sum()):,}")
+        lines += [f"    {n:>8,}  {reason}" for reason, n in counts.items()]
+    lines += [f"  warning: {w}" for w in plan.warnings]
+    return "\n".join(lines)
+
+
 def write_table(frame, path: Path) -> None:
     """CSV with a BOM (so Excel shows Chinese correctly) or .xlsx, by suffix."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,8 +295,8 @@ def plan(
             contacts, vendor, content, template_id, variables, send_at, batch_size, column, db,
             campaign,
         )  # fmt: skip
-        shown.update(result.warnings)  # the plan's repr lists them
-    click.echo(repr(result))
+        shown.update(result.warnings)  # the summary lists them
+    click.echo(summarize_plan(result))
 
 
 @main.command()
@@ -314,8 +350,8 @@ def send(
             contacts, vendor, content, template_id, variables, send_at, batch_size, column, db,
             campaign,
         )  # fmt: skip
-        shown.update(planned.warnings)  # the plan's repr lists them
-        click.echo(repr(planned))
+        shown.update(planned.warnings)  # the summary lists them
+        click.echo(summarize_plan(planned))
         batches = send_plan(
             planned,
             client,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
@@ -82,8 +83,35 @@ def test_plan_says_who_is_skipped_and_why(tmp_path):
             "--db", str(tmp_path / "campaign.db")]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "<Plan jzyyun-sms: 40 numbers in 1 call," in result.output
-    assert "skipped 1: invalid number: landline" in result.output
+    assert result.output.startswith("plan: 40 numbers to send through jzyyun-sms\n")
+    assert "  skipped:  10\n" in result.output
+    assert "       1  invalid number: landline\n" in result.output
+    assert "<Plan" not in result.output
+
+
+def test_send_prints_a_plan_summary_not_a_repr(tmp_path, monkeypatch):
+    from campaign import clock
+    from campaign.simulator import serve
+
+    monkeypatch.setenv("VEESING_APP_ID", "app")
+    monkeypatch.setenv("VEESING_APP_KEY", "key")
+    now = clock.current().replace(microsecond=0)
+    at = (now + dt.timedelta(hours=2, minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
+    monkeypatch.setattr(clock, "current", lambda: now)
+    with serve(seed=2) as sim:
+        args = ["send", str(DATA / "contacts.csv"), "--vendor", "veesing-sms", "--content", SMS,
+                "--campaign", "d11", "--db", str(tmp_path / "c.db"), "--base-url", sim.url,
+                "--batch-size", "15", "--send-at", at]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "plan: 40 numbers to send through veesing-sms, campaign d11\n"
+        "  batches:  3 vendor calls (up to 15 numbers each)\n"
+        "  billed:   40 messages (1 segment per number)\n"
+        f"  schedule: {at} Asia/Shanghai (in 2 h 5 min)\n"
+        "  skipped:  10\n"
+    )
+    assert "<Plan" not in result.output
 
 
 def test_plan_content_error_is_one_line():
