@@ -369,11 +369,38 @@ def send(
     click.echo(f"{campaign}: {len(batches)} batches")
     for state, row in by_state.iterrows():
         click.echo(f"  {state:<10} {row['count']:>6} batches {row['sum']:>10,} numbers")
-    if (batches["state"] == "unknown").any() and not dry_run:
-        click.echo(
-            "  unknown: the vendor may have sent these; check its console, then "
-            "--resend-unknown if it did not"
-        )
+    if not dry_run:
+        _fail_unless_sent(batches)
+
+
+#: Batches listed one by one when some were not sent; the rest are counted.
+SHOWN_BATCHES = 10
+
+
+def _fail_unless_sent(batches) -> None:
+    """List the batches the vendor refused or whose outcome is unknown, each with the
+    vendor's words, and exit with status 1 saying what to do; nothing if all went out."""
+    bad = batches[batches["state"].isin(["rejected", "unknown"])]
+    if not len(bad):
+        return
+    for row in bad.head(SHOWN_BATCHES).itertuples(index=False):
+        said = f"[{row.code}] " if isinstance(row.code, str) and row.code else ""
+        said += row.message if isinstance(row.message, str) else ""
+        click.echo(f"  batch {row.batch} {row.state}, {row.size:,} numbers: {said or '-'}",
+                   err=True)  # fmt: skip
+    if len(bad) > SHOWN_BATCHES:
+        click.echo(f"  ... and {len(bad) - SHOWN_BATCHES:,} more (cp.campaign_batches lists "
+                   "them all)", err=True)  # fmt: skip
+    todo = []
+    rejected = int((bad["state"] == "rejected").sum())
+    unknown = len(bad) - rejected
+    if rejected:
+        todo.append(f"{rejected:,} batch(es) rejected by the vendor: fix what it says (e.g. "
+                    "the credentials), then send again with --resend-rejected")  # fmt: skip
+    if unknown:
+        todo.append(f"{unknown:,} batch(es) with an unknown outcome: the vendor may have sent "
+                    "them; check its console, then --resend-unknown if it did not")  # fmt: skip
+    raise click.ClickException("not everything was sent: " + "; ".join(todo))
 
 
 def _this_run(batches, before, *, resend: bool) -> str:

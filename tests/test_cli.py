@@ -144,6 +144,37 @@ def test_send_through_the_simulator_then_resume(tmp_path, monkeypatch):
     assert "s3cret" not in first.output + again.output
 
 
+def test_send_fails_naming_the_batches_refused_or_unknown(tmp_path, monkeypatch):
+    from campaign.simulator import serve
+
+    monkeypatch.setenv("JZYYUN_USERNAME", "user")
+    monkeypatch.setenv("JZYYUN_PASSWORD", "wrong")
+    db = tmp_path / "campaign.db"
+    with serve(seed=2, accounts={"jzyyun": {"username": "user", "password": "right"}}) as sim:
+        args = ["send", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+                "--db", str(db), "--base-url", sim.url]  # fmt: skip
+        refused = CliRunner().invoke(main, [*args, "--campaign", "refused"])
+        monkeypatch.setenv("JZYYUN_PASSWORD", "right")
+        sim.inject("drop_after", vendor="jzyyun-sms", operation="send", times=1)
+        lost = CliRunner().invoke(main, [*args, "--campaign", "lost", "--batch-size", "20"])
+    assert refused.exit_code == 1, refused.output
+    assert "  batch 1 rejected, 40 numbers: [" in refused.stderr
+    assert "用户名或密码错误" in refused.stderr
+    assert refused.stderr.splitlines()[-1] == (
+        "Error: not everything was sent: 1 batch(es) rejected by the vendor: fix what it says "
+        "(e.g. the credentials), then send again with --resend-rejected"
+    )
+    assert lost.exit_code == 1, lost.output
+    assert "  batch 1 unknown, 20 numbers: VendorResponseUnknown: jzyyun-sms: no usable answer" in (
+        lost.stderr
+    )
+    assert "batch 2" not in lost.stderr
+    assert lost.stderr.splitlines()[-1] == (
+        "Error: not everything was sent: 1 batch(es) with an unknown outcome: the vendor may "
+        "have sent them; check its console, then --resend-unknown if it did not"
+    )
+
+
 def test_send_without_credentials_names_the_env_vars(tmp_path, monkeypatch):
     monkeypatch.delenv("JZYYUN_USERNAME", raising=False)
     monkeypatch.delenv("JZYYUN_PASSWORD", raising=False)
