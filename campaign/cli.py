@@ -111,9 +111,9 @@ def summarize_plan(plan) -> str:
         )  # fmt: skip
         lines.append(f"  batches:  {len(batches):,} vendor call{'s' * (len(batches) != 1)} "
                      f"({each})")  # fmt: skip
-    if plan.limits.channel == "voice":
+    if plan.numbers and plan.limits.channel == "voice":
         lines.append(f"  billed:   {plan.messages:,} calls")
-    else:
+    elif plan.numbers:
         per = f"{plan.segments} segment{'s' * (plan.segments != 1)} per number"
         lines.append(f"  billed:   {plan.messages:,} messages ({per})")
     if plan.send_at is None:

@@ -28,7 +28,14 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from campaign import clock
-from campaign.batching import DAILY_CAP, TOO_SOON, Plan, sendable_at, store_skips
+from campaign.batching import (
+    DAILY_CAP,
+    INVALID,
+    TOO_SOON,
+    Plan,
+    sendable_at,
+    store_skips,
+)
 from campaign.errors import (
     InputError,
     NothingToSend,
@@ -255,7 +262,11 @@ def _nothing_to_send(
             if r in waits} | {p: r for p, r in late.items() if r in waits}  # fmt: skip
     times = sendable_at(held, db=store, vendor=plan.vendor, limits=plan.limits,
                         when=plan.send_at)  # fmt: skip
-    counts = "; ".join(f"{n:,} {reason}" for reason, n in reasons.items())
+    folded: dict[str, int] = {}  # "invalid number: landline" and the like as one count
+    for reason, n in reasons.items():
+        key = INVALID if reason.startswith(f"{INVALID}:") else reason
+        folded[key] = folded.get(key, 0) + n
+    counts = "; ".join(f"{n:,} {reason}" for reason, n in folded.items())
     text = (
         f"nothing to send in campaign {campaign!r}: all {sum(reasons.values()):,} numbers were "
         f"skipped ({counts})"

@@ -175,6 +175,32 @@ def test_send_fails_naming_the_batches_refused_or_unknown(tmp_path, monkeypatch)
     )
 
 
+def test_send_with_every_number_skipped_fails_saying_why_and_records_nothing(tmp_path, monkeypatch):
+    from campaign.simulator import serve
+    from campaign.store import connect
+
+    monkeypatch.setenv("VEESING_APP_ID", "app")
+    monkeypatch.setenv("VEESING_APP_KEY", "key")
+    db = tmp_path / "campaign.db"
+    with serve(seed=2) as sim:
+        args = ["send", str(DATA / "contacts.csv"), "--vendor", "veesing-sms", "--content", SMS,
+                "--db", str(db), "--base-url", sim.url]  # fmt: skip
+        first = CliRunner().invoke(main, [*args, "--campaign", "a"])
+        second = CliRunner().invoke(main, [*args, "--campaign", "b"])
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 1
+    assert "  skipped:  50\n" in second.stdout
+    error = second.stderr.splitlines()[-1]
+    assert error.startswith("Error: nothing to send in campaign 'b': all 50 numbers were skipped")
+    assert "(40 sent too recently for the vendor's per-number interval; 2 repeat of an " in error
+    assert "; 8 invalid number)" in error
+    assert "billed" not in second.stdout
+    assert "; the first can be sent at " in error
+    assert error.endswith("Nothing was recorded")
+    with connect(db) as store:
+        assert store.rows("SELECT name FROM campaigns") == [("a",)]
+
+
 def test_send_without_credentials_names_the_env_vars(tmp_path, monkeypatch):
     monkeypatch.delenv("JZYYUN_USERNAME", raising=False)
     monkeypatch.delenv("JZYYUN_PASSWORD", raising=False)

@@ -381,7 +381,7 @@ def test_every_number_skipped_says_why_and_when_and_records_nothing(sim, db, mon
         )
         assert message.endswith("Nothing was recorded")
         assert info.value.sendable_at == eight_pm + dt.timedelta(seconds=60)
-    with pytest.raises(NothingToSend, match=r"\(1 invalid number: .*\); waiting will not"):
+    with pytest.raises(NothingToSend, match=r"\(1 invalid number\); waiting will not"):
         send(plan_batches(["12345"], vendor="veesing-sms", content=SMS), client, db=db,
              campaign="c", progress=False)  # fmt: skip
     assert rows(db, "SELECT name FROM campaigns") == [("a",)]
