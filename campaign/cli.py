@@ -600,6 +600,10 @@ def format_table(table) -> str:
 def stats(db, campaign, by, kind, out) -> None:
     """Delivery, reply, voice, latency statistics or failure reasons, as a table.
 
+    A store with SMS and voice campaigns gets one table per channel (a leading channel
+    column), unless --by campaign, batch or vendor keeps them apart already: messages and
+    calls are never added into one total.
+
     Rates print as percentages and an unknown carrier, province or city as 未知; the CSV of
     --out keeps every digit (rates as fractions 0-1) and leaves unknown cells empty.
     """
@@ -607,7 +611,11 @@ def stats(db, campaign, by, kind, out) -> None:
 
     function = getattr(statistics, _STATS[kind])
     with echo_warnings():
-        table = function(db, campaign=campaign, by=list(by) or None)
+        channels = None if kind == "voice" or campaign else _channels(db, by)
+        if channels is None:
+            table = function(db, campaign=campaign, by=list(by) or None)
+        else:  # SMS messages and voice calls are never added into one total
+            table = _per_channel(function, db, channels, by=list(by) or None)
     if len(table):
         click.echo(format_table(table))
         if kind == "latency":
@@ -618,6 +626,42 @@ def stats(db, campaign, by, kind, out) -> None:
     if out is not None:
         write_table(table, out)
         click.echo(f"wrote {out}")
+
+
+#: Channels in the order their tables print.
+_CHANNELS = ("sms", "code", "voice")
+
+
+def _channels(db, by) -> dict[str, list[str]] | None:
+    """The campaigns of each channel, when the store holds more than one channel and ``by``
+    would not keep them apart (campaign, batch and vendor do); else None."""
+    from campaign.store import connect
+    from campaign.store.batches import campaign_names
+    from campaign.store.reads import campaign_info
+
+    if {"campaign", "batch", "vendor"} & set(by):
+        return None
+    with connect(db, existing=True) as store:
+        found: dict[str, list[str]] = {}
+        for name in campaign_names(store):
+            found.setdefault(campaign_info(store, name)["channel"], []).append(name)
+    if len(found) < 2:
+        return None
+    return dict(sorted(found.items(), key=lambda item: _CHANNELS.index(item[0])))
+
+
+def _per_channel(function, db, channels: dict[str, list[str]], *, by):
+    """One statistics table over each channel's campaigns, under a leading channel column."""
+    import pandas as pd
+
+    parts = []
+    for channel, names in channels.items():
+        part = function(db, campaign=names, by=by)
+        part.insert(0, "channel", channel)
+        parts.append(part)
+    table = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    table.attrs = {**parts[0].attrs, "by": ["channel", *parts[0].attrs.get("by", [])]}
+    return table
 
 
 @main.command()

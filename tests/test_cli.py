@@ -431,7 +431,8 @@ def test_stats_prints_an_unknown_place_as_未知_and_the_csv_leaves_it_empty(dem
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     rows = result.output.splitlines()
-    assert any(line.split()[0] == "未知" for line in rows[1:])
+    assert rows[0].split()[:2] == ["channel", "carrier"]  # the demo sends SMS and voice calls
+    assert any(line.split()[1] == "未知" for line in rows[1:])
     assert "None" not in result.output
     assert "NaN" not in result.output
     table = pd.read_csv(out, encoding="utf-8-sig", dtype=str, keep_default_na=False)
@@ -451,7 +452,8 @@ def test_stats_rates_print_as_percentages_never_in_scientific_notation(monkeypat
         return frame
 
     monkeypatch.setattr(statistics, "delivery_stats", tiny)
-    result = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--by", "carrier"])
+    result = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--by", "carrier",
+                                       "--campaign", "double11-A"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "e-" not in result.output
     first, unknown = result.output.splitlines()[1:]
@@ -462,6 +464,26 @@ def test_stats_rates_print_as_percentages_never_in_scientific_notation(monkeypat
     assert real.exit_code == 0, real.output
     assert "e-" not in real.output
     assert "%" in real.output
+
+
+def test_stats_never_add_sms_messages_and_voice_calls_into_one_total(demo_store):
+    import campaign.stats as statistics
+
+    sms = ["double11-A", "double11-B", "vip-jzyyun"]
+    for kind, by in [("delivery", []), ("reasons", []), ("delivery", ["--by", "carrier"])]:
+        result = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--kind", kind, *by])
+        assert result.exit_code == 0, result.output
+        header, *rows = result.output.splitlines()
+        assert header.split()[0] == "channel"
+        assert {row.split()[0] for row in rows} == {"sms", "voice"}, kind
+    total = CliRunner().invoke(main, ["stats", "--db", str(demo_store)]).output.splitlines()
+    assert [line.split()[:2] for line in total[1:]] == [
+        ["sms", str(statistics.delivery_stats(demo_store, campaign=sms)["submitted"].iloc[0])],
+        ["voice", str(statistics.delivery_stats(demo_store, campaign="voice-notice")
+                      ["submitted"].iloc[0])],
+    ]  # fmt: skip
+    per_campaign = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--by", "campaign"])
+    assert per_campaign.output.split()[0] == "campaign"  # already apart: no channel column
 
 
 def test_stats_without_rows_says_why_in_a_sentence(tmp_path):
