@@ -67,7 +67,8 @@ def load(
         contacts = load_phones(source, column=column, sheet=sheet_arg, encoding=encoding)
     click.echo(summarize_contacts(contacts, name=str(source)))
     if out is not None:
-        write_table(contacts, out)
+        phones = ["phone", "phone_raw", contacts.attrs.get("phone_column")]
+        write_table(contacts, out, text_columns=[c for c in phones if c in contacts.columns])
         click.echo(f"wrote {out}")
 
 
@@ -130,13 +131,23 @@ def summarize_plan(plan) -> str:
     return "\n".join(lines)
 
 
-def write_table(frame, path: Path) -> None:
-    """CSV with a BOM (so Excel shows Chinese correctly) or .xlsx, by suffix."""
+def write_table(frame, path: Path, *, text_columns: list[str] | tuple[str, ...] = ()) -> None:
+    """CSV with a BOM (so Excel shows Chinese correctly) or .xlsx, by suffix.
+
+    In a CSV each value of ``text_columns`` (phone numbers) starts with a tab, which Excel
+    keeps as text: without it Excel reads 13800138000 as a number, drops the leading zeros of
+    0086..., and shows longer digit runs in scientific notation. ``load_phones`` reads such a
+    file back as it was (it strips the tab). In .xlsx the strings are text cells already.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".xlsx":
         frame.to_excel(path, index=False)
-    else:
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
+        return
+    if text_columns:
+        frame = frame.copy()
+        for name in text_columns:
+            frame[name] = [v if _is_missing(v) else f"\t{v}" for v in frame[name]]
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
 
 
 @contextlib.contextmanager

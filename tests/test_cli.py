@@ -40,6 +40,35 @@ def test_load_writes_a_tidy_csv_excel_can_open(tmp_path):
     assert len(tidy) == 40
 
 
+def test_load_out_csv_keeps_phones_as_text_for_excel_and_reads_back(tmp_path):
+    import csv
+
+    import campaign as cp
+
+    source = tmp_path / "list.csv"
+    source.write_text("name,mobile\n甲,008613800138000\n乙,13900139000\n丙,\n", encoding="utf-8")
+    out = tmp_path / "tidy.csv"
+    result = CliRunner().invoke(main, ["load", str(source), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    # a leading tab makes Excel keep the cell as text: no number, no lost zeros or digits
+    assert [r["mobile"] for r in rows] == ["\t008613800138000", "\t13900139000", ""]
+    assert [r["phone"] for r in rows] == ["\t13800138000", "\t13900139000", ""]
+    assert [r["name"] for r in rows] == ["甲", "乙", "丙"]
+    again = cp.load_phones(out)
+    first = cp.load_phones(source)
+    assert again["phone"].tolist() == first["phone"].tolist()
+    assert again["valid"].tolist() == first["valid"].tolist() == [True, True, False]
+    gbk = tmp_path / "gbk.csv"
+    assert CliRunner().invoke(main, ["load", str(DATA / "contacts_gbk.csv"), "--out",
+                                     str(gbk)]).exit_code == 0  # fmt: skip
+    original = cp.load_phones(DATA / "contacts_gbk.csv")
+    assert cp.load_phones(gbk)["phone"].tolist() == original["phone"].tolist()
+
+
 def test_load_xlsx_out_and_sheet(tmp_path):
     out = tmp_path / "tidy.xlsx"
     args = ["load", str(DATA / "contacts.xlsx"), "--sheet", "0", "--out", str(out)]
