@@ -102,6 +102,15 @@ def send(
         task_id, accepted (numbers the vendor took), code and message (the vendor's own),
         submitted_at, finished_at (ISO-8601, Asia/Shanghai) and attempts.
 
+    Raises
+    ------
+    NothingToSend
+        A new campaign whose every number was skipped (already sent to within the vendor's
+        per-number interval, opted out, invalid...): says why and when they can be sent, and
+        records nothing.
+    VendorUnreachable
+        The vendor could not be reached; the batches not sent stay planned.
+
     Examples
     --------
     >>> client = cp.vendor("jzyyun-sms")  # credentials from JZYYUN_USERNAME/PASSWORD

@@ -259,6 +259,9 @@ def test_send_without_credentials_names_options_and_variables_first(tmp_path, mo
     assert other.exit_code == 1
     assert "veesing-sms does not take --username" in other.output
     assert not (tmp_path / "c.db").exists()
+    pull = CliRunner().invoke(main, ["pull", "--db", str(tmp_path / "c.db")])
+    assert pull.exit_code == 1
+    assert "give --username (or set JZYYUN_USERNAME) and --password" in pull.output
 
 
 def test_send_takes_credentials_as_options(tmp_path, monkeypatch):
