@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from campaign.clock import SHANGHAI
+from campaign import clock
 from campaign.errors import InputError
 from campaign.phones import OUTPUT_COLUMNS, load_phones
 from campaign.store import DbLike, connect, reads
@@ -37,6 +37,7 @@ __all__ = [
     "Plan",
     "count_segments",
     "plan_batches",
+    "sendable_at",
     "store_skips",
 ]
 
@@ -139,6 +140,8 @@ class Plan:
             f"{_count(s['calls'], 'call')}, {_count(s['segments'], 'segment')} each, "
             f"{_count(s['messages'], 'message')}; {s['skipped']:,} skipped>"
         ]
+        if self.send_at is not None:
+            lines.append(f"  scheduled for {_scheduled(self.send_at)}")
         lines += [f"  skipped {n:,}: {reason}" for reason, n in self.skip_counts().items()]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -152,7 +155,7 @@ class Plan:
             ("vendor calls", f"{s['calls']:,}"),
             ("segments per number", s["segments"]),
             ("messages billed", f"{s['messages']:,}"),
-            ("send at", s["send_at"] or "now"),
+            ("send at", _scheduled(self.send_at)),
         ]
         rows += [(f"skipped: {r}", f"{n:,}") for r, n in self.skip_counts().items()]
         body = "".join(
@@ -162,6 +165,11 @@ class Plan:
         )
         notes = "".join(f"<p>⚠ {html.escape(w)}</p>" for w in self.warnings)
         return f"<div><strong>Plan</strong><table>{body}</table>{notes}</div>"
+
+
+def _scheduled(moment: dt.datetime | None) -> str:
+    """A plan's send time for people: ``2026-11-11 20:00:00 Asia/Shanghai``, or ``now``."""
+    return f"{moment:%Y-%m-%d %H:%M:%S} Asia/Shanghai" if moment is not None else "now"
 
 
 def count_segments(content: str | None, limits: VendorLimits) -> int:
@@ -212,6 +220,10 @@ def plan_batches(
         What :func:`~campaign.load_phones` returns, or anything it accepts.
     vendor
         A vendor key (``"jzyyun-sms"``) or a client from :func:`campaign.vendor`.
+    send_at
+        When the vendor should send (vendors that schedule): text such as
+        ``"2026-11-11 20:00"`` is Asia/Shanghai time; a ``datetime`` without a time zone is
+        this machine's local time (``datetime.now() + timedelta(hours=1)``: in an hour).
     db, campaign
         The store to read opt-outs and earlier sends from, and the campaign name.
     batch_size
@@ -364,7 +376,7 @@ def store_skips(
     mark(reads.opted_out_phones(store), OPTED_OUT)
     if campaign is not None:
         mark(((p,) for p in recorded_phones(store, campaign)), ALREADY_IN_CAMPAIGN)
-    when = when or dt.datetime.now(SHANGHAI)
+    when = when or clock.current()
     if limits.min_interval_seconds:
         window = dt.timedelta(seconds=limits.min_interval_seconds)
         start, end = (when - window).isoformat(), (when + window).isoformat()
@@ -374,4 +386,32 @@ def store_skips(
         start, end = day.isoformat(), (day + dt.timedelta(days=1)).isoformat()
         mark(reads.daily_count_phones(store, vendor, start, end, limits.daily_cap_per_number),
              DAILY_CAP)  # fmt: skip
+    return found
+
+
+def sendable_at(
+    skips: dict[str, str],
+    *,
+    db: DbLike,
+    vendor: str,
+    limits: VendorLimits,
+    when: dt.datetime | None = None,
+) -> dict[str, dt.datetime]:
+    """When each number held back by the vendor's per-number interval or daily cap (reasons
+    from :func:`store_skips`) may be sent again, in Asia/Shanghai; the others have no such time.
+
+    ``when`` is the time the send was meant for (default: now).
+    """
+    when = when or clock.current()
+    found: dict[str, dt.datetime] = {}
+    soon = {p for p, reason in skips.items() if reason == TOO_SOON}
+    if soon and limits.min_interval_seconds:
+        window = dt.timedelta(seconds=limits.min_interval_seconds)
+        start, end = (when - window).isoformat(), (when + window).isoformat()
+        for phone, last in reads.last_sent_between(connect(db), vendor, start, end):
+            if phone in soon:
+                found[phone] = clock.to_shanghai(dt.datetime.fromisoformat(last)) + window
+    if limits.daily_cap_per_number:
+        day = when.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+        found.update((p, day) for p, reason in skips.items() if reason == DAILY_CAP)
     return found

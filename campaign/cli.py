@@ -31,10 +31,19 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log what each step does.")
 def main(verbose: bool) -> None:
     """Run SMS and voice campaigns through Chinese vendors, and report on them."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    else:  # the library's warnings as plain lines: "Warning: veesing-sms: cannot reach ..."
+        handler = logging.StreamHandler()
+        handler.setFormatter(_PlainFormatter())
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
+class _PlainFormatter(logging.Formatter):
+    """``Warning: <message>`` (or ``Error: ``), as click and echo_warnings print theirs."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.capitalize()}: {record.getMessage()}"
 
 
 @main.command()
@@ -58,7 +67,8 @@ def load(
         contacts = load_phones(source, column=column, sheet=sheet_arg, encoding=encoding)
     click.echo(summarize_contacts(contacts, name=str(source)))
     if out is not None:
-        write_table(contacts, out)
+        phones = ["phone", "phone_raw", contacts.attrs.get("phone_column")]
+        write_table(contacts, out, text_columns=[c for c in phones if c in contacts.columns])
         click.echo(f"wrote {out}")
 
 
@@ -85,13 +95,59 @@ def summarize_contacts(contacts, *, name: str) -> str:
     return "\n".join(lines)
 
 
-def write_table(frame, path: Path) -> None:
-    """CSV with a BOM (so Excel shows Chinese correctly) or .xlsx, by suffix."""
+def summarize_plan(plan) -> str:
+    """A plan in a few plain lines for the terminal: numbers, batches, what is billed, when,
+    who is skipped and why, and the plan's warnings."""
+    from campaign import clock
+
+    batches = plan.batches
+    head = f"plan: {plan.numbers:,} numbers to send through {plan.vendor}"
+    lines = [head + (f", campaign {plan.campaign}" if plan.campaign else "")]
+    if len(batches):
+        largest = int(batches["size"].max())
+        each = (
+            "one number each" if largest == 1
+            else f"{largest:,} numbers" if len(batches) == 1
+            else f"up to {largest:,} numbers each"
+        )  # fmt: skip
+        lines.append(f"  batches:  {len(batches):,} vendor call{'s' * (len(batches) != 1)} "
+                     f"({each})")  # fmt: skip
+    if plan.numbers and plan.limits.channel == "voice":
+        lines.append(f"  billed:   {plan.messages:,} calls")
+    elif plan.numbers:
+        per = f"{plan.segments} segment{'s' * (plan.segments != 1)} per number"
+        lines.append(f"  billed:   {plan.messages:,} messages ({per})")
+    if plan.send_at is None:
+        lines.append("  schedule: now")
+    else:
+        ahead = (plan.send_at - clock.current()).total_seconds()
+        lines.append(f"  schedule: {plan.send_at:%Y-%m-%d %H:%M:%S} Asia/Shanghai "
+                     f"(in {clock.duration(ahead)})")  # fmt: skip
+    counts = plan.skip_counts()
+    if len(counts):
+        lines.append(f"  skipped:  {int(counts.sum()):,}")
+        lines += [f"    {n:>8,}  {reason}" for reason, n in counts.items()]
+    lines += [f"  warning: {w}" for w in plan.warnings]
+    return "\n".join(lines)
+
+
+def write_table(frame, path: Path, *, text_columns: list[str] | tuple[str, ...] = ()) -> None:
+    """CSV with a BOM (so Excel shows Chinese correctly) or .xlsx, by suffix.
+
+    In a CSV each value of ``text_columns`` (phone numbers) starts with a tab, which Excel
+    keeps as text: without it Excel reads 13800138000 as a number, drops the leading zeros of
+    0086..., and shows longer digit runs in scientific notation. ``load_phones`` reads such a
+    file back as it was (it strips the tab). In .xlsx the strings are text cells already.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".xlsx":
         frame.to_excel(path, index=False)
-    else:
-        frame.to_csv(path, index=False, encoding="utf-8-sig")
+        return
+    if text_columns:
+        frame = frame.copy()
+        for name in text_columns:
+            frame[name] = [v if _is_missing(v) else f"\t{v}" for v in frame[name]]
+    frame.to_csv(path, index=False, encoding="utf-8-sig")
 
 
 @contextlib.contextmanager
@@ -142,6 +198,81 @@ def _message_options(command):
     return command
 
 
+#: Each vendor credential as an option: keyword of cp.vendor(...), the vendors, the env variable.
+CREDENTIALS = (
+    ("app_id", "veesing-*", "VEESING_APP_ID"),
+    ("app_key", "veesing-*", "VEESING_APP_KEY"),
+    ("account", "ihuyi-voice", "IHUYI_ACCOUNT"),
+    ("api_key", "ihuyi-voice", "IHUYI_API_KEY"),
+    ("username", "jzyyun-sms", "JZYYUN_USERNAME"),
+    ("password", "jzyyun-sms", "JZYYUN_PASSWORD"),
+)
+
+
+def _option(keyword: str) -> str:
+    return "--" + keyword.replace("_", "-")
+
+
+def _credential_options(*, vendors: str | None = None):
+    """``--app-id``, ``--username``...: each vendor credential (of ``vendors`` only, if
+    given), else its environment variable."""
+
+    def decorate(command):
+        for keyword, where, env in reversed(CREDENTIALS):
+            if vendors is None or where == vendors:
+                command = click.option(
+                    _option(keyword), keyword, metavar="TEXT",
+                    help=f"{where} credential (default: env {env}).",
+                )(command)  # fmt: skip
+        return command
+
+    return decorate
+
+
+def _client(vendor: str, *, base_url: str | None, credentials: dict):
+    """The vendor client, or one error naming every missing credential as this command
+    takes it (``--username`` or ``JZYYUN_USERNAME``), not as a notebook would."""
+    import inspect
+
+    from campaign.errors import ConfigError, MissingCredential
+    from campaign.vendors import vendor as make_client
+    from campaign.vendors import vendor_module
+
+    given = {k: v for k, v in credentials.items() if v not in (None, "")}
+    takes = inspect.signature(vendor_module(vendor).Client.__init__).parameters
+    wrong = [_option(k) for k in given if k not in takes]
+    if wrong:
+        raise InputError(
+            f"{vendor} does not take {', '.join(wrong)}; `campaign send --help` lists each "
+            "vendor's credentials"
+        )
+    missing: list[MissingCredential] = []
+    probe = dict(given)
+    while True:
+        try:
+            client = make_client(vendor, base_url=base_url, **probe)
+        except MissingCredential as exc:
+            if exc.keyword in probe:
+                raise
+            missing.append(exc)
+            probe[exc.keyword] = "-"  # a stand-in, to find the next missing one too
+            continue
+        except ConfigError:
+            if not missing:
+                raise
+            break  # a stand-in was refused: report what is missing so far
+        if not missing:
+            return client
+        client.close()
+        break
+    asks = " and ".join(f"{_option(m.keyword)} (or set {m.env})" for m in missing)
+    raise ConfigError(
+        f"{vendor}: missing credential{'s' if len(missing) > 1 else ''}: give {asks}; an "
+        f"environment variable keeps it out of the shell history, e.g. export "
+        f"{missing[-1].env}=..."
+    )
+
+
 def _plan(
     contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
 ):
@@ -175,8 +306,8 @@ def plan(
             contacts, vendor, content, template_id, variables, send_at, batch_size, column, db,
             campaign,
         )  # fmt: skip
-        shown.update(result.warnings)  # the plan's repr lists them
-    click.echo(repr(result))
+        shown.update(result.warnings)  # the summary lists them
+    click.echo(summarize_plan(result))
 
 
 @main.command()
@@ -188,6 +319,7 @@ def plan(
 @click.option("--dry-run", is_flag=True, help="Show the batches; record and send nothing.")
 @click.option("--resend-unknown", is_flag=True, help="Also resend batches of unknown outcome.")
 @click.option("--resend-rejected", is_flag=True, help="Also resend batches the vendor refused.")
+@_credential_options()
 def send(
     contacts,
     vendor,
@@ -205,16 +337,20 @@ def send(
     dry_run,
     resend_unknown,
     resend_rejected,
+    **credentials,
 ):
-    """Send a contact list through a vendor; credentials come from environment variables.
+    """Send a contact list through a vendor.
 
-    VEESING_APP_ID/VEESING_APP_KEY, IHUYI_ACCOUNT/IHUYI_API_KEY or
-    JZYYUN_USERNAME/JZYYUN_PASSWORD.
+    Credentials: veesing-sms, veesing-code, veesing-voice: --app-id/--app-key or
+    VEESING_APP_ID/VEESING_APP_KEY; ihuyi-voice: --account/--api-key or
+    IHUYI_ACCOUNT/IHUYI_API_KEY; jzyyun-sms: --username/--password or
+    JZYYUN_USERNAME/JZYYUN_PASSWORD. The environment variables keep them out of the shell
+    history.
     """
     from campaign.send import campaign_batches
     from campaign.send import send as send_plan
-    from campaign.vendors import vendor as make_client
 
+    client = _client(vendor, base_url=base_url, credentials=credentials)  # before any output
     try:  # what earlier runs already submitted, to say what this one did
         before = campaign_batches(db, campaign).set_index("batch")["attempts"]
     except CampaignError:
@@ -225,9 +361,8 @@ def send(
             contacts, vendor, content, template_id, variables, send_at, batch_size, column, db,
             campaign,
         )  # fmt: skip
-        shown.update(planned.warnings)  # the plan's repr lists them
-        click.echo(repr(planned))
-        client = make_client(vendor, base_url=base_url)
+        shown.update(planned.warnings)  # the summary lists them
+        click.echo(summarize_plan(planned))
         batches = send_plan(
             planned,
             client,
@@ -245,11 +380,38 @@ def send(
     click.echo(f"{campaign}: {len(batches)} batches")
     for state, row in by_state.iterrows():
         click.echo(f"  {state:<10} {row['count']:>6} batches {row['sum']:>10,} numbers")
-    if (batches["state"] == "unknown").any() and not dry_run:
-        click.echo(
-            "  unknown: the vendor may have sent these; check its console, then "
-            "--resend-unknown if it did not"
-        )
+    if not dry_run:
+        _fail_unless_sent(batches)
+
+
+#: Batches listed one by one when some were not sent; the rest are counted.
+SHOWN_BATCHES = 10
+
+
+def _fail_unless_sent(batches) -> None:
+    """List the batches the vendor refused or whose outcome is unknown, each with the
+    vendor's words, and exit with status 1 saying what to do; nothing if all went out."""
+    bad = batches[batches["state"].isin(["rejected", "unknown"])]
+    if not len(bad):
+        return
+    for row in bad.head(SHOWN_BATCHES).itertuples(index=False):
+        said = f"[{row.code}] " if isinstance(row.code, str) and row.code else ""
+        said += row.message if isinstance(row.message, str) else ""
+        click.echo(f"  batch {row.batch} {row.state}, {row.size:,} numbers: {said or '-'}",
+                   err=True)  # fmt: skip
+    if len(bad) > SHOWN_BATCHES:
+        click.echo(f"  ... and {len(bad) - SHOWN_BATCHES:,} more (cp.campaign_batches lists "
+                   "them all)", err=True)  # fmt: skip
+    todo = []
+    rejected = int((bad["state"] == "rejected").sum())
+    unknown = len(bad) - rejected
+    if rejected:
+        todo.append(f"{rejected:,} batch(es) rejected by the vendor: fix what it says (e.g. "
+                    "the credentials), then send again with --resend-rejected")  # fmt: skip
+    if unknown:
+        todo.append(f"{unknown:,} batch(es) with an unknown outcome: the vendor may have sent "
+                    "them; check its console, then --resend-unknown if it did not")  # fmt: skip
+    raise click.ClickException("not everything was sent: " + "; ".join(todo))
 
 
 def _this_run(batches, before, *, resend: bool) -> str:
@@ -276,7 +438,11 @@ def _this_run(batches, before, *, resend: bool) -> str:
     show_default=True,
     help="Simulated seconds per real second (3600: an hour a second).",
 )
-@click.option("--push-to", help="Base URL pushes go to: {push-to}/push/{vendor}.")
+@click.option(
+    "--push-to",
+    help="Base URL pushes go to: {push-to}/push/{vendor}, e.g. "
+    "`campaign receive` on http://127.0.0.1:8080 (default: held for pulling).",
+)
 def simulator(host, port, seed, time_scale, push_to) -> None:
     """Serve every vendor's API on loopback, for notebooks and tests (Ctrl-C stops)."""
     from campaign.simulator import run
@@ -304,13 +470,30 @@ def simulator(host, port, seed, time_scale, push_to) -> None:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
               help="PEM private key of --tls-cert.")  # fmt: skip
 def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
-    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health, /metrics."""
+    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health, /metrics.
+
+    \b
+    Give each vendor's console this server's address as the push (回执/上行) URL:
+      https://<this server>/push/veesing-sms?token=<the --token>
+      (and /push/veesing-code, /push/veesing-voice for veesing's other products).
+    jzyyun-sms pushes nothing: `campaign pull` fetches its reports; ihuyi-voice answers in
+    the call itself.
+
+    \b
+    With the vendor simulator, start this without --token, then point the simulator here:
+      campaign receive --port 8080
+      campaign simulator --push-to http://127.0.0.1:8080
+    (it posts to <push-to>/push/<vendor>).
+    """
     from campaign.receiver import run
     from campaign.store import describe
 
     def ready(receiver) -> None:
         many = f", {workers} workers" if workers > 1 else ""
         click.echo(f"push receiver on {receiver.url} -> {describe(db)}{many} (Ctrl-C stops)")
+        query = "?token=..." if token else ""
+        click.echo(f"  vendors push to {receiver.url}/push/<vendor>{query}; the simulator: "
+                   f"campaign simulator --push-to {receiver.url}")  # fmt: skip
 
     run(db, host=host, port=port, token=token, workers=workers, tls_cert=tls_cert,
         tls_key=tls_key, on_ready=ready)  # fmt: skip
@@ -320,10 +503,15 @@ def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
 @click.option("--vendor", default="jzyyun-sms", show_default=True, help="A pulled vendor.")
 @_db_option("The store.")
 @click.option("--base-url", help="Vendor address, e.g. the simulator's.")
-def pull(vendor, db, base_url) -> None:
-    """Pull delivery reports and replies from a pulled vendor into the store."""
+@_credential_options(vendors="jzyyun-sms")
+def pull(vendor, db, base_url, **credentials) -> None:
+    """Pull delivery reports and replies from a pulled vendor into the store.
+
+    jzyyun-sms is the pulled vendor; its credentials: --username/--password or the
+    environment variables JZYYUN_USERNAME/JZYYUN_PASSWORD (which keep them out of the shell
+    history). The other vendors push: see `campaign receive --help`.
+    """
     from campaign.ingest import pull_replies, pull_reports
-    from campaign.vendors import vendor as make_client
     from campaign.vendors import vendor_limits
 
     limits = vendor_limits(vendor)  # before credentials: a pushed vendor needs none to say so
@@ -333,7 +521,7 @@ def pull(vendor, db, base_url) -> None:
             "`campaign receive` and give the vendor its address; there is nothing to pull"
         )
     with echo_warnings():
-        client = make_client(vendor, base_url=base_url)
+        client = _client(vendor, base_url=base_url, credentials=credentials)
         reports = pull_reports(client, db)
         replies = pull_replies(client, db)
     click.echo(f"reports: {reports.inserted} new, {reports.duplicates} already stored, "
@@ -423,6 +611,10 @@ def format_table(table) -> str:
 def stats(db, campaign, by, kind, out) -> None:
     """Delivery, reply, voice, latency statistics or failure reasons, as a table.
 
+    A store with SMS and voice campaigns gets one table per channel (a leading channel
+    column), unless --by campaign, batch or vendor keeps them apart already: messages and
+    calls are never added into one total.
+
     Rates print as percentages and an unknown carrier, province or city as 未知; the CSV of
     --out keeps every digit (rates as fractions 0-1) and leaves unknown cells empty.
     """
@@ -430,7 +622,11 @@ def stats(db, campaign, by, kind, out) -> None:
 
     function = getattr(statistics, _STATS[kind])
     with echo_warnings():
-        table = function(db, campaign=campaign, by=list(by) or None)
+        channels = None if kind == "voice" or campaign else _channels(db, by)
+        if channels is None:
+            table = function(db, campaign=campaign, by=list(by) or None)
+        else:  # SMS messages and voice calls are never added into one total
+            table = _per_channel(function, db, channels, by=list(by) or None)
     if len(table):
         click.echo(format_table(table))
         if kind == "latency":
@@ -441,6 +637,42 @@ def stats(db, campaign, by, kind, out) -> None:
     if out is not None:
         write_table(table, out)
         click.echo(f"wrote {out}")
+
+
+#: Channels in the order their tables print.
+_CHANNELS = ("sms", "code", "voice")
+
+
+def _channels(db, by) -> dict[str, list[str]] | None:
+    """The campaigns of each channel, when the store holds more than one channel and ``by``
+    would not keep them apart (campaign, batch and vendor do); else None."""
+    from campaign.store import connect
+    from campaign.store.batches import campaign_names
+    from campaign.store.reads import campaign_info
+
+    if {"campaign", "batch", "vendor"} & set(by):
+        return None
+    with connect(db, existing=True) as store:
+        found: dict[str, list[str]] = {}
+        for name in campaign_names(store):
+            found.setdefault(campaign_info(store, name)["channel"], []).append(name)
+    if len(found) < 2:
+        return None
+    return dict(sorted(found.items(), key=lambda item: _CHANNELS.index(item[0])))
+
+
+def _per_channel(function, db, channels: dict[str, list[str]], *, by):
+    """One statistics table over each channel's campaigns, under a leading channel column."""
+    import pandas as pd
+
+    parts = []
+    for channel, names in channels.items():
+        part = function(db, campaign=names, by=by)
+        part.insert(0, "channel", channel)
+        parts.append(part)
+    table = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    table.attrs = {**parts[0].attrs, "by": ["channel", *parts[0].attrs.get("by", [])]}
+    return table
 
 
 @main.command()

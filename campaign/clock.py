@@ -2,15 +2,29 @@
 
 China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact and
 needs no time-zone database on the user's machine.
+
+"Now" comes from :func:`current`, looked up at each call, so a test fixes the clock for
+everything campaign does by replacing it::
+
+    monkeypatch.setattr(campaign.clock, "current", lambda: fixed_shanghai_datetime)
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-__all__ = ["SHANGHAI", "now"]
+__all__ = ["SHANGHAI", "current", "duration", "now", "to_shanghai"]
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
+def current() -> dt.datetime:
+    """The current moment as an aware datetime in Asia/Shanghai.
+
+    >>> current().utcoffset()
+    datetime.timedelta(seconds=28800)
+    """
+    return dt.datetime.now(SHANGHAI)
 
 
 def now() -> str:
@@ -19,4 +33,32 @@ def now() -> str:
     >>> now()[-6:]
     '+08:00'
     """
-    return dt.datetime.now(SHANGHAI).isoformat(timespec="seconds")
+    return current().isoformat(timespec="seconds")
+
+
+def to_shanghai(moment: dt.datetime) -> dt.datetime:
+    """An aware datetime in Asia/Shanghai; a naive one is this machine's local time, as
+    Python's own ``moment.astimezone()`` reads it.
+
+    >>> to_shanghai(dt.datetime(2026, 11, 11, 12, 0, tzinfo=dt.timezone.utc)).isoformat()
+    '2026-11-11T20:00:00+08:00'
+    """
+    return moment.astimezone(SHANGHAI)
+
+
+def duration(seconds: float) -> str:
+    """A wait or a lead in words, rounded: ``45 s``, ``12 min``, ``2 h 5 min``, ``3 days``.
+
+    >>> duration(45), duration(725), duration(7500), duration(3 * 86400 + 60)
+    ('45 s', '12 min', '2 h 5 min', '3 days')
+    """
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{max(round(seconds), 1)} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{round(hours / 24)} days"

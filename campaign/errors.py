@@ -5,9 +5,12 @@
     CampaignError                     catch this to catch everything campaign raises
     ├── InputError (ValueError)       a bad argument or bad input data: says what to fix
     │   ├── ColumnNotFoundError       load_phones could not tell which column holds phones
+    │   ├── NothingToSend             send: every number of the plan was skipped; says why and
+    │                                 how long to wait, and records nothing
     │   └── PayloadError              a pushed or pulled vendor payload that cannot be parsed
     │                                 (kept in the store's `rejected` table, never dropped)
     ├── ConfigError                   a missing credential or setting: names argument and env var
+    │   └── MissingCredential         a vendor credential given neither as argument nor env var
     ├── SendInProgress                another process or thread is sending this campaign now
     ├── StoreError                    the store cannot be used; names it (password masked)
     │   └── StoreUnavailable          the database server cannot be reached, refused the login,
@@ -29,6 +32,8 @@ __all__ = [
     "ColumnNotFoundError",
     "ConfigError",
     "InputError",
+    "MissingCredential",
+    "NothingToSend",
     "PayloadError",
     "SendInProgress",
     "StoreError",
@@ -62,6 +67,20 @@ class ColumnNotFoundError(InputError, KeyError):
         return str(self.args[0])
 
 
+class NothingToSend(InputError):
+    """Every number of a new campaign's plan was skipped, so nothing was recorded or sent.
+
+    ``reasons`` maps each skip reason to its count of numbers; ``sendable_at`` is the
+    earliest time (aware, Asia/Shanghai) at which some of them could be sent, if waiting helps
+    (the vendor's per-number interval or daily cap), else None.
+    """
+
+    def __init__(self, message: str, *, reasons: dict[str, int], sendable_at=None):
+        super().__init__(message)
+        self.reasons = dict(reasons)
+        self.sendable_at = sendable_at
+
+
 class PayloadError(InputError):
     """A vendor payload (pushed form, pulled XML, reply body) that cannot be parsed.
 
@@ -71,6 +90,20 @@ class PayloadError(InputError):
 
 class ConfigError(CampaignError):
     """A missing or invalid setting, such as a credential given neither as argument nor env var."""
+
+
+class MissingCredential(ConfigError):
+    """A vendor credential given neither as a keyword nor as its environment variable.
+
+    ``vendor``, ``keyword`` (of :func:`campaign.vendor`) and ``env`` (the variable) say where
+    it can be set, so that the command line can name its own option instead.
+    """
+
+    def __init__(self, message: str, *, vendor: str, keyword: str, env: str):
+        super().__init__(message)
+        self.vendor = vendor
+        self.keyword = keyword
+        self.env = env
 
 
 class SendInProgress(CampaignError):

@@ -27,9 +27,18 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from campaign.batching import Plan, store_skips
+from campaign import clock
+from campaign.batching import (
+    DAILY_CAP,
+    INVALID,
+    TOO_SOON,
+    Plan,
+    sendable_at,
+    store_skips,
+)
 from campaign.errors import (
     InputError,
+    NothingToSend,
     PayloadError,
     VendorResponseUnknown,
     VendorUnreachable,
@@ -92,6 +101,15 @@ def send(
         Every batch of the campaign (not only this call's): campaign, batch, size, state,
         task_id, accepted (numbers the vendor took), code and message (the vendor's own),
         submitted_at, finished_at (ISO-8601, Asia/Shanghai) and attempts.
+
+    Raises
+    ------
+    NothingToSend
+        A new campaign whose every number was skipped (already sent to within the vendor's
+        per-number interval, opted out, invalid...): says why and when they can be sent, and
+        records nothing.
+    VendorUnreachable
+        The vendor could not be reached; the batches not sent stay planned.
 
     Examples
     --------
@@ -190,27 +208,23 @@ def _record(store: Store, plan: Plan, campaign: str) -> dict[int, list[str]]:
     row = batches.campaign_row(store, campaign)
     send_at = plan.send_at.isoformat() if plan.send_at else None
     message = (plan.content, plan.template_id, plan.variables)
-    if row is None:
-        batches.record_campaign(
-            store, campaign, vendor=plan.vendor, channel=plan.limits.channel,
-            content=plan.content, template_id=plan.template_id, variables=plan.variables,
-            send_at=send_at,
-        )  # fmt: skip
-    elif row[0] != plan.vendor or tuple(row[1:4]) != message:
-        raise InputError(
-            f"campaign {campaign!r} was started with {row[0]} and another message; "
-            "send this plan as a new campaign (a different campaign= name)"
-        )
-    elif row[4] != send_at:
-        raise InputError(
-            f"campaign {campaign!r} was scheduled for {row[4] or 'now'}, this plan for "
-            f"{send_at or 'now'}: plan with the same send_at, or use a new campaign name"
-        )
+    if row is not None:  # a new campaign is recorded below, once it has someone to send to
+        if row[0] != plan.vendor or tuple(row[1:4]) != message:
+            raise InputError(
+                f"campaign {campaign!r} was started with {row[0]} and another message; "
+                "send this plan as a new campaign (a different campaign= name)"
+            )
+        if row[4] != send_at:
+            raise InputError(
+                f"campaign {campaign!r} was scheduled for {row[4] or 'now'}, this plan for "
+                f"{send_at or 'now'}: plan with the same send_at, or use a new campaign name"
+            )
 
     recipients = plan.recipients
     known = batches.recorded_phones(store, campaign)
     phones = recipients["phone"].to_numpy(dtype=object)
     fresh = ~np.isin(phones, list(known)) if known else np.ones(len(phones), dtype=bool)
+    late: dict[str, str] = {}
     if fresh.any():
         # the store may have changed since planning (another campaign sent, an opt-out)
         late = store_skips(phones[fresh], db=store, vendor=plan.vendor,
@@ -221,6 +235,14 @@ def _record(store: Store, plan: Plan, campaign: str) -> dict[int, list[str]]:
                 pd.Series(list(late.values())).value_counts().to_dict(),
             )  # fmt: skip
             fresh &= ~np.isin(phones, list(late))
+    if not fresh.any() and not known:  # a campaign of nobody: say why, record nothing
+        raise _nothing_to_send(store, plan, campaign, late)
+    if row is None:
+        batches.record_campaign(
+            store, campaign, vendor=plan.vendor, channel=plan.limits.channel,
+            content=plan.content, template_id=plan.template_id, variables=plan.variables,
+            send_at=send_at,
+        )  # fmt: skip
     if not fresh.any():
         return {}
     return batches.record_plan(
@@ -228,6 +250,57 @@ def _record(store: Store, plan: Plan, campaign: str) -> dict[int, list[str]]:
         batch_size=int(plan.batches["size"].max()) if len(plan.batches) else 1,
         segments=plan.segments or 1,
     )  # fmt: skip
+
+
+def _nothing_to_send(
+    store: Store, plan: Plan, campaign: str, late: dict[str, str]
+) -> NothingToSend:
+    """Why a new campaign has nobody to send to, and when waiting would help."""
+    skipped = plan.skipped
+    reasons = skipped["skip_reason"].value_counts().to_dict() if len(skipped) else {}
+    for reason in late.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if not reasons:
+        return NothingToSend(
+            f"nothing to send in campaign {campaign!r}: the plan has no numbers; nothing was "
+            "recorded",
+            reasons={},
+        )
+    waits = (TOO_SOON, DAILY_CAP)  # the reasons that time lifts
+    held = {p: r for p, r in zip(skipped["phone"], skipped["skip_reason"], strict=True)
+            if r in waits} | {p: r for p, r in late.items() if r in waits}  # fmt: skip
+    times = sendable_at(held, db=store, vendor=plan.vendor, limits=plan.limits,
+                        when=plan.send_at)  # fmt: skip
+    folded: dict[str, int] = {}  # "invalid number: landline" and the like as one count
+    for reason, n in reasons.items():
+        key = INVALID if reason.startswith(f"{INVALID}:") else reason
+        folded[key] = folded.get(key, 0) + n
+    counts = "; ".join(f"{n:,} {reason}" for reason, n in folded.items())
+    text = (
+        f"nothing to send in campaign {campaign!r}: all {sum(reasons.values()):,} numbers were "
+        f"skipped ({counts})"
+    )
+    first = min(times.values()) if times else None
+    if first is not None:
+        last = max(times.values())
+        if plan.send_at is None:
+            wait = clock.duration((first - clock.current()).total_seconds())
+            text += f"; the first can be sent at {_at(first)} (in {wait})"
+        else:
+            text += f"; a send_at of {_at(first)} or later would take the first of them"
+        if last > first:
+            text += f", all {len(times):,} by {_at(last)}"
+        text += "; run send again then"
+    else:
+        text += "; waiting will not change that"
+    return NothingToSend(f"{text}. Nothing was recorded", reasons=reasons, sendable_at=first)
+
+
+def _at(moment) -> str:
+    """A time for a message: the clock time if today in Shanghai, else date and time."""
+    if moment.date() == clock.current().date():
+        return f"{moment:%H:%M:%S} Asia/Shanghai"
+    return f"{moment:%Y-%m-%d %H:%M:%S} Asia/Shanghai"
 
 
 def _mark_interrupted(store: Store, campaign: str) -> None:
@@ -380,9 +453,9 @@ def _run(store, plan, client, campaign, todo, states, concurrency, rate, progres
         raise failure
     if unreachable is not None:
         left = batches.count_in_state(store, campaign, "planned")
+        why = str(unreachable).removeprefix(f"{client.vendor}: ")
         raise VendorUnreachable(
-            f"stopped: the vendor cannot be reached ({unreachable}); {left} batch(es) not sent, "
-            "still planned: run send again to resume",
+            f"stopped: {why}; {left} batch(es) still planned: run send again to resume",
             vendor=client.vendor,
         ) from unreachable
     if stop.is_set():

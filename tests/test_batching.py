@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import warnings
 
 import pandas as pd
 import pytest
 
 import campaign as cp
-from campaign import store
+from campaign import clock, store
 from campaign.batching import (
     ALREADY_IN_CAMPAIGN,
     DAILY_CAP,
@@ -167,6 +168,70 @@ def test_send_at_rules():
     later = (now + dt.timedelta(minutes=31)).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S")
     plan = plan_batches(numbers(1), vendor="veesing-sms", content=SMS, send_at=later)
     assert plan.send_at.utcoffset() == dt.timedelta(hours=8)
+
+
+# What the machine's clock says is set per test: a POSIX TZ rule (no time-zone database
+# needed) and a fixed "now" in Shanghai (campaign.clock.current).
+UTC = "UTC0"
+NEW_YORK = "EST5EDT,M3.2.0,M11.1.0"
+SHANGHAI_8PM = dt.datetime(2026, 11, 11, 20, 0, tzinfo=clock.SHANGHAI)
+
+
+@pytest.fixture
+def machine_tz(monkeypatch):
+    """Set this process's local time zone; the real one is back after the test."""
+
+    def set_zone(rule: str) -> None:
+        monkeypatch.setenv("TZ", rule)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def at_8pm_in_shanghai(monkeypatch):
+    monkeypatch.setattr(clock, "current", lambda: SHANGHAI_8PM)
+
+
+@pytest.mark.parametrize(("zone", "local"), [(UTC, 12), (NEW_YORK, 7)])
+def test_a_naive_datetime_is_the_machines_local_time(machine_tz, at_8pm_in_shanghai, zone,
+                                                       local):  # fmt: skip
+    machine_tz(zone)
+    forty_minutes_on = dt.datetime(2026, 11, 11, local, 40)  # datetime.now() + 40 min there
+    plan = plan_batches(numbers(1), vendor="veesing-sms", content=SMS, send_at=forty_minutes_on)
+    assert plan.send_at == dt.datetime(2026, 11, 11, 20, 40, tzinfo=clock.SHANGHAI)
+    assert "scheduled for 2026-11-11 20:40:00 Asia/Shanghai" in repr(plan)
+
+
+def test_a_time_as_text_is_shanghai_time_wherever_the_machine_is(machine_tz,
+                                                                 at_8pm_in_shanghai):  # fmt: skip
+    machine_tz(NEW_YORK)
+    plan = plan_batches(numbers(1), vendor="veesing-sms", content=SMS, send_at="2026-11-11 20:40")
+    assert plan.send_at == dt.datetime(2026, 11, 11, 20, 40, tzinfo=clock.SHANGHAI)
+    assert "scheduled for 2026-11-11 20:40:00 Asia/Shanghai" in repr(plan)
+    assert "scheduled" not in repr(plan_batches(numbers(1), vendor="veesing-sms", content=SMS))
+
+
+def test_too_soon_says_how_the_time_was_read_and_shanghai_now(machine_tz, at_8pm_in_shanghai):
+    machine_tz(UTC)
+    with pytest.raises(cp.InputError) as naive:
+        plan_batches(numbers(1), vendor="veesing-sms", content=SMS,
+                     send_at=dt.datetime(2026, 11, 11, 12, 10))  # fmt: skip
+    message = str(naive.value)
+    assert "send_at 2026-11-11 20:10:00 Asia/Shanghai (in 10 min;" in message
+    assert "a datetime without a time zone is this computer's local time, UTC (UTC+00:00)" in (
+        message
+    )
+    assert "more than 30 minutes from now; the earliest is about 2026-11-11 20:31" in message
+    assert "It is 2026-11-11 20:00:00 in Shanghai now" in message
+    with pytest.raises(cp.InputError) as text:
+        plan_batches(numbers(1), vendor="veesing-sms", content=SMS, send_at="2026-11-11 12:10")
+    message = str(text.value)
+    assert "send_at 2026-11-11 12:10:00 Asia/Shanghai (7 h 50 min ago;" in message
+    assert "text without a time zone is read as Shanghai time" in message
+    assert "It is 2026-11-11 20:00:00 in Shanghai now" in message
 
 
 def test_invalid_and_repeated_numbers_are_skipped_with_reasons():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
 
-from campaign.cli import main
+from campaign.cli import CREDENTIALS, main
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -37,6 +38,35 @@ def test_load_writes_a_tidy_csv_excel_can_open(tmp_path):
         "duplicate",
     ]
     assert len(tidy) == 40
+
+
+def test_load_out_csv_keeps_phones_as_text_for_excel_and_reads_back(tmp_path):
+    import csv
+
+    import campaign as cp
+
+    source = tmp_path / "list.csv"
+    source.write_text("name,mobile\n甲,008613800138000\n乙,13900139000\n丙,\n", encoding="utf-8")
+    out = tmp_path / "tidy.csv"
+    result = CliRunner().invoke(main, ["load", str(source), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    with out.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    # a leading tab makes Excel keep the cell as text: no number, no lost zeros or digits
+    assert [r["mobile"] for r in rows] == ["\t008613800138000", "\t13900139000", ""]
+    assert [r["phone"] for r in rows] == ["\t13800138000", "\t13900139000", ""]
+    assert [r["name"] for r in rows] == ["甲", "乙", "丙"]
+    again = cp.load_phones(out)
+    first = cp.load_phones(source)
+    assert again["phone"].tolist() == first["phone"].tolist()
+    assert again["valid"].tolist() == first["valid"].tolist() == [True, True, False]
+    gbk = tmp_path / "gbk.csv"
+    assert CliRunner().invoke(main, ["load", str(DATA / "contacts_gbk.csv"), "--out",
+                                     str(gbk)]).exit_code == 0  # fmt: skip
+    original = cp.load_phones(DATA / "contacts_gbk.csv")
+    assert cp.load_phones(gbk)["phone"].tolist() == original["phone"].tolist()
 
 
 def test_load_xlsx_out_and_sheet(tmp_path):
@@ -82,8 +112,35 @@ def test_plan_says_who_is_skipped_and_why(tmp_path):
             "--db", str(tmp_path / "campaign.db")]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert "<Plan jzyyun-sms: 40 numbers in 1 call," in result.output
-    assert "skipped 1: invalid number: landline" in result.output
+    assert result.output.startswith("plan: 40 numbers to send through jzyyun-sms\n")
+    assert "  skipped:  10\n" in result.output
+    assert "       1  invalid number: landline\n" in result.output
+    assert "<Plan" not in result.output
+
+
+def test_send_prints_a_plan_summary_not_a_repr(tmp_path, monkeypatch):
+    from campaign import clock
+    from campaign.simulator import serve
+
+    monkeypatch.setenv("VEESING_APP_ID", "app")
+    monkeypatch.setenv("VEESING_APP_KEY", "key")
+    now = clock.current().replace(microsecond=0)
+    at = (now + dt.timedelta(hours=2, minutes=5)).strftime("%Y-%m-%d %H:%M:%S")
+    monkeypatch.setattr(clock, "current", lambda: now)
+    with serve(seed=2) as sim:
+        args = ["send", str(DATA / "contacts.csv"), "--vendor", "veesing-sms", "--content", SMS,
+                "--campaign", "d11", "--db", str(tmp_path / "c.db"), "--base-url", sim.url,
+                "--batch-size", "15", "--send-at", at]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        "plan: 40 numbers to send through veesing-sms, campaign d11\n"
+        "  batches:  3 vendor calls (up to 15 numbers each)\n"
+        "  billed:   40 messages (1 segment per number)\n"
+        f"  schedule: {at} Asia/Shanghai (in 2 h 5 min)\n"
+        "  skipped:  10\n"
+    )
+    assert "<Plan" not in result.output
 
 
 def test_plan_content_error_is_one_line():
@@ -116,6 +173,63 @@ def test_send_through_the_simulator_then_resume(tmp_path, monkeypatch):
     assert "s3cret" not in first.output + again.output
 
 
+def test_send_fails_naming_the_batches_refused_or_unknown(tmp_path, monkeypatch):
+    from campaign.simulator import serve
+
+    monkeypatch.setenv("JZYYUN_USERNAME", "user")
+    monkeypatch.setenv("JZYYUN_PASSWORD", "wrong")
+    db = tmp_path / "campaign.db"
+    with serve(seed=2, accounts={"jzyyun": {"username": "user", "password": "right"}}) as sim:
+        args = ["send", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+                "--db", str(db), "--base-url", sim.url]  # fmt: skip
+        refused = CliRunner().invoke(main, [*args, "--campaign", "refused"])
+        monkeypatch.setenv("JZYYUN_PASSWORD", "right")
+        sim.inject("drop_after", vendor="jzyyun-sms", operation="send", times=1)
+        lost = CliRunner().invoke(main, [*args, "--campaign", "lost", "--batch-size", "20"])
+    assert refused.exit_code == 1, refused.output
+    assert "  batch 1 rejected, 40 numbers: [" in refused.stderr
+    assert "用户名或密码错误" in refused.stderr
+    assert refused.stderr.splitlines()[-1] == (
+        "Error: not everything was sent: 1 batch(es) rejected by the vendor: fix what it says "
+        "(e.g. the credentials), then send again with --resend-rejected"
+    )
+    assert lost.exit_code == 1, lost.output
+    assert "  batch 1 unknown, 20 numbers: VendorResponseUnknown: jzyyun-sms: no usable answer" in (
+        lost.stderr
+    )
+    assert "batch 2" not in lost.stderr
+    assert lost.stderr.splitlines()[-1] == (
+        "Error: not everything was sent: 1 batch(es) with an unknown outcome: the vendor may "
+        "have sent them; check its console, then --resend-unknown if it did not"
+    )
+
+
+def test_send_with_every_number_skipped_fails_saying_why_and_records_nothing(tmp_path, monkeypatch):
+    from campaign.simulator import serve
+    from campaign.store import connect
+
+    monkeypatch.setenv("VEESING_APP_ID", "app")
+    monkeypatch.setenv("VEESING_APP_KEY", "key")
+    db = tmp_path / "campaign.db"
+    with serve(seed=2) as sim:
+        args = ["send", str(DATA / "contacts.csv"), "--vendor", "veesing-sms", "--content", SMS,
+                "--db", str(db), "--base-url", sim.url]  # fmt: skip
+        first = CliRunner().invoke(main, [*args, "--campaign", "a"])
+        second = CliRunner().invoke(main, [*args, "--campaign", "b"])
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 1
+    assert "  skipped:  50\n" in second.stdout
+    error = second.stderr.splitlines()[-1]
+    assert error.startswith("Error: nothing to send in campaign 'b': all 50 numbers were skipped")
+    assert "(40 sent too recently for the vendor's per-number interval; 2 repeat of an " in error
+    assert "; 8 invalid number)" in error
+    assert "billed" not in second.stdout
+    assert "; the first can be sent at " in error
+    assert error.endswith("Nothing was recorded")
+    with connect(db) as store:
+        assert store.rows("SELECT name FROM campaigns") == [("a",)]
+
+
 def test_send_without_credentials_names_the_env_vars(tmp_path, monkeypatch):
     monkeypatch.delenv("JZYYUN_USERNAME", raising=False)
     monkeypatch.delenv("JZYYUN_PASSWORD", raising=False)
@@ -124,6 +238,108 @@ def test_send_without_credentials_names_the_env_vars(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "JZYYUN_USERNAME" in result.output
+
+
+def test_send_without_credentials_names_options_and_variables_first(tmp_path, monkeypatch):
+    monkeypatch.delenv("JZYYUN_USERNAME", raising=False)
+    monkeypatch.delenv("JZYYUN_PASSWORD", raising=False)
+    args = ["send", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+            "--campaign", "d11", "--db", str(tmp_path / "c.db")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: jzyyun-sms: missing credentials: give --username (or set JZYYUN_USERNAME) and "
+        "--password (or set JZYYUN_PASSWORD)"
+    )  # the first thing printed: no plan before it
+    assert "cp.vendor" not in result.output
+    half = CliRunner().invoke(main, [*args, "--username", "user"])
+    assert half.exit_code == 1
+    assert "missing credential: give --password (or set JZYYUN_PASSWORD)" in half.output
+    other = CliRunner().invoke(main, [*args[:3], "veesing-sms", *args[4:], "--username", "u"])
+    assert other.exit_code == 1
+    assert "veesing-sms does not take --username" in other.output
+    assert not (tmp_path / "c.db").exists()
+    pull = CliRunner().invoke(main, ["pull", "--db", str(tmp_path / "c.db")])
+    assert pull.exit_code == 1
+    assert "give --username (or set JZYYUN_USERNAME) and --password" in pull.output
+
+
+def test_send_takes_credentials_as_options(tmp_path, monkeypatch):
+    from campaign.simulator import serve
+
+    monkeypatch.delenv("JZYYUN_USERNAME", raising=False)
+    monkeypatch.delenv("JZYYUN_PASSWORD", raising=False)
+    with serve(seed=2) as sim:
+        args = ["send", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+                "--campaign", "d11", "--db", str(tmp_path / "c.db"), "--base-url", sim.url,
+                "--username", "user", "--password", "s3cret-pw"]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in result.output
+
+
+def test_help_names_every_vendors_credential_options_and_variables(monkeypatch):
+    from campaign.errors import MissingCredential
+    from campaign.vendors import vendor, vendor_keys, vendor_limits
+
+    send_help = CliRunner().invoke(main, ["send", "--help"]).output
+    pull_help = CliRunner().invoke(main, ["pull", "--help"]).output
+    for key in vendor_keys():
+        for _keyword, _vendors, env in CREDENTIALS:
+            monkeypatch.delenv(env, raising=False)
+        asked: dict[str, str] = {}  # every credential the vendor module asks for
+        while True:
+            try:
+                vendor(key, **dict.fromkeys(asked, "x"))
+                break
+            except MissingCredential as exc:
+                asked[exc.keyword] = exc.env
+        assert asked, key
+        for keyword, env in asked.items():
+            option = "--" + keyword.replace("_", "-")
+            helps = [send_help] + [pull_help] * (vendor_limits(key).delivery == "pull")
+            for text in helps:
+                assert option in text, (key, option)
+                assert env in text, (key, env)
+
+
+def test_receive_help_says_what_to_give_the_vendor_or_the_simulator():
+    result = CliRunner().invoke(main, ["receive", "--help"])
+    assert result.exit_code == 0
+    assert "https://<this server>/push/veesing-sms?token=<the --token>" in result.output
+    assert "campaign simulator --push-to http://127.0.0.1:8080" in result.output
+    assert "`campaign pull` fetches its reports" in result.output
+
+
+def test_an_unreachable_vendor_is_one_plain_line_per_retry(tmp_path):
+    """As a user runs it: the library's log lines go through the command's own format."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "VEESING_APP_ID": "app", "VEESING_APP_KEY": "k3y-secret"}
+    args = [sys.executable, "-m", "campaign.cli", "send", str(DATA / "contacts.csv"),
+            "--vendor", "veesing-sms", "--content", SMS, "--campaign", "d11",
+            "--db", str(tmp_path / "c.db"), "--base-url", f"http://127.0.0.1:{port}"]  # fmt: skip
+    result = subprocess.run(args, capture_output=True, text=True, encoding="utf-8", env=env,
+                            check=False)  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    where = f"veesing-sms: cannot reach 127.0.0.1:{port} (connection refused); nothing was sent"
+    assert [line for line in lines if "retry" in line] == [
+        f"Warning: {where}; retry 1 of 2 in 0.5 s",
+        f"Warning: {where}; retry 2 of 2 in 1.0 s",
+    ]
+    assert lines[-1] == (
+        f"Error: veesing-sms: stopped: cannot reach 127.0.0.1:{port} (connection refused); "
+        "nothing was sent; 1 batch(es) still planned: run send again to resume"
+    )
+    for internal in ["urllib3", "HTTPConnection", "Max retries", "Errno", "k3y"]:
+        assert internal not in result.stderr + result.stdout
 
 
 def test_simulator_command_serves_until_stopped():
@@ -247,7 +463,8 @@ def test_stats_prints_an_unknown_place_as_未知_and_the_csv_leaves_it_empty(dem
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     rows = result.output.splitlines()
-    assert any(line.split()[0] == "未知" for line in rows[1:])
+    assert rows[0].split()[:2] == ["channel", "carrier"]  # the demo sends SMS and voice calls
+    assert any(line.split()[1] == "未知" for line in rows[1:])
     assert "None" not in result.output
     assert "NaN" not in result.output
     table = pd.read_csv(out, encoding="utf-8-sig", dtype=str, keep_default_na=False)
@@ -267,7 +484,8 @@ def test_stats_rates_print_as_percentages_never_in_scientific_notation(monkeypat
         return frame
 
     monkeypatch.setattr(statistics, "delivery_stats", tiny)
-    result = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--by", "carrier"])
+    result = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--by", "carrier",
+                                       "--campaign", "double11-A"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "e-" not in result.output
     first, unknown = result.output.splitlines()[1:]
@@ -278,6 +496,26 @@ def test_stats_rates_print_as_percentages_never_in_scientific_notation(monkeypat
     assert real.exit_code == 0, real.output
     assert "e-" not in real.output
     assert "%" in real.output
+
+
+def test_stats_never_add_sms_messages_and_voice_calls_into_one_total(demo_store):
+    import campaign.stats as statistics
+
+    sms = ["double11-A", "double11-B", "vip-jzyyun"]
+    for kind, by in [("delivery", []), ("reasons", []), ("delivery", ["--by", "carrier"])]:
+        result = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--kind", kind, *by])
+        assert result.exit_code == 0, result.output
+        header, *rows = result.output.splitlines()
+        assert header.split()[0] == "channel"
+        assert {row.split()[0] for row in rows} == {"sms", "voice"}, kind
+    total = CliRunner().invoke(main, ["stats", "--db", str(demo_store)]).output.splitlines()
+    assert [line.split()[:2] for line in total[1:]] == [
+        ["sms", str(statistics.delivery_stats(demo_store, campaign=sms)["submitted"].iloc[0])],
+        ["voice", str(statistics.delivery_stats(demo_store, campaign="voice-notice")
+                      ["submitted"].iloc[0])],
+    ]  # fmt: skip
+    per_campaign = CliRunner().invoke(main, ["stats", "--db", str(demo_store), "--by", "campaign"])
+    assert per_campaign.output.split()[0] == "campaign"  # already apart: no channel column
 
 
 def test_stats_without_rows_says_why_in_a_sentence(tmp_path):

@@ -6,6 +6,7 @@ Runs against the real simulator on 127.0.0.1 with its fault injection.
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -18,7 +19,9 @@ import pytest
 import sqlite_utils
 
 import campaign as cp
+from campaign import clock
 from campaign.batching import TOO_SOON, plan_batches
+from campaign.errors import NothingToSend
 from campaign.send import SEND_COLUMNS, send
 from campaign.simulator import serve
 from campaign.store import SCHEMA_VERSION, connect
@@ -234,7 +237,7 @@ def test_unreachable_vendor_leaves_batches_planned(sim, db):
     plan = plan_batches(numbers(4), vendor="jzyyun-sms", content=SMS, batch_size=2)
     dead = cp.vendor("jzyyun-sms", username="u", password="p", base_url="http://127.0.0.1:9",
                      timeout=(0.5, 1), retries=0)  # fmt: skip
-    with pytest.raises(cp.VendorUnreachable, match=r"2 batch\(es\) not sent, still planned"):
+    with pytest.raises(cp.VendorUnreachable, match=r"sent; 2 batch\(es\) still planned: run send"):
         send(plan, dead, db=db, campaign="c", progress=False)
     assert set(states(db).values()) == {"planned"}
     result = send(plan, jzyyun(sim), db=db, campaign="c", progress=False)
@@ -357,6 +360,32 @@ def test_per_number_interval_across_two_campaigns(sim, db):
     assert counts == {p: 1 for p in numbers(4)}
     assert not any(r.response and "一分钟" in r.response.decode("utf-8", "replace")
                    for r in sim.calls("veesing-sms", "send"))  # fmt: skip
+
+
+def test_every_number_skipped_says_why_and_when_and_records_nothing(sim, db, monkeypatch):
+    eight_pm = dt.datetime(2026, 11, 11, 20, 0, tzinfo=clock.SHANGHAI)
+    monkeypatch.setattr(clock, "current", lambda: eight_pm)
+    client = cp.vendor("veesing-sms", app_id="a", app_key="k", base_url=sim.url)
+    early = plan_batches(numbers(3), vendor="veesing-sms", content=SMS)
+    send(plan_batches(numbers(3), vendor="veesing-sms", content=SMS), client, db=db,
+         campaign="a", progress=False)  # fmt: skip
+    later = plan_batches(numbers(3), vendor="veesing-sms", content=SMS, db=db)
+    for plan in [later, early]:  # skipped when planned; skipped when recorded
+        with pytest.raises(NothingToSend) as info:
+            send(plan, client, db=db, campaign="b", progress=False)
+        message = str(info.value)
+        assert message.startswith(
+            "nothing to send in campaign 'b': all 3 numbers were skipped (3 sent too recently "
+            "for the vendor's per-number interval); the first can be sent at 20:01:00 "
+            "Asia/Shanghai (in 60 s)"
+        )
+        assert message.endswith("Nothing was recorded")
+        assert info.value.sendable_at == eight_pm + dt.timedelta(seconds=60)
+    with pytest.raises(NothingToSend, match=r"\(1 invalid number\); waiting will not"):
+        send(plan_batches(["12345"], vendor="veesing-sms", content=SMS), client, db=db,
+             campaign="c", progress=False)  # fmt: skip
+    assert rows(db, "SELECT name FROM campaigns") == [("a",)]
+    assert len(sim.calls("veesing-sms", "send")) == 1
 
 
 def test_argument_errors(sim, db):
@@ -524,8 +553,6 @@ def test_unreachable_with_concurrent_calls(sim, db):
 
 
 def test_a_different_send_at_for_a_started_campaign_is_refused(sim, db):
-    import datetime as dt
-
     later = dt.datetime.now(cp.store.SHANGHAI) + dt.timedelta(hours=2)
     client = cp.vendor("veesing-sms", app_id="a", app_key="k", base_url=sim.url)
     plan = plan_batches(numbers(2), vendor="veesing-sms", content=SMS, send_at=later)

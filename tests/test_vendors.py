@@ -1245,6 +1245,29 @@ def test_refused_connection_is_unreachable_and_retried():
     assert len(calls) == 3
 
 
+def test_each_retry_is_one_plain_line(caplog):
+    caplog.set_level(logging.WARNING, logger="campaign")
+    port = free_port()
+    client = make("veesing-sms", f"http://127.0.0.1:{port}", retries=2)
+    client.backoff = 0.01
+    with pytest.raises(VendorUnreachable) as info:
+        client.send(["15080929435"], content="【a】b")
+    assert str(info.value) == (
+        f"veesing-sms: cannot reach 127.0.0.1:{port} (connection refused); nothing was sent"
+    )
+    assert caplog.messages == [
+        f"veesing-sms: cannot reach 127.0.0.1:{port} (connection refused); nothing was sent; "
+        f"retry {n} of 2 in {delay} s"
+        for n, delay in [(1, "0.0"), (2, "0.0")]
+    ]
+    client.backoff = 0.5
+    client.retries = 1
+    caplog.clear()
+    with pytest.raises(VendorUnreachable):
+        client.balance()
+    assert caplog.messages[0].endswith("; retry 1 of 1 in 0.5 s")
+
+
 def test_unreachable_then_success(fake, monkeypatch):
     client = make("veesing-sms", fake.url)
     fake.reply(VEESING_OK)
@@ -1281,7 +1304,7 @@ def test_read_timeout_is_unknown_and_send_not_retried(fake):
     with pytest.raises(VendorResponseUnknown) as info:
         client.send(["15600001090"], template_id="540", variables="1234")
     assert time.monotonic() - started < 2.5  # gave up at the read timeout, not after the sleep
-    assert "Timeout" in str(info.value)
+    assert "no answer within 0.2 s (read timeout)" in str(info.value)
     assert len(fake.requests) == 1
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "batch_summary",
     "campaign_info",
     "daily_count_phones",
+    "last_sent_between",
     "latest_replies",
     "opted_out_phones",
     "sent_between",
@@ -22,12 +23,14 @@ __all__ = [
 _SENT_STATES = "('submitting', 'accepted', 'unknown')"
 
 # a scheduled campaign reaches people at its send_at, not when it was submitted
-_SENT = (
-    "SELECT r.phone FROM recipients r JOIN batches b USING (campaign, batch) "
+_SENT_AT = "COALESCE(c.send_at, b.submitted_at)"
+_SENT_FROM = (
+    "FROM recipients r JOIN batches b USING (campaign, batch) "
     "JOIN campaigns c ON c.name = b.campaign "
     f"WHERE b.vendor = ? AND b.state IN {_SENT_STATES} "
-    "AND COALESCE(c.send_at, b.submitted_at) > ? AND COALESCE(c.send_at, b.submitted_at) < ?"
+    f"AND {_SENT_AT} > ? AND {_SENT_AT} < ?"
 )
+_SENT = f"SELECT r.phone {_SENT_FROM}"
 
 
 def opted_out_phones(store: Store) -> Any:
@@ -39,6 +42,13 @@ def sent_between(store: Store, vendor: str, start: str, end: str) -> Any:
     """Numbers ``vendor`` sent to (or may have) with a send time strictly between the two
     ISO-8601 times (rows of one phone, a number once per campaign)."""
     return store.execute(_SENT, [vendor, start, end])
+
+
+def last_sent_between(store: Store, vendor: str, start: str, end: str) -> Any:
+    """Rows of (phone, latest send time) for the numbers :func:`sent_between` finds."""
+    return store.execute(
+        f"SELECT r.phone, MAX({_SENT_AT}) {_SENT_FROM} GROUP BY r.phone", [vendor, start, end]
+    )
 
 
 def daily_count_phones(store: Store, vendor: str, start: str, end: str, cap: int) -> Any:

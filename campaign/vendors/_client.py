@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import http.client
 import logging
+import socket
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -111,6 +113,41 @@ def _never_connected(exc: BaseException) -> bool:
         stack.append(item.__cause__)
         stack.append(item.__context__)
     return False
+
+
+def _reason(exc: BaseException, timeout: tuple[float, float]) -> str:
+    """What went wrong on the wire, in a few words: ``connection refused``, ``host name not
+    found``, ``no answer within 30 s (read timeout)``..."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"no connection within {timeout[0]:g} s (connect timeout)"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"no answer within {timeout[1]:g} s (read timeout)"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake failed (certificate or protocol)"
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(item, socket.gaierror):
+            return "host name not found"
+        if isinstance(item, ConnectionResetError):
+            return "connection reset"
+        if isinstance(item, http.client.RemoteDisconnected):
+            return "connection closed without an answer"
+        if isinstance(item, ConnectTimeoutError) and not isinstance(item, NewConnectionError):
+            return f"no connection within {timeout[0]:g} s (connect timeout)"
+        reason = getattr(item, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+        stack.extend(a for a in getattr(item, "args", ()) if isinstance(a, BaseException))
+        stack.append(item.__cause__)
+        stack.append(item.__context__)
+    return type(exc).__name__
 
 
 class VendorClient:
@@ -240,17 +277,20 @@ class VendorClient:
                 attempt,
                 attempts,
             )
+            delay = self.backoff * 2 ** (attempt - 1)
             try:
                 return self._post_once(url, data=data, body=body, headers=headers)
             except VendorUnreachable as exc:
                 if attempt == attempts:
                     raise
-                logger.warning("%s %s: %s; retrying", self.vendor, policy.name, exc)
+                # one plain line a retry: "veesing-sms: cannot reach 127.0.0.1:9 (connection
+                # refused); nothing was sent; retry 1 of 2 in 0.5 s"
+                logger.warning("%s; retry %d of %d in %.1f s", exc, attempt, self.retries, delay)
             except VendorResponseUnknown as exc:
                 if not policy.retry_unknown or attempt == attempts:
                     raise
-                logger.warning("%s %s: %s; retrying", self.vendor, policy.name, exc)
-            time.sleep(self.backoff * 2 ** (attempt - 1))
+                logger.warning("%s; retry %d of %d in %.1f s", exc, attempt, self.retries, delay)
+            time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _post_once(
@@ -272,15 +312,18 @@ class VendorClient:
             response.content  # noqa: B018  read the whole body inside the boundary
         except requests.exceptions.RequestException as exc:
             self._scrub(exc)
-            detail = self.redact(f"{type(exc).__name__}: {exc}")
+            # requests' and urllib3's own words (pools, adapters, object addresses) go to the
+            # debug log and the chained cause; the message says what happened in a few words
+            logger.debug("%s: %s", self.vendor, self.redact(f"{type(exc).__name__}: {exc}"))
             if _never_connected(exc):
                 raise VendorUnreachable(
-                    f"could not connect to {self._where()} (nothing was sent): {detail}",
+                    f"cannot reach {self._where()} ({_reason(exc, self.timeout)}); "
+                    "nothing was sent",
                     vendor=self.vendor,
                 ) from exc
             raise VendorResponseUnknown(
-                f"no usable answer from {self._where()} (the request may have been "
-                f"processed): {detail}",
+                f"no usable answer from {self._where()} ({_reason(exc, self.timeout)}); "
+                "the request may have been processed",
                 vendor=self.vendor,
             ) from exc
         if response.status_code >= 300:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from campaign import clock
 from campaign.clock import SHANGHAI
 from campaign.errors import InputError
 
@@ -241,8 +242,11 @@ def check_send_at(
 ) -> dt.datetime | None:
     """``send_at`` as an aware Shanghai time, if the vendor can schedule it that far ahead.
 
-    None stays None (send now). Raises InputError when the vendor cannot schedule, or when
-    the time is not more than ``limits.min_lead_seconds`` ahead, saying the earliest time.
+    None stays None (send now). A ``datetime`` without a time zone is this machine's local
+    time (as Python's ``.astimezone()`` reads it); a string without one is Asia/Shanghai time,
+    the vendors' clock. Raises InputError when the vendor cannot schedule, or when the time is
+    not more than ``limits.min_lead_seconds`` ahead, saying how it was read, the current time
+    in Shanghai and the earliest time.
     """
     if send_at is None:
         return None
@@ -250,18 +254,44 @@ def check_send_at(
         raise InputError(f"{vendor} cannot schedule sends: leave send_at empty to send now")
     moment = as_shanghai(send_at, vendor=vendor)
     lead = limits.min_lead_seconds or 0
-    now = dt.datetime.now(SHANGHAI)
-    if (moment - now).total_seconds() <= lead:
+    now = clock.current()
+    ahead = (moment - now).total_seconds()
+    if ahead <= lead:
         earliest = now + dt.timedelta(seconds=lead + 60)
+        when = f"in {clock.duration(ahead)}" if ahead > 0 else f"{clock.duration(ahead)} ago"
         raise InputError(
-            f"{vendor}: send_at {moment:%Y-%m-%d %H:%M:%S} must be more than {lead // 60} "
-            f"minutes from now; the earliest is about {earliest:%Y-%m-%d %H:%M} (Asia/Shanghai)"
+            f"{vendor}: send_at {moment:%Y-%m-%d %H:%M:%S} Asia/Shanghai ({when}{_read_as(send_at)}"
+            f") must be more than {lead // 60} minutes from now; the earliest is about "
+            f"{earliest:%Y-%m-%d %H:%M} (Asia/Shanghai). It is {now:%Y-%m-%d %H:%M:%S} in "
+            "Shanghai now"
         )
     return moment
 
 
+def _read_as(send_at: dt.datetime | str) -> str:
+    """How a send time without a time zone was read, for an error message."""
+    if isinstance(send_at, dt.datetime):
+        if send_at.tzinfo is not None:
+            return ""
+        local = send_at.astimezone()
+        offset = local.strftime("%z")
+        return (
+            "; a datetime without a time zone is this computer's local time, "
+            f"{local.tzname()} (UTC{offset[:3]}:{offset[3:]}); for Shanghai time give a string "
+            "or tzinfo"
+        )
+    if dt.datetime.fromisoformat(send_at.strip()).tzinfo is None:
+        return "; text without a time zone is read as Shanghai time"
+    return ""
+
+
 def as_shanghai(when: dt.datetime | str, *, vendor: str) -> dt.datetime:
-    """A send time as an aware datetime in Asia/Shanghai; naive values are Shanghai time."""
+    """A send time as an aware datetime in Asia/Shanghai.
+
+    A naive ``datetime`` is this machine's local time (``datetime.now() + timedelta(hours=1)``
+    is an hour from now wherever the notebook runs); a naive string such as
+    ``"2026-11-11 20:00"`` is Shanghai time, the clock vendors and marketers schedule by.
+    """
     if isinstance(when, str):
         try:
             moment = dt.datetime.fromisoformat(when.strip())
@@ -269,13 +299,12 @@ def as_shanghai(when: dt.datetime | str, *, vendor: str) -> dt.datetime:
             raise InputError(
                 f"{vendor}: send_at {when!r} is not a time like 2024-11-11 20:00:00"
             ) from None
-    elif isinstance(when, dt.datetime):
-        moment = when
-    else:
-        raise InputError(f"{vendor}: send_at must be a datetime or a string, not {when!r}")
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=SHANGHAI)
-    return moment.astimezone(SHANGHAI)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=SHANGHAI)
+        return moment.astimezone(SHANGHAI)
+    if isinstance(when, dt.datetime):
+        return clock.to_shanghai(when)
+    raise InputError(f"{vendor}: send_at must be a datetime or a string, not {when!r}")
 
 
 def phone_list(phones: str | Iterable[str], *, vendor: str, limits: VendorLimits) -> list[str]:

@@ -7,7 +7,7 @@ import os
 import urllib.parse
 from typing import Any
 
-from campaign.errors import ConfigError
+from campaign.errors import MissingCredential
 
 __all__ = ["Secret", "credential", "secret_forms"]
 
@@ -57,15 +57,19 @@ def credential(
 ) -> str | None:
     """A credential from the keyword argument, else the environment variable.
 
-    A missing required one is a :class:`ConfigError` naming both places to set it.
+    A missing required one is a :class:`~campaign.errors.MissingCredential` (a ConfigError)
+    naming both places to set it.
     """
     value = given if given not in (None, "") else os.environ.get(env, "")
     value = "" if value is None else str(value).strip()
     if not value:
         if required:
-            raise ConfigError(
+            raise MissingCredential(
                 f"{vendor}: missing credential: pass {keyword}=... to cp.vendor(...) "
-                f"or set the environment variable {env}"
+                f"or set the environment variable {env}",
+                vendor=vendor,
+                keyword=keyword,
+                env=env,
             )
         return None
     return value
