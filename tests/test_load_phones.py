@@ -313,11 +313,14 @@ def test_bytes_that_start_like_another_format_are_never_read_as_text(signature, 
     assert sniff(signature + rest).kind != "text"
 
 
+# cells pandas' CSV readers take for missing values (its default na_values): not about encodings
+PANDAS_NA = {"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND"}
+PANDAS_NA |= {"1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
 NAMES = st.text(
     st.characters(codec="gbk", exclude_categories=("Cc", "Zl", "Zp"), exclude_characters=",;|\"'"),
     min_size=1,
     max_size=6,
-).filter(lambda name: name.strip() == name and not name.startswith("#"))
+).filter(lambda name: name.strip() == name and not name.startswith("#") and name not in PANDAS_NA)
 
 
 @settings(max_examples=40, deadline=None)
