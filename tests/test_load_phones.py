@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import campaign as cp
 from campaign.phones import OUTPUT_COLUMNS
+from campaign.phones._filetype import SIGNATURES, sniff
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -162,20 +167,177 @@ def test_column_given_by_name_or_position(tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".txt"])
-def test_empty_file_gives_an_empty_frame_with_the_columns(tmp_path, suffix):
-    path = tmp_path / f"empty{suffix}"
-    path.write_bytes(b"")
-    df = cp.load_phones(path)
-    assert len(df) == 0
-    assert list(df.columns) == ["phone_raw", *OUTPUT_COLUMNS]
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"", "is empty (0 bytes)"),
+        (b"  \r\n\n\t\n", "is blank"),
+        (b"\xef\xbb\xbf", "is blank"),  # Notepad's BOM, nothing else
+        (b"\xef\xbb\xbf\r\n", "is blank"),
+    ],
+)
+def test_an_empty_file_is_an_error_naming_it(tmp_path, suffix, content, said):
+    """Not 0 rows under an internal column name (phone_raw) that hide the wrong file."""
+    path = tmp_path / f"名单{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(cp.InputError) as info:
+        cp.load_phones(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: the file {said}")
+    assert "no phone numbers to load" in message
+    assert "phone_raw" not in message
+    with open(path, "rb") as f, pytest.raises(cp.InputError, match=re.escape(said)):
+        cp.load_phones(f)
 
 
-def test_header_only_file_keeps_its_columns(tmp_path):
-    path = tmp_path / "list.csv"
-    path.write_text("姓名,手机号\n", encoding="utf-8")
-    df = cp.load_phones(path)
-    assert len(df) == 0
-    assert list(df.columns) == ["姓名", "手机号", *OUTPUT_COLUMNS]
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("list.csv", "姓名,手机号\n"),
+        ("list.csv", "姓名,手机号\r\n\r\n\r\n"),  # blank lines below are no rows
+        ("list.txt", "手机号\n"),
+    ],
+)
+def test_a_header_without_rows_is_an_error_naming_the_file_and_the_header(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(cp.InputError) as info:
+        cp.load_phones(path)
+    assert str(info.value).startswith(f"{path}: has a header (")
+    assert "手机号" in str(info.value)
+    assert "but no rows below it" in str(info.value)
+
+
+def test_an_empty_or_header_only_sheet_is_an_error_naming_the_sheet(tmp_path):
+    path = tmp_path / "list.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"手机号": []}).to_excel(writer, sheet_name="名单", index=False)
+        pd.DataFrame().to_excel(writer, sheet_name="空表")
+        pd.DataFrame({"手机号": ["13800138000"]}).to_excel(writer, sheet_name="有号码", index=False)
+    with pytest.raises(cp.InputError) as info:
+        cp.load_phones(path)
+    assert str(info.value).startswith(f"{path}, sheet '名单': has a header (手机号) but no rows")
+    assert "pass sheet=" in str(info.value)
+    with pytest.raises(cp.InputError, match=r"sheet '空表' is empty.*no phone numbers to load"):
+        cp.load_phones(path, sheet="空表")
+    assert cp.load_phones(path, sheet="有号码")["phone"].tolist() == ["13800138000"]
+
+
+def test_an_empty_list_or_frame_is_still_an_empty_result():
+    """Code that filters a frame to nothing gets nothing back; only files are refused."""
+    assert len(cp.load_phones([])) == 0
+    assert list(cp.load_phones(pd.DataFrame({"手机号": []})).columns) == ["手机号", *OUTPUT_COLUMNS]
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    return out.getvalue()
+
+
+# the first bytes of files people rename to .csv, with a little of what follows
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Length 9 /Filter /FlateDecode >>\nstream\n"
+PDF += zlib.compress(b"13800138000 13900139000") + b"\nendstream\nendobj\n"
+NOT_TEXT = [
+    (PDF, "a PDF document", "export the list as CSV (UTF-8) or Excel"),
+    (PDF.replace(b"\n", b"\r\n")[:40], "a PDF document", "export the list"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", "a PNG image", "export"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "a JPEG image", "export"),
+    (zipped({"名单/a.csv": b"13800138000\n"}), "a ZIP archive", "unpack it"),
+    (zipped({"word/document.xml": b"<w:document/>"}), "a Word document (.docx)", "export"),
+    (gzip.compress(b"13800138000\n", mtime=0), "a gzip archive", "unpack it"),
+    (b"PK\x03\x04 not really a zip", "a damaged ZIP archive", "export"),
+    (bytes(range(256)) * 4, "binary data", "export"),
+    ("手机号\n13800138000\n".encode("utf-16-le"), "UTF-16 text", "encoding='utf-16-le'"),
+]
+
+
+@pytest.mark.parametrize(("data", "looks", "advice"), NOT_TEXT, ids=[x[1] for x in NOT_TEXT])
+def test_a_file_that_is_not_text_is_named_for_what_it_looks_like(tmp_path, data, looks, advice):
+    """A PDF renamed .csv is not advice to re-save it as UTF-8, nor rows of garbage."""
+    path = tmp_path / "名单.csv"
+    path.write_bytes(data)
+    with pytest.raises(cp.InputError) as info:
+        cp.load_phones(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a text or Excel file: it starts like {looks}")
+    assert advice in message
+    assert "Save As > CSV UTF-8" not in message
+    with open(path, "rb") as f, pytest.raises(cp.InputError, match=re.escape(looks)):
+        cp.load_phones(f)
+
+
+def test_utf16_text_without_a_bom_loads_when_told_so(tmp_path):
+    path = tmp_path / "名单.txt"
+    path.write_bytes("手机号\r\n13800138000\r\n".encode("utf-16-le"))
+    assert cp.load_phones(path, encoding="utf-16-le")["phone"].tolist() == ["13800138000"]
+
+
+def test_a_workbook_renamed_csv_is_read_as_the_workbook(tmp_path, caplog):
+    book = tmp_path / "名单.xlsx"
+    pd.DataFrame({"姓名": ["张伟", "李娜"], "手机": ["13800138000", "139 0013 9000"]}).to_excel(
+        book, index=False
+    )
+    renamed = tmp_path / "名单.csv"
+    renamed.write_bytes(book.read_bytes())
+    with caplog.at_level("WARNING", logger="campaign.phones"):
+        df = cp.load_phones(renamed)
+    assert df["phone"].tolist() == ["13800138000", "13900139000"]
+    assert df["姓名"].tolist() == ["张伟", "李娜"]
+    assert f"{renamed} is an Excel workbook (.xlsx)" in caplog.text
+    with open(renamed, "rb") as f:
+        assert cp.load_phones(f)["phone"].tolist() == ["13800138000", "13900139000"]
+
+
+def test_an_old_office_file_that_is_no_workbook_says_so(tmp_path):
+    path = tmp_path / "名单.csv"
+    path.write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + bytes(504))
+    with pytest.raises(cp.InputError, match=r"old-format Office file.*does not open as an Excel"):
+        cp.load_phones(path)
+
+
+TEXT_CHARS = st.characters(codec="gbk", exclude_characters="\x00")
+
+
+@given(st.text(TEXT_CHARS, max_size=300), st.sampled_from(["utf-8", "utf-8-sig", "gbk"]))
+def test_text_in_utf8_or_gbk_is_never_called_binary(text, encoding):
+    data = text.encode(encoding)
+    assume(not data.startswith(SIGNATURES))  # a "text" that begins "%PDF-" is a PDF's start
+    assert sniff(data) == sniff(data, encoding=encoding) == ("text", None, None)
+
+
+@given(st.sampled_from(SIGNATURES), st.binary(max_size=64))
+def test_bytes_that_start_like_another_format_are_never_read_as_text(signature, rest):
+    assert sniff(signature + rest).kind != "text"
+
+
+# cells pandas' CSV readers take for missing values (its default na_values): not about encodings
+PANDAS_NA = {"#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND"}
+PANDAS_NA |= {"1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+NAMES = st.text(
+    st.characters(codec="gbk", exclude_categories=("Cc", "Zl", "Zp"), exclude_characters=",;|\"'"),
+    min_size=1,
+    max_size=6,
+).filter(lambda name: name.strip() == name and not name.startswith("#") and name not in PANDAS_NA)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(NAMES, st.from_regex(r"1(3[0-9]|5[0-35-9]|8[0-9])[0-9]{8}", fullmatch=True)),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from(["utf-8", "gbk"]),
+)
+def test_a_real_csv_in_utf8_or_gbk_still_loads(tmp_path_factory, rows, encoding):
+    path = tmp_path_factory.mktemp("csv") / "名单.csv"
+    path.write_bytes(("姓名,手机号\n" + "".join(f"{n},{p}\n" for n, p in rows)).encode(encoding))
+    df = cp.load_phones(path, column="手机号")
+    assert df["phone"].tolist() == [p for _, p in rows]
+    assert df["姓名"].tolist() == [n for n, _ in rows]
 
 
 def test_malformed_row_names_the_line(tmp_path):

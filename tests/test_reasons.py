@@ -11,14 +11,18 @@ from hypothesis import strategies as st
 from campaign.reasons import (
     CODE_REASONS,
     CODE_SOURCES,
+    EMPTY_SUSPENDED_OR_OFF,
     OPT_OUT_WORDS,
     OTHER,
     REASONS,
+    STATUS_ONLY_VENDORS,
+    carries_reason,
     failure_reason,
     is_opt_out,
     normalise_reply,
     opt_out_flags,
 )
+from campaign.vendors import jzyyun_sms, veesing_sms
 
 WORDS = ["退订", "TD", "T", "N", "R", "拒收", "取消"]
 
@@ -38,20 +42,87 @@ def full_width(text: str) -> str:
         (" DB:0141 ", "黑名单/拦截"),
         ("MI:0013", "关机/不在服务区"),
         ("MA:0001", "黑名单/拦截"),
-        ("MN:0001", OTHER),  # ambiguous in the source: not guessed
         ("0", OTHER),  # jzyyun: status only
         (None, OTHER),
         ("SOMETHING-NEW", OTHER),
+        ("IA:0054", OTHER),  # a carrier-internal timeout: no reason of the taxonomy
     ],
 )
 def test_codes_map_to_the_taxonomy(code, reason):
     assert failure_reason(code) == reason
 
 
+@pytest.mark.parametrize(
+    ("code", "reason", "source"),
+    [
+        # China Mobile (CMPP): the gateway says 空号, 停机 or 关机 without saying which
+        ("MN:0001", "空号/停机/关机", "tencent"),
+        ("MN:0054", "空号/停机/关机", "tencent"),
+        ("MK:0005", "空号/停机/关机", "tencent"),
+        ("MI:0059", "空号/停机/关机", "huawei"),
+        ("MN:0051", "空号", "tencent"),
+        ("MI:0073", "空号", "huawei"),
+        ("DB:0101", "空号", "cmpp"),
+        ("DB:0102", "停机", "cmpp"),
+        ("MB:1038", "停机", "tencent"),
+        ("MK:0043", "关机/不在服务区", "tencent"),
+        ("MI:0082", "关机/不在服务区", "huawei"),
+        ("MN:0036", "关机/不在服务区", "tencent"),
+        ("MK:0010", "关机/不在服务区", "tencent"),
+        ("MB:1077", "黑名单/拦截", "tencent"),
+        ("MK:0118", "黑名单/拦截", "tencent"),
+        # China Unicom (SGIP)
+        ("SGIP:1", "空号", "tencent"),
+        ("SGIP:5", "停机", "tencent"),
+        ("SGIP:-37", "关机/不在服务区", "tencent"),
+        ("SGIP:4", "空号/停机/关机", "tencent"),
+        ("LT:0001", "空号", "tencent"),
+        # China Telecom (SMGP)
+        ("SMGP640", "空号", "tencent"),
+        ("SMGP705", "停机", "tencent"),
+        ("SMGP702", "关机/不在服务区", "tencent"),
+        ("SMGP601", "空号/停机/关机", "tencent"),
+    ],
+)
+def test_common_gateway_codes_of_the_three_carriers_are_read(code, reason, source):
+    """Codes that used to land in 其他, each read as its source documents it."""
+    assert failure_reason(code) == reason
+    assert CODE_SOURCES[code] == source
+
+
 def test_every_mapping_names_its_source_and_a_known_reason():
     assert set(CODE_REASONS) == set(CODE_SOURCES)
-    assert set(CODE_SOURCES.values()) <= {"seed", "cmpp", "tencent", "aggregator"}
+    assert set(CODE_SOURCES.values()) <= {"seed", "cmpp", "tencent", "huawei", "aggregator"}
     assert set(CODE_REASONS.values()) <= set(REASONS)
+    assert all(code == code.strip().upper() for code in CODE_REASONS)
+
+
+def test_the_ambiguous_reason_is_its_own_and_shown_after_the_three_it_joins():
+    assert EMPTY_SUSPENDED_OR_OFF == "空号/停机/关机"
+    assert REASONS.index(EMPTY_SUSPENDED_OR_OFF) == REASONS.index("关机/不在服务区") + 1
+
+
+def test_a_status_only_vendor_carries_no_reason():
+    """jzyyun reports 0 (failed) and nothing else: the report can say the vendor gives none."""
+    body = (
+        b"<smsreport><psreport><mobile>13800138000</mobile><smslogid>66</smslogid>"
+        b"<status>0</status><sendtime>2024-11-11 10:00:00.0</sendtime></psreport></smsreport>"
+    )
+    (receipt,) = jzyyun_sms.parse_reports(body)
+    assert receipt.status == "failed"
+    assert not carries_reason(receipt.code, vendor=receipt.vendor)
+    assert "jzyyun-sms" in STATUS_ONLY_VENDORS
+    assert failure_reason(receipt.code) == OTHER  # still counted, as 其他
+
+
+def test_a_gateway_code_or_a_remark_carries_a_reason():
+    form = {"mobile": "13800138000", "taskid": "1", "status": "0", "code": "MN:0001"}
+    receipt = veesing_sms.parse_push({**form, "receivetime": "2024-11-11 10:00:00"})
+    assert carries_reason(receipt.code, vendor=receipt.vendor)
+    assert carries_reason("SOMETHING-NEW", vendor="veesing-sms")  # unread, but a reason
+    assert carries_reason(None, vendor="veesing-voice", remark="用户关机")
+    assert not carries_reason(None, vendor="veesing-sms")
+    assert not carries_reason("  ", vendor="veesing-sms", remark="")
 
 
 def test_only_failed_receipts_have_a_reason():

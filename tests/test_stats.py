@@ -10,6 +10,7 @@ build their own store build it at ``store_url`` (conftest). The statistics must 
 
 from __future__ import annotations
 
+import html
 import math
 import warnings
 
@@ -356,6 +357,53 @@ def test_compare_two_values_of_a_column(db, smp):
     low, high = smp.confint_proportions_2indep(4, 6, 1, 6, method="newcomb")
     assert (r.diff_ci_low, r.diff_ci_high) == pytest.approx((low, high))
     assert "could be chance" in r.verdict
+
+
+COMPARE_COLUMNS = [
+    "metric", "column", "a", "b",
+    "successes_a", "trials_a", "rate_a", "ci_low_a", "ci_high_a",
+    "successes_b", "trials_b", "rate_b", "ci_low_b", "ci_high_b",
+    "difference", "diff_ci_low", "diff_ci_high", "z", "p_value", "verdict",
+]  # fmt: skip
+
+
+def test_print_compare_shows_the_verdict_whole_above_the_table(db, capsys):
+    """print(cp.compare(...)) used to cut the verdict at pandas' 50 characters."""
+    c = st.compare(db, "A", "B", column="variant", campaign="double11")
+    verdict = c.loc[0, "verdict"]
+    assert len(verdict) > 100
+    assert verdict.endswith("(more numbers would tell).")
+    print(c)
+    shown = capsys.readouterr().out
+    assert shown.startswith(verdict + "\n")
+    assert "metric" in shown  # the table follows, as pandas prints it
+    assert "(above)" in shown  # its verdict column points up
+    assert c.loc[0, "verdict"] == verdict
+    assert "p_value" in shown
+    assert repr(c).startswith(verdict)
+    assert str(c) == repr(c)
+    page = c._repr_html_()
+    assert page.index(html.escape(verdict)) < page.index("<table")
+    assert "..." not in page.split("<table")[0]
+
+
+def test_compare_result_is_still_a_dataframe_with_the_same_columns(db):
+    c = st.compare(db, "A", "B", column="variant", campaign="double11")
+    assert isinstance(c, pd.DataFrame)
+    assert list(c.columns) == COMPARE_COLUMNS
+    assert c.loc[0, "trials_a"] == 6
+    assert c.iloc[0]["successes_b"] == 1
+    assert isinstance(c.iloc[0], pd.Series)
+    assert isinstance(c["p_value"], pd.Series)
+    part = c[["a", "b", "p_value"]]  # no verdict: shown as any DataFrame
+    assert isinstance(part, pd.DataFrame)
+    assert repr(part) == repr(pd.DataFrame(part))
+    both = pd.concat([c, st.compare(db, "B", "A", column="variant", campaign="double11")])
+    assert len(both) == 2
+    assert list(both.columns) == COMPARE_COLUMNS
+    for verdict in both["verdict"]:
+        assert verdict in repr(both)
+    assert pd.DataFrame(c).equals(c.copy())
 
 
 @pytest.mark.parametrize(("a", "b"), [((930, 1000), (900, 1000)), ((500, 1000), (505, 1000))])

@@ -32,6 +32,7 @@ Reference data is kept apart from logic, one concern a module:
 - ``_prefixes``: libphonenumber's CN patterns and 7-digit carrier/province/city tables
 - ``_prefix_file``: a 号段 prefix file's format, reading it, combining it with libphonenumber's
 - ``_normalize``: :func:`normalize_phones` and :func:`normalize_phone` (Arrow kernels)
+- ``_filetype``: what a file's first bytes say it is (text, a workbook, a PDF renamed .csv)
 - ``_read`` and ``_excel``: text files (encoding, header, separator) and workbooks
 - ``_columns``: which column holds the phone numbers
 - ``_load``: :func:`load_phones`, from any source to the classified DataFrame

@@ -6,7 +6,14 @@ import pandas as pd
 
 from campaign.errors import InputError
 from campaign.phones._normalize import _cell_text
-from campaign.phones._read import _HEADER_SEARCH, _dedupe, _find_header, _note_skipped
+from campaign.phones._read import (
+    _HEADER_SEARCH,
+    _dedupe,
+    _empty,
+    _find_header,
+    _no_rows,
+    _note_skipped,
+)
 
 
 def _read_excel(source, *, sheet, name: str | None = None) -> pd.DataFrame:
@@ -46,8 +53,10 @@ def _read_excel(source, *, sheet, name: str | None = None) -> pd.DataFrame:
             break
         if not blank(i):
             filled.append(i)
+    label = f"sheet {(sheets[sheet] if isinstance(sheet, int) else sheet)!r}"
+    others = f" (its sheets are {sheets}: pass sheet= for another)" if len(sheets) > 1 else ""
     if not filled:
-        return pd.DataFrame({"phone": pd.Series([], dtype="str")})
+        raise _empty(name, f"{label} is empty{others}")
     rows = [cells(i) for i in filled]
     at = _find_header(rows)
     if at is None:
@@ -61,6 +70,9 @@ def _read_excel(source, *, sheet, name: str | None = None) -> pd.DataFrame:
         frame.columns = _dedupe(
             [c.strip() if c and c.strip() else f"column_{i + 1}" for i, c in enumerate(rows[at])]
         )
+        if not len(frame):
+            where = f", {label}" if len(sheets) > 1 else ""
+            raise _no_rows(name, list(frame.columns), where=where, hint=others)
         # calamine starts every sheet at row 1, so position + 1 is the row Excel shows
         skipped = {filled[j] + 1: ",".join(c or "" for c in rows[j]) for j in range(at)}
     _note_skipped(frame, skipped, name=name, what="row")

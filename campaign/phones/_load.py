@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from campaign.errors import InputError
 from campaign.phones._columns import _choose_column, _header_key
 from campaign.phones._excel import _read_excel
+from campaign.phones._filetype import sniff
 from campaign.phones._normalize import normalize_phones
 from campaign.phones._prefix_file import PrefixesLike
 from campaign.phones._read import _read_text
@@ -105,7 +106,11 @@ def load_phones(
     InputError
         When the file cannot be read: unknown type, a line in no known encoding (named, with
         the advice to re-save the file as UTF-8), a row with more fields than the header
-        (named by its line number as an editor shows it).
+        (named by its line number as an editor shows it). Also when a file holds no numbers
+        at all: empty (0 bytes, or only blank space or a BOM), a header with no rows below
+        it, an empty sheet. A file that is neither text nor a workbook whatever its name (a
+        PDF, an image, a ZIP archive renamed ``.csv``) is named for what it starts like; a
+        workbook renamed ``.csv`` is read as the workbook, with a logged warning.
 
     Examples
     --------
@@ -212,19 +217,18 @@ def _read(source: Source, *, sheet, encoding) -> tuple[pd.DataFrame, str]:
             raise InputError(
                 f"{path}: cannot read {suffix!r} files; give a .csv, .tsv, .txt, .xlsx or .xls file"
             )
+        name = str(path)
+        txt = suffix in {".txt", ".text"}
         data = path.read_bytes()
-        return _read_text(
-            data, name=str(path), encoding=encoding, txt=suffix in {".txt", ".text"}
-        ), str(path)
+        return _read_bytes(data, name=name, sheet=sheet, encoding=encoding, txt=txt), name
     if hasattr(source, "read"):
         name = str(getattr(source, "name", "the file"))
         data = source.read()
         if isinstance(data, str):
             data = data.encode("utf-8")
             encoding = "utf-8"
-        if data[:4] == b"PK\x03\x04" or data[:8] == bytes.fromhex("D0CF11E0A1B11AE1"):
-            return _read_excel(io.BytesIO(data), sheet=sheet, name=name), name
-        return _read_text(data, name=name, encoding=encoding, txt=name.endswith(".txt")), name
+        txt = name.endswith(".txt")
+        return _read_bytes(data, name=name, sheet=sheet, encoding=encoding, txt=txt), name
     if isinstance(source, Iterable) and not isinstance(source, (bytes, dict)):
         values = list(source)
         return pd.DataFrame({"phone": pd.Series(values, dtype=object)}), "the list"
@@ -232,3 +236,33 @@ def _read(source: Source, *, sheet, encoding) -> tuple[pd.DataFrame, str]:
         f"cannot load phones from {type(source).__name__}: give a file path, an open file, "
         "a list or Series of numbers, or a DataFrame"
     )
+
+
+def _read_bytes(data: bytes, *, name: str, sheet, encoding, txt: bool) -> pd.DataFrame:
+    """A file's bytes as text, or as a workbook when they are one whatever the file's name
+    (a renamed .xlsx); any other kind of file (a PDF named .csv) is an InputError naming it.
+    """
+    found = sniff(data, encoding=encoding)
+    if found.kind == "text":
+        return _read_text(data, name=name, encoding=encoding, txt=txt)
+    if found.kind == "excel":
+        try:
+            frame = _read_excel(io.BytesIO(data), sheet=sheet, name=name)
+        except InputError as exc:
+            if "cannot open as an Excel workbook" not in str(exc):
+                raise  # the workbook opened: a missing sheet, an empty one
+            raise InputError(
+                f"{name}: not a text file: it is {found.what}, and it does not open as an "
+                f"Excel workbook ({exc.__cause__}); if it is password-protected, remove the "
+                "password, else save the list as CSV (UTF-8) or Excel (.xlsx) and load that"
+            ) from exc
+        if Path(name).suffix.lower() in _TEXT_SUFFIXES - {""}:  # a name that says text
+            log.warning(
+                "%s is %s although its name says text: read it as a workbook", name, found.what
+            )
+        return frame
+    advice = found.advice or (
+        "open it in the program that made it and export the list as CSV (UTF-8) or Excel "
+        "(.xlsx), then load that file"
+    )
+    raise InputError(f"{name}: not a text or Excel file: it starts like {found.what}; {advice}")

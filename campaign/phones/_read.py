@@ -96,11 +96,28 @@ def _sniffing_text(head: bytes) -> str:
     return "\n".join(lines)
 
 
+def _empty(name: str, what: str) -> InputError:
+    return InputError(
+        f"{name}: {what}: there are no phone numbers to load; check that this is the right "
+        "file, or save the list into it (one number a line, or a table with a 手机号 column)"
+    )
+
+
+def _no_rows(name: str, header: list[str], *, where: str = "", hint: str = "") -> InputError:
+    shown = ", ".join(str(h) for h in header[:8]) + (", ..." if len(header) > 8 else "")
+    return InputError(
+        f"{name}{where}: has a header ({shown}) but no rows below it: there are no phone "
+        f"numbers to load; check that the export or save kept the rows{hint}"
+    )
+
+
 def _read_text(data: bytes, *, name: str, encoding: str | None, txt: bool) -> pd.DataFrame:
     """A delimited or one-number-a-line text file; its header found among the first lines.
 
-    UTF-8 stays bytes for Arrow's fast reader; anything else is decoded to text first.
+    UTF-8 stays bytes for Arrow's fast reader; anything else is decoded to text first. A file
+    with nothing but blank space (or a BOM), or with a header and no rows, is an InputError.
     """
+    size = len(data)
     utf16 = encoding is None and data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     if data.startswith(codecs.BOM_UTF8):  # also before an explicit encoding: Notepad adds one
         data = data[len(codecs.BOM_UTF8) :]
@@ -131,10 +148,14 @@ def _read_text(data: bytes, *, name: str, encoding: str | None, txt: bool) -> pd
         head = _sniffing_text(cut)
     numbered = [(i, ln) for i, ln in enumerate(_LINE_BREAK.split(head)) if ln.strip()][:20]
     if not numbered:
-        return pd.DataFrame({"phone": pd.Series([], dtype="str")})
+        blank = "the file is blank (only spaces, empty lines or a byte-order mark)"
+        raise _empty(name, "the file is empty (0 bytes)" if not size else blank)
     sep = _sniff_separator([ln for _, ln in numbered])
     if txt and sep is None:
-        return _read_txt(whole_text())
+        frame = _read_txt(whole_text())
+        if not len(frame):  # its only line was a header word
+            raise _no_rows(name, [numbered[0][1].strip()])
+        return frame
 
     rows = [next(csv.reader([ln], delimiter=sep)) if sep else [ln] for _, ln in numbered]
     at = _find_header(rows[:_HEADER_SEARCH])
@@ -156,6 +177,8 @@ def _read_text(data: bytes, *, name: str, encoding: str | None, txt: bool) -> pd
         )
     else:
         frame.columns = _dedupe([str(c).strip() for c in frame.columns])
+    if not len(frame):
+        raise _no_rows(name, list(frame.columns))
     _note_skipped(frame, skipped, name=name, what="line")
     return frame
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import warnings
 from collections.abc import Sequence
 
@@ -14,7 +15,52 @@ from campaign.stats.replies import reply_stats
 from campaign.stats.voice import voice_stats
 from campaign.store import DbLike
 
-__all__ = ["compare"]
+__all__ = ["Comparison", "compare"]
+
+
+class Comparison(pd.DataFrame):
+    """What :func:`compare` returns: a DataFrame whose repr puts the verdict first, whole.
+
+    It is a plain ``pandas.DataFrame`` in every other way (columns, ``.loc``, ``.iloc``,
+    slicing, ``pd.concat``, ``to_csv``), subclassed as pandas documents ("Subclassing pandas
+    data structures": ``_constructor``). Printed, or shown in a notebook, it starts with the
+    ``verdict`` sentence of each row, which pandas' table would cut at 50 characters; the
+    table follows, its ``verdict`` column saying ``(above)``. A slice without the ``verdict``
+    column shows as any DataFrame.
+    """
+
+    @property
+    def _constructor(self):
+        return Comparison
+
+    def _verdicts(self) -> str | None:
+        if "verdict" not in self.columns or not len(self):
+            return None
+        verdicts = [str(v) for v in self["verdict"]]
+        if len(verdicts) == 1:
+            return verdicts[0]
+        return "\n".join(f"{i}: {v}" for i, v in zip(self.index, verdicts, strict=True))
+
+    def _table(self) -> pd.DataFrame:
+        """The table under the verdicts: every column, the verdict pointing up to them."""
+        return pd.DataFrame(self).assign(verdict="(above)")
+
+    def __repr__(self) -> str:
+        verdicts = self._verdicts()
+        if verdicts is None:
+            return repr(pd.DataFrame(self))
+        return f"{verdicts}\n\n{self._table()!r}"
+
+    def _repr_html_(self) -> str | None:
+        verdicts = self._verdicts()
+        if verdicts is None:
+            return pd.DataFrame(self)._repr_html_()
+        table = self._table()._repr_html_()
+        if table is None:  # display.notebook_repr_html is off: the text repr is used
+            return None
+        lines = "<br>".join(html.escape(v) for v in verdicts.split("\n"))
+        return f"<p>{lines}</p>\n{table}"
+
 
 #: metric -> (function, successes column, trials column)
 _METRICS = {
@@ -34,7 +80,7 @@ def compare(
     metric: str = "delivery_rate",
     column: str = "campaign",
     campaign: str | Sequence[str] | None = None,
-) -> pd.DataFrame:
+) -> Comparison:
     """Is A's rate really different from B's? Two campaigns, or two values of a column.
 
     Parameters
@@ -54,8 +100,9 @@ def compare(
 
     Returns
     -------
-    DataFrame
-        One row: ``metric``, ``column``, ``a``, ``b``; for each side ``successes_a``,
+    Comparison
+        A DataFrame (see :class:`Comparison`: printed, the verdict comes first, whole) of
+        one row: ``metric``, ``column``, ``a``, ``b``; for each side ``successes_a``,
         ``trials_a``, ``rate_a``, ``ci_low_a``, ``ci_high_a`` (and ``_b``; fractions, 95%
         Wilson); ``difference`` = rate_a - rate_b with ``diff_ci_low``/``diff_ci_high``
         (Newcombe's interval, 95%), ``z`` and ``p_value`` (two-sided pooled two-proportion
@@ -69,6 +116,14 @@ def compare(
     >>> print(ab.loc[0, "verdict"])
     reply rate: double11-A 2.9% vs double11-B 3.2%, difference -0.3 points (95% CI -0.8 to +0.3);
     p = 0.333: no real difference shown, it could be chance (more numbers would tell).
+    >>> print(ab)  # the verdict first, whole, then the table
+    reply rate: double11-A 2.9% vs double11-B 3.2%, difference -0.3 points (95% CI -0.8 to +0.3);
+    p = 0.333: no real difference shown, it could be chance (more numbers would tell).
+    <BLANKLINE>
+           metric    column           a  ...    z  p_value  verdict
+    0  reply_rate  campaign  double11-A  ...  ...      ...  (above)
+    <BLANKLINE>
+    [1 rows x 20 columns]
     """
     if metric not in _METRICS:
         raise InputError(f"metric must be one of {', '.join(_METRICS)}, not {metric!r}")
@@ -130,7 +185,7 @@ def compare(
         "p_value": test["p_value"],
     }
     row["verdict"] = _verdict(row)
-    return pd.DataFrame([row])
+    return Comparison([row])
 
 
 def _verdict(row: dict) -> str:

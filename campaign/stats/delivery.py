@@ -93,7 +93,8 @@ def failure_reasons(
 
     Counts recipients whose latest receipt says ``failed``, by the ``reason`` ingest mapped
     from the vendor's code, one of :data:`campaign.reasons.REASONS` (空号, 停机,
-    关机/不在服务区, 黑名单/拦截, 过期未送达, 未接听, 其他; a missing reason counts as 其他).
+    关机/不在服务区, 空号/停机/关机, 黑名单/拦截, 过期未送达, 未接听, 其他; a missing reason
+    counts as 其他).
 
     Returns
     -------
@@ -105,12 +106,12 @@ def failure_reasons(
     Examples
     --------
     >>> cp.failure_reasons("campaign.db", campaign="double11-A").round(3)
-       reason  count  share                                     codes
-    0      停机    156  0.331                             UNDELIV (156)
-    1      其他    116  0.246  MN:0001 (43), MN:0054 (37), MK:0005 (36)
-    2  黑名单/拦截     82  0.174                MA:0001 (44), REJECTD (38)
-    3   过期未送达     81  0.172                              EXPIRED (81)
-    4      空号     36  0.076                              MK:0001 (36)
+         reason  count  share                                     codes
+    0        停机    156  0.331                             UNDELIV (156)
+    1  空号/停机/关机    116  0.246  MN:0001 (43), MN:0054 (37), MK:0005 (36)
+    2    黑名单/拦截     82  0.174                MA:0001 (44), REJECTD (38)
+    3     过期未送达     81  0.172                              EXPIRED (81)
+    4        空号     36  0.076                              MK:0001 (36)
     """
     database = _open(db)
     campaigns = _campaigns(database, campaign)
