@@ -29,6 +29,7 @@ from stats_fixtures import (
 )
 
 import campaign.stats as st
+from campaign.experiments import detectable_effect
 from campaign.errors import CampaignError, InputError
 from campaign.store import connect, copy_store, open_db
 from campaign.store.postgres import is_postgres_url
@@ -356,14 +357,20 @@ def test_compare_two_values_of_a_column(db, smp):
     assert (r.z, r.p_value) == pytest.approx((z, p))
     low, high = smp.confint_proportions_2indep(4, 6, 1, 6, method="newcomb")
     assert (r.diff_ci_low, r.diff_ci_high) == pytest.approx((low, high))
-    assert "could be chance" in r.verdict
+    # 6 numbers a side: the verdict says how big a change they could have shown
+    assert r.verdict.endswith(
+        "p = 0.079: no difference shown; with these numbers only a change of at least 72.1 "
+        "points could have been detected."
+    )
+    assert r.detectable_difference == pytest.approx(detectable_effect(6, 6, 1 / 6))
 
 
 COMPARE_COLUMNS = [
     "metric", "column", "a", "b",
     "successes_a", "trials_a", "rate_a", "ci_low_a", "ci_high_a",
     "successes_b", "trials_b", "rate_b", "ci_low_b", "ci_high_b",
-    "difference", "diff_ci_low", "diff_ci_high", "z", "p_value", "verdict",
+    "difference", "diff_ci_low", "diff_ci_high", "z", "p_value", "detectable_difference",
+    "verdict",
 ]  # fmt: skip
 
 
@@ -372,7 +379,7 @@ def test_print_compare_shows_the_verdict_whole_above_the_table(db, capsys):
     c = st.compare(db, "A", "B", column="variant", campaign="double11")
     verdict = c.loc[0, "verdict"]
     assert len(verdict) > 100
-    assert verdict.endswith("(more numbers would tell).")
+    assert verdict.endswith("points could have been detected.")
     print(c)
     shown = capsys.readouterr().out
     assert shown.startswith(verdict + "\n")
