@@ -1,13 +1,19 @@
 """The post-campaign report: one self-contained HTML file to send to your boss.
 
-Everything is inside the file: the CSS inline, the charts as base64 PNG images, no scripts,
-no fonts or styles fetched from anywhere, so it opens offline in any browser or mail client.
-It is rendered with jinja2 with autoescaping on, since reply texts are written by strangers.
+Everything is inside the file: the CSS inline, the charts as base64 PNG images, and the font
+of its Chinese text. That font is the one the charts use (Noto Sans CJK SC from ``mplfonts``,
+see :func:`campaign.plots.cjk_fonts`), cut down to the characters this page shows (a few
+hundred glyphs, some 20-40 KB instead of 16 MB) and embedded as WOFF2 in a ``data:`` URL of an
+``@font-face``, so 移动 and 广东 read the same on a machine without Chinese fonts (Debian, most
+servers, CI) as on a Mac. No scripts, nothing fetched from anywhere: it opens offline in any
+browser or mail client. It is rendered with jinja2 with autoescaping on, since reply texts
+are written by strangers.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import logging
 import os
@@ -35,6 +41,14 @@ _PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(
 
 #: How many task ids of unlinked receipts the report names.
 TASKS_SHOWN = 5
+
+#: The CSS family name of the embedded subset of the charts' CJK font (first in the page's
+#: font list, so Chinese text uses it everywhere; Latin text falls through to the system's).
+FONT_FAMILY = "Campaign CJK"
+
+#: The first code point the embedded font covers (U+2E80, CJK radicals); below it every
+#: system font has the glyphs.
+_CJK_FROM = 0x2E80
 
 
 def mask_phone(phone: str | None) -> str:
@@ -262,7 +276,7 @@ def report(
     ]
 
     info["created_at"] = _when(info["created_at"])
-    html = _TEMPLATE.render(
+    page = dict(
         campaign=campaign,
         info=info,
         sent={
@@ -284,11 +298,82 @@ def report(
         masked=mask_phones,
         generated=now(),
     )
+    html = _TEMPLATE.render(**page, font=None, font_family=FONT_FAMILY)
+    font = _embedded_font(html)  # the glyphs of exactly the characters this page shows
+    if font is not None:
+        html = _TEMPLATE.render(**page, font=font, font_family=FONT_FAMILY)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     log.info("%s: report written to %s (%d KB)", campaign, out, len(html) // 1024)
     return out
+
+
+# --------------------------------------------------------------------------- the font
+
+
+def _cjk_font_file() -> tuple[Path, int] | None:
+    """The file (and its index, for a .ttc collection) of the charts' CJK font, or None."""
+    from matplotlib import font_manager
+
+    family = plots.cjk_fonts()  # registers mplfonts' Noto Sans CJK SC; warns when none
+    if len(family) < 2:
+        return None
+    name = family[-1]
+    try:
+        found = font_manager.findfont(
+            font_manager.FontProperties(family=name), fallback_to_default=False
+        )
+    except ValueError:
+        return None
+    path = Path(found)
+    if path.suffix.lower() != ".ttc":
+        return path, 0
+    from fontTools.ttLib import TTCollection
+
+    with TTCollection(str(path), lazy=True) as collection:
+        for number, face in enumerate(collection.fonts):
+            if face["name"].getBestFamilyName() == name:
+                return path, number
+    return path, 0
+
+
+def _embedded_font(html: str) -> str | None:
+    """The base64 WOFF2 of the CJK font cut down to the CJK characters of ``html``.
+
+    CJK means from U+2E80 on (radicals, punctuation such as 。and ：, ideographs, kana,
+    full-width forms): what a system without Chinese fonts draws as boxes. Latin letters,
+    digits and punctuation such as – and · stay with the system's font. None when the page
+    has no such character, or no CJK font is found (the page then names the system's fonts
+    only: a warning of :func:`campaign.plots.cjk_fonts` says so).
+    """
+    text = "".join(sorted({c for c in html if ord(c) >= _CJK_FROM}))
+    return _subset(text) if text else None
+
+
+@functools.lru_cache(maxsize=16)
+def _subset(text: str) -> str | None:
+    """:func:`_embedded_font` of these characters (about 0.4 s: kept for the next report)."""
+    found = _cjk_font_file()
+    if found is None:
+        return None
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    options = subset.Options()
+    options.flavor = "woff2"  # needs brotli: fonttools[woff], a dependency
+    options.desubroutinize = True  # CFF without subroutines compresses better (20.7 -> 19.4 KB)
+    options.layout_features = []  # no alternates: the glyphs as typed
+    options.name_IDs = [1, 2]  # family and style names only
+    options.hinting = False
+    path, number = found
+    with TTFont(str(path), fontNumber=number, lazy=True) as font:
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text=text)
+        subsetter.subset(font)
+        buffer = io.BytesIO()
+        subset.save_font(font, buffer, options)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # --------------------------------------------------------------------------- formatting
@@ -423,9 +508,13 @@ _TEMPLATE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).f
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ campaign }}: campaign report</title>
 <style>
-  body { font-family: -apple-system, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC",
-         "Helvetica Neue", Arial, sans-serif; margin: 2em auto; max-width: 1000px;
-         color: #222; padding: 0 1em; }
+{% if font %}
+  @font-face { font-family: "{{ font_family }}"; font-display: block;
+               src: url("data:font/woff2;base64,{{ font }}") format("woff2"); }
+{% endif %}
+  body { font-family: "{{ font_family }}", -apple-system, "PingFang SC", "Microsoft YaHei",
+         "Noto Sans CJK SC", "Helvetica Neue", Arial, sans-serif; margin: 2em auto;
+         max-width: 1000px; color: #222; padding: 0 1em; }
   h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 2px solid #3b7dd8; }
   .meta { color: #666; font-size: 0.9em; }
   .cards { display: flex; flex-wrap: wrap; gap: 0.8em; margin-top: 1em; }

@@ -7,6 +7,7 @@ same data must say the same.
 from __future__ import annotations
 
 import base64
+import io
 import re
 from html.parser import HTMLParser
 
@@ -15,7 +16,7 @@ import pytest
 from stats_fixtures import StoreBuilder, double11, postgres_database, replies_before_receipts
 
 from campaign.errors import InputError
-from campaign.report import mask_phone, mask_phones_in_text, report
+from campaign.report import FONT_FAMILY, mask_phone, mask_phones_in_text, report
 
 matplotlib.use("Agg")
 
@@ -40,7 +41,7 @@ class Page(HTMLParser):
                  self.sources).append(value)  # fmt: skip
 
     def handle_data(self, data):
-        if data.strip():
+        if data.strip() and self.tags[-1:] != ["style"]:
             self.text.append(data.strip())
 
 
@@ -76,6 +77,7 @@ def test_report_is_one_self_contained_file(page):
     assert parsed.sources == []  # nothing fetched from anywhere
     assert "http://" not in html
     assert "https://" not in html
+    assert re.findall(r"url\(\"?([a-z]+):", html) == ["data"]  # the font, inside the file
     assert len(parsed.images) >= 5
     for src in parsed.images:
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -264,3 +266,55 @@ def test_the_report_says_what_a_carrier_means(page):
     assert "携号转网" in note
     assert "original carrier" in note
     assert "own carrier column" in note
+
+
+# --------------------------------------------------------------------------- the embedded font
+
+
+def embedded_font(html: str):
+    """The family, the fontTools font and the WOFF2 bytes of the page's ``@font-face``."""
+    from fontTools.ttLib import TTFont
+
+    face = re.search(
+        r'@font-face \{ font-family: "([^"]+)";[^}]*src: url\("data:font/woff2;base64,'
+        r'([A-Za-z0-9+/=]+)"\) format\("woff2"\); \}',
+        html,
+    )
+    assert face is not None, "no @font-face with a WOFF2 data: URL in the page"
+    data = base64.b64decode(face[2])
+    return face[1], TTFont(io.BytesIO(data)), data
+
+
+def cjk(text: str) -> set[str]:
+    return {c for c in text if ord(c) >= 0x2E80}
+
+
+def test_the_page_carries_its_chinese_font(page):
+    """On a machine without Chinese fonts the tables would show boxes: the page brings a subset
+    of the charts' Noto Sans CJK SC with exactly the characters it shows."""
+    html, parsed = page
+    family, font, _ = embedded_font(html)
+    assert family == FONT_FAMILY
+    assert font.flavor == "woff2"
+    assert "Noto Sans CJK SC" in font["name"].getBestFamilyName()
+    body = re.search(r"body \{ font-family: ([^;]+);", html)[1]
+    assert body.startswith(f'"{FONT_FAMILY}", ')  # first: Chinese text uses it everywhere
+    shown = cjk(" ".join(parsed.text))
+    assert {"移", "动", "广", "东", "空", "号", "。"} <= shown
+    covered = {chr(code) for code in font.getBestCmap()}
+    assert shown <= covered  # every Chinese character of the page has its glyph
+    assert covered <= cjk(html)  # and nothing else: no Latin, no unused glyphs
+    assert len(font.getGlyphOrder()) <= len(shown) + 1  # .notdef
+
+
+def test_the_font_follows_what_the_page_shows(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("x").batch("x", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+        s.receipt("x", "13800000001", "delivered", "2024-11-11T10:00:05+08:00")
+        s.reply("x", "13800000001", "饕餮盛宴几点开始？😀", "2024-11-11T10:01:00+08:00")
+    html = report(store_url, campaign="x", path=tmp_path / "x.html").read_text("utf-8")
+    _, font, data = embedded_font(html)
+    covered = {chr(code) for code in font.getBestCmap()}
+    assert set("饕餮盛宴几点开始？") <= covered  # a stranger's reply: its characters too
+    assert "😀" not in covered  # not in Noto Sans CJK SC: left to the system's emoji font
+    assert len(data) < 25_000  # some 80 glyphs: a few KB, not the 16 MB font
