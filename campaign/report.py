@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -45,6 +46,16 @@ TASKS_SHOWN = 5
 #: The CSS family name of the embedded subset of the charts' CJK font (first in the page's
 #: font list, so Chinese text uses it everywhere; Latin text falls through to the system's).
 FONT_FAMILY = "Campaign CJK"
+
+#: A variant's campaign name: a stem, a dash, the variant (``double11-A``, ``d11-B``). Two
+#: campaigns of one stem on one channel are sibling variants, compared in the A/B section.
+_VARIANT_NAME = re.compile(r"^(?P<stem>.+)-(?P<variant>[^-]+)$")
+
+#: What the A/B section compares, per channel (metrics of :func:`campaign.stats.compare`).
+AB_METRICS = {
+    "voice": ("answer_rate", "delivery_rate"),
+    "sms": ("delivery_rate", "reply_rate", "opt_out_rate"),
+}
 
 #: The first code point the embedded font covers (U+2E80, CJK radicals); below it every
 #: system font has the glyphs.
@@ -91,6 +102,7 @@ def report(
     campaign: str,
     path: str | os.PathLike,
     mask_phones: bool = True,
+    compare_with: str | Sequence[str] | None = None,
 ) -> Path:
     """Write the post-campaign report of one campaign as a single HTML file.
 
@@ -101,6 +113,13 @@ def report(
     :mod:`campaign.plots`, and the latest replies with opt-outs marked. Phone numbers, also
     those typed inside reply texts, are masked (``138****8000``) unless
     ``mask_phones=False``.
+
+    The A/B section puts the campaign beside each of its sibling variants (campaigns named
+    alike up to the last ``-``, on the same channel: ``double11-A`` and ``double11-B``) or
+    the campaigns named in ``compare_with``: each side's rate with its interval, the
+    difference with its interval, the p-value and the verdict of
+    :func:`campaign.stats.compare`, for the delivery, reply and opt-out rates (voice: the
+    answer and delivery rates).
 
     For a vendor that reports no delivery data (``vendor_limits(...).delivery == "none"``,
     e.g. ihuyi-voice) the report says so instead of showing delivery and answer rates that
@@ -117,6 +136,9 @@ def report(
         Where to write the HTML file (folders are created).
     mask_phones
         Mask phone numbers (default). Set False only for a report that stays in-house.
+    compare_with
+        The campaign (or list) to compare with in the A/B section. Default: the sibling
+        variants found by name; ``[]`` leaves the section out.
 
     Returns
     -------
@@ -128,12 +150,15 @@ def report(
     >>> path = cp.report("campaign.db", campaign="double11-A", path="double11-A.html")
     >>> path.name, path.stat().st_size > 100_000  # charts and all, in one file
     ('double11-A.html', True)
+    >>> path = cp.report("campaign.db", campaign="vip-jzyyun", path="vip.html",
+    ...                  compare_with="double11-A")  # any campaign, named
     """
     if not isinstance(campaign, str) or not campaign:
         raise InputError("campaign must be the name of one campaign, e.g. campaign='double11'")
     delivery = stats.delivery_stats(db, campaign=campaign)  # checks the store and the name
     store = connect(db)
     info = reads.campaign_info(store, campaign)
+    others, named = _compared_with(store, campaign, info["channel"], compare_with)
     summary = reads.batch_summary(store, campaign)
     voice = info["channel"] == "voice"
     no_delivery = _delivery_kind(info["vendor"]) == "none"
@@ -276,6 +301,7 @@ def report(
     ]
 
     info["created_at"] = _when(info["created_at"])
+    ab = [_ab(db, store, campaign, info, other) for other in others]
     page = dict(
         campaign=campaign,
         info=info,
@@ -288,6 +314,8 @@ def report(
             "unknown": summary["unknown"] or 0,
         },
         headline=headline,
+        ab=ab,
+        ab_named=named,
         no_delivery=no_delivery,
         unlinked=_unlinked_note(unlinked),
         charts=charts,
@@ -307,6 +335,103 @@ def report(
     out.write_text(html, encoding="utf-8")
     log.info("%s: report written to %s (%d KB)", campaign, out, len(html) // 1024)
     return out
+
+
+# --------------------------------------------------------------------------- A/B
+
+
+def _compared_with(store, campaign: str, channel: str, compare_with) -> tuple[list[str], bool]:
+    """The campaigns of the A/B section, and whether the user named them."""
+    known = dict(store.rows("SELECT name, channel FROM campaigns ORDER BY name"))
+    if compare_with is None:
+        own = _VARIANT_NAME.match(campaign)
+        siblings = [
+            name
+            for name, their_channel in known.items()
+            if own is not None
+            and name != campaign
+            and their_channel == channel
+            and (m := _VARIANT_NAME.match(name)) is not None
+            and m["stem"] == own["stem"]
+        ]
+        return siblings, False
+    names = [compare_with] if isinstance(compare_with, str) else compare_with
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        raise InputError(
+            "compare_with must be a campaign name or a list of them (e.g. "
+            f"compare_with='double11-B'; [] for no A/B section), not {compare_with!r}"
+        )
+    for name in names:
+        if name == campaign:
+            raise InputError(
+                f"compare_with={name!r} is the report's own campaign: name another one"
+            )
+        if name not in known:
+            others = ", ".join(n for n in known if n != campaign) or "none"
+            raise InputError(
+                f"compare_with={name!r}: no campaign {name!r} in this store; the others are: "
+                f"{others}"
+            )
+    return list(dict.fromkeys(names)), True
+
+
+def _ab(db: DbLike, store, campaign: str, info: dict, other: str) -> dict:
+    """One comparison of the A/B section: rows per metric, each with the verdict in words."""
+    theirs = reads.campaign_info(store, other)
+    section = {"a": campaign, "b": other, "rows": [], "note": None}
+    silent = [
+        name
+        for name, vendor in ((campaign, info["vendor"]), (other, theirs["vendor"]))
+        if _delivery_kind(vendor) == "none"
+    ]
+    if silent:
+        section["note"] = (
+            f"{' and '.join(silent)}: the vendor reports no delivery data, so delivery, reply "
+            "and answer rates cannot be compared."
+        )
+        return section
+    shared = AB_METRICS["voice" if info["channel"] == "voice" else "sms"]
+    if (info["channel"] == "voice") != (theirs["channel"] == "voice"):
+        shared = ("delivery_rate",)  # an SMS against a voice campaign: only delivery is both
+    for metric in shared:
+        label = metric.replace("_", " ")
+        try:
+            row = _first(stats.compare(db, campaign, other, metric=metric))
+        except InputError as exc:  # a side has nothing yet (no receipts, nothing delivered)
+            section["rows"].append({"metric": label, "missing": f"not comparable yet: {exc}"})
+            continue
+        section["rows"].append(
+            {
+                "metric": label,
+                "a": _side(row.rate_a, row.ci_low_a, row.ci_high_a, row.successes_a, row.trials_a),
+                "b": _side(row.rate_b, row.ci_low_b, row.ci_high_b, row.successes_b, row.trials_b),
+                "difference": _points(row.difference, row.diff_ci_low, row.diff_ci_high),
+                "p": _p_value(row.p_value),
+                "verdict": row.verdict,
+                "significant": bool(row.p_value < 0.05),
+            }
+        )
+    return section
+
+
+def _side(rate, low, high, successes, trials) -> dict:
+    return {
+        "rate": _pct(rate),
+        "ci": f"95% CI {low:.1%}–{high:.1%}",
+        "of": f"{successes:,} / {trials:,}",
+    }
+
+
+def _points(difference, low, high) -> str:
+    if difference is None or pd.isna(difference):
+        return "–"
+    return f"{difference * 100:+.1f} points (95% CI {low * 100:+.1f} to {high * 100:+.1f})"
+
+
+def _p_value(p) -> str:
+    if p is None or pd.isna(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
 # --------------------------------------------------------------------------- the font
@@ -531,6 +656,8 @@ _TEMPLATE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).f
   figcaption { font-weight: 600; margin-bottom: 0.3em; }
   .optout { color: #b3261e; font-weight: 600; }
   blockquote { margin: 0.5em 0; padding: 0.5em 1em; background: #f6f6f6; }
+  table.ab small { color: #555; } .verdicts li { margin: 0.3em 0; }
+  .verdicts li.significant { font-weight: 600; }
 </style>
 </head>
 <body>
@@ -562,6 +689,44 @@ to another carrier (携号转网) cannot be seen offline, except where the conta
 own carrier column, which is used instead.
 运营商按号段判断：携号转网的号码仍显示原运营商；名单自带运营商列时以名单为准。</p>
 {% if unlinked %}<p class="meta" id="unlinked">{{ unlinked }}</p>{% endif %}
+
+{% if ab %}
+<section id="ab">
+<h2>A/B comparison</h2>
+{% for c in ab %}
+<h3>{{ c.a }} vs {{ c.b }}</h3>
+{% if c.note %}<p class="meta">{{ c.note }}</p>{% endif %}
+{% if c.rows %}
+<table class="ab" data-b="{{ c.b }}">
+<thead><tr><th>metric</th><th class="num">{{ c.a }} (this report)</th><th class="num">{{ c.b }}</th>
+<th class="num">difference {{ c.a }} − {{ c.b }}</th><th class="num">p-value</th></tr></thead>
+<tbody>
+{% for r in c.rows %}
+{% if r.missing %}
+<tr><td>{{ r.metric }}</td><td colspan="4">{{ r.missing }}</td></tr>
+{% else %}
+<tr><td>{{ r.metric }}</td>
+<td class="num"><b>{{ r.a.rate }}</b><br><small>{{ r.a.ci }}<br>{{ r.a.of }}</small></td>
+<td class="num"><b>{{ r.b.rate }}</b><br><small>{{ r.b.ci }}<br>{{ r.b.of }}</small></td>
+<td class="num">{{ r.difference }}</td><td class="num">{{ r.p }}</td></tr>
+{% endif %}
+{% endfor %}
+</tbody>
+</table>
+<ul class="verdicts">
+{% for r in c.rows if r.verdict %}
+<li{% if r.significant %} class="significant"{% endif %}>{{ r.verdict }}</li>
+{% endfor %}
+</ul>
+{% endif %}
+{% endfor %}
+<p class="meta">{% if ab_named %}Compared with the campaigns named in compare_with.{% else %}
+Sibling variants: campaigns named like this one up to the last “-”, on the same channel; pass
+compare_with= to choose others.{% endif %} Rates with 95% Wilson intervals; the difference
+with Newcombe's 95% interval and a two-sided two-proportion z-test. p &lt; 0.05 reads as a
+real difference; a larger p means the test could not tell, not that the variants are equal.</p>
+</section>
+{% endif %}
 
 <h2>Charts</h2>
 {% for title, png in charts %}

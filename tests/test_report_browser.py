@@ -3,10 +3,10 @@
 Each report of ``campaign demo`` is copied with a probe script appended (the report itself has
 no script), opened with ``chromium --headless --dump-dom``, and the probe writes what the
 browser saw into the DOM: the font faces and their status once ``document.fonts.ready``
-settles, ``document.fonts.check`` for the embedded family with Chinese text, and the body's
-computed font list. ``check`` alone proves nothing (it is true when no face of the family
-exists at all), so the face must also be there and ``loaded``: loaded by the page's own text,
-since the probe never asks for it.
+settles, ``document.fonts.check`` for the embedded family with Chinese text, the body's
+computed font list, and the A/B section's comparisons and verdicts. ``check`` alone proves
+nothing (it is true when no face of the family exists at all), so the face must also be there
+and ``loaded``: loaded by the page's own text, since the probe never asks for it.
 
 Without Chromium the tests skip, saying how to install it; ``.ci/run`` installs it and sets
 ``CAMPAIGN_REQUIRE_BROWSER=1``, under which a missing Chromium fails instead of skipping.
@@ -27,6 +27,7 @@ import pytest
 
 from campaign import demo
 from campaign.report import FONT_FAMILY
+from campaign.stats import compare
 
 CHROMIUM = next(
     (found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None
@@ -45,7 +46,13 @@ window.addEventListener("load", function () {
     out.textContent = JSON.stringify({
       faces: faces,
       check: document.fonts.check('16px "%(family)s"', "%(chinese)s"),
-      body: getComputedStyle(document.body).fontFamily
+      body: getComputedStyle(document.body).fontFamily,
+      ab: document.getElementById("ab") === null ? null : {
+        compared: Array.from(document.querySelectorAll("#ab h3"), function (h) {
+          return h.textContent; }),
+        verdicts: Array.from(document.querySelectorAll("#ab ul.verdicts li"), function (li) {
+          return li.textContent; })
+      }
     });
     document.body.appendChild(out);
   });
@@ -110,3 +117,17 @@ def test_the_report_shows_its_chinese_in_its_own_font(chromium, demo_reports, na
     assert [FONT_FAMILY, "loaded"] in probe["faces"], probe  # decoded and used by the page
     assert probe["check"] is True, probe
     assert probe["body"].startswith(f'"{FONT_FAMILY}"'), probe["body"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REPORTS)
+def test_the_ab_campaigns_show_their_comparison(chromium, demo_reports, name, tmp_path):
+    probe, _ = open_in_chromium(chromium, demo_reports / f"{name}.html", tmp_path)
+    if name not in demo.VARIANTS:  # vip-jzyyun, voice-notice: no sibling variant
+        assert probe["ab"] is None
+        return
+    (other,) = set(demo.VARIANTS) - {name}
+    assert probe["ab"]["compared"] == [f"{name} vs {other}"]
+    db = demo_reports / "campaign.db"
+    for metric in ("delivery_rate", "reply_rate", "opt_out_rate"):
+        assert compare(db, name, other, metric=metric).loc[0, "verdict"] in probe["ab"]["verdicts"]
