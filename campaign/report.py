@@ -27,6 +27,7 @@ from jinja2 import Environment
 
 from campaign import plots, stats, vendors
 from campaign.errors import InputError
+from campaign.reasons import OTHER
 from campaign.store import DbLike, connect, now, reads
 
 __all__ = ["mask_phone", "report"]
@@ -254,24 +255,31 @@ def report(
         by_carrier, by_province, by_hour = (f.iloc[0:0] for f in (by_carrier, by_province, by_hour))
         curve, latency_hist, reasons = (f.iloc[0:0] for f in (curve, latency_hist, reasons))
         talk = voice_carrier = None
-    charts = []
+    no_reason = _no_reason_note(info["vendor"], reasons)
+    charts = []  # (title, base64 PNG or None, a note under the title or None)
     if len(by_carrier):
-        charts.append(("Delivery rate by carrier", _png(plots.plot_delivery_rate, by_carrier)))
+        charts.append(
+            ("Delivery rate by carrier", _png(plots.plot_delivery_rate, by_carrier), None)
+        )
     if len(by_province):
         top = by_province.sort_values("submitted", ascending=False).head(20)
         charts.append(
-            ("Delivery rate by province (20 largest)", _png(plots.plot_delivery_rate, top))
+            ("Delivery rate by province (20 largest)", _png(plots.plot_delivery_rate, top), None)
         )
     if len(curve):
-        charts.append(("Delivered over time, by carrier", _png(plots.plot_delivery_curve, curve)))
+        charts.append(
+            ("Delivered over time, by carrier", _png(plots.plot_delivery_curve, curve), None)
+        )
     if len(latency_hist):
-        charts.append(("Receipt latency", _png(plots.plot_latency, latency_hist)))
-    if len(reasons):
-        charts.append(("Why numbers failed", _png(plots.plot_failure_reasons, reasons)))
+        charts.append(("Receipt latency", _png(plots.plot_latency, latency_hist), None))
+    if no_reason:  # one bar, 其他 100%, would say nothing: say that the vendor says nothing
+        charts.append(("Why numbers failed", None, no_reason))
+    elif len(reasons):
+        charts.append(("Why numbers failed", _png(plots.plot_failure_reasons, reasons), None))
     if len(hours):
-        charts.append(("Replies by hour of day", _png(plots.plot_replies_by_hour, hours)))
+        charts.append(("Replies by hour of day", _png(plots.plot_replies_by_hour, hours), None))
     if talk is not None and len(talk):
-        charts.append(("Talk time of answered calls", _png(plots.plot_talk_time, talk)))
+        charts.append(("Talk time of answered calls", _png(plots.plot_talk_time, talk), None))
 
     tables = (
         []
@@ -281,7 +289,7 @@ def report(
             ("Delivery by province", _table(by_province, _DELIVERY)),
             ("Delivery by send hour", _table(by_hour, _DELIVERY)),
             ("Latency by carrier (seconds)", _table(latency, _LATENCY)),
-            ("Failure reasons", _table(reasons, _REASONS)),
+            ("Failure reasons", _table(reasons, _REASONS, note=no_reason)),
         ]
     )
     if not no_delivery or (rep is not None and rep.replies):
@@ -527,6 +535,29 @@ def _unlinked_note(unlinked: pd.DataFrame) -> str | None:
     )
 
 
+def _no_reason_note(vendor: str, reasons: pd.DataFrame) -> str | None:
+    """The sentence for a vendor whose receipts say only *that* numbers failed, None otherwise.
+
+    That is: every failure is 其他 (no code maps to a reason) and all carry one same code that
+    is no gateway code but a bare status (empty, or one or two digits: jzyyun-sms reports
+    status 0 for failed, and nothing else). A mix of unmapped gateway codes (MN:0001,
+    MN:0054) keeps its chart and table: the codes are there to read.
+    """
+    if len(reasons) != 1 or reasons["reason"].iloc[0] != OTHER:
+        return None
+    codes = str(reasons["codes"].iloc[0]).split(", ")
+    code = codes[0].rsplit(" (", 1)[0]
+    if len(codes) != 1 or not (code == "(none)" or re.fullmatch(r"\d{1,2}", code)):
+        return None
+    failed = int(reasons["count"].iloc[0])
+    carried = "no code at all" if code == "(none)" else f"the status code {code} and nothing else"
+    return (
+        f"{vendor} gives no failure reason: its receipts say only that a number failed (all "
+        f"{failed:,} failed numbers carry {carried}), not why. Ask the vendor for the "
+        "carriers' status codes if you need the reasons."
+    )
+
+
 def _first(frame: pd.DataFrame) -> SimpleNamespace | None:
     """The first row with each column's own type (``iloc`` would make counts floats)."""
     return SimpleNamespace(**frame.to_dict("records")[0]) if len(frame) else None
@@ -601,8 +632,11 @@ def _cell(value, kind: str) -> str:
     return str(value)
 
 
-def _table(frame: pd.DataFrame, columns: dict[str, str]) -> dict:
-    """The group columns (``attrs["by"]``), then the numbers of ``columns`` in the frame."""
+def _table(frame: pd.DataFrame, columns: dict[str, str], *, note: str | None = None) -> dict:
+    """The group columns (``attrs["by"]``), then the numbers of ``columns`` in the frame;
+    with a ``note``, the note instead of the rows."""
+    if note:
+        return {"header": [], "rows": [], "numeric": [], "note": note}
     keys = [c for c in frame.attrs.get("by", []) if c in frame.columns]
     shown = [*keys, *[c for c in columns if c in frame.columns]]
     kinds = {**dict.fromkeys(keys, _TEXT), **columns}
@@ -611,7 +645,12 @@ def _table(frame: pd.DataFrame, columns: dict[str, str]) -> dict:
         for row in frame[shown].itertuples(index=False)
     ]
     numeric = [kinds[c] != _TEXT for c in shown]
-    return {"header": [c.replace("_", " ") for c in shown], "rows": rows, "numeric": numeric}
+    return {
+        "header": [c.replace("_", " ") for c in shown],
+        "rows": rows,
+        "numeric": numeric,
+        "note": None,
+    }
 
 
 def _png(plot, frame: pd.DataFrame) -> str:
@@ -656,6 +695,7 @@ _TEMPLATE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).f
   figcaption { font-weight: 600; margin-bottom: 0.3em; }
   .optout { color: #b3261e; font-weight: 600; }
   blockquote { margin: 0.5em 0; padding: 0.5em 1em; background: #f6f6f6; }
+  p.note { background: #fff8e1; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
   table.ab small { color: #555; } .verdicts li { margin: 0.3em 0; }
   .verdicts li.significant { font-weight: 600; }
 </style>
@@ -729,9 +769,11 @@ real difference; a larger p means the test could not tell, not that the variants
 {% endif %}
 
 <h2>Charts</h2>
-{% for title, png in charts %}
+{% for title, png, note in charts %}
 <figure><figcaption>{{ title }}</figcaption>
-<img alt="{{ title }}" src="data:image/png;base64,{{ png }}"></figure>
+{% if note %}<p class="note">{{ note }}</p>{% endif %}
+{% if png %}<img alt="{{ title }}" src="data:image/png;base64,{{ png }}">{% endif %}
+</figure>
 {% else %}
 <p>{{ "No delivery data from this vendor." if no_delivery else "No receipts yet." }}</p>
 {% endfor %}
@@ -756,6 +798,7 @@ real difference; a larger p means the test could not tell, not that the variants
 {% endfor %}
 </tbody>
 </table>
+{% elif t.note %}<p class="note">{{ t.note }}</p>
 {% else %}<p>None yet.</p>{% endif %}
 {% endfor %}
 

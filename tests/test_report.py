@@ -318,3 +318,51 @@ def test_the_font_follows_what_the_page_shows(store_url, tmp_path):
     assert set("饕餮盛宴几点开始？") <= covered  # a stranger's reply: its characters too
     assert "😀" not in covered  # not in Noto Sans CJK SC: left to the system's emoji font
     assert len(data) < 25_000  # some 80 glyphs: a few KB, not the 16 MB font
+
+
+# --------------------------------------------------------------------------- what a marketer sees
+
+
+def failure_section(html: str) -> tuple[str, str]:
+    """The "Why numbers failed" figure and the "Failure reasons" table section."""
+    figure = html[html.index("<figcaption>Why numbers failed") :]
+    figure = figure[: figure.index("</figure>")]
+    table = html[html.index("<h3>Failure reasons</h3>") :]
+    table = table[: table.index("<h3>", 5)]
+    return figure, table
+
+
+def test_a_vendor_that_gives_no_failure_reason_says_so(store_url, tmp_path):
+    """jzyyun-sms reports status 0 (failed) and nothing else: one bar 其他 100% says nothing."""
+    phones = [f"1380000000{i}" for i in range(5)]
+    with StoreBuilder(store_url) as s:
+        s.campaign("vip", vendor="jzyyun-sms")
+        s.batch("vip", 1, recipients=[(p, "移动", "广东", "广州", {}) for p in phones])
+        s.receipt("vip", phones[0], "delivered", "2024-11-11T10:00:05+08:00", code="1")
+        for p in phones[1:4]:  # as ingest stores them: code = the raw status, reason 其他
+            s.receipt("vip", p, "failed", "2024-11-11T10:00:05+08:00", code="0", reason="其他")
+    html = report(store_url, campaign="vip", path=tmp_path / "v.html").read_text("utf-8")
+    figure, table = failure_section(html)
+    said = (
+        "jzyyun-sms gives no failure reason: its receipts say only that a number failed (all 3 "
+        "failed numbers carry the status code 0 and nothing else), not why."
+    )
+    assert said in figure
+    assert "<img" not in figure  # no chart of one bar
+    assert said in table
+    assert "<table>" not in table  # no table of one row 其他 100%
+    assert cards(html)["failed"][0] == "3"  # the count itself stays
+
+
+def test_unmapped_gateway_codes_keep_their_chart(store_url, tmp_path):
+    """Codes that map to 其他 but are codes (MN:0001, MN:0054): the table shows them."""
+    phones = [f"1380000000{i}" for i in range(3)]
+    with StoreBuilder(store_url) as s:
+        s.campaign("x").batch("x", 1, recipients=[(p, "移动", "广东", "广州", {}) for p in phones])
+        for p, code in zip(phones, ["MN:0001", "MN:0054", "MN:0001"], strict=True):
+            s.receipt("x", p, "failed", "2024-11-11T10:00:05+08:00", code=code, reason="其他")
+    html = report(store_url, campaign="x", path=tmp_path / "x.html").read_text("utf-8")
+    figure, table = failure_section(html)
+    assert "<img" in figure
+    assert "MN:0001 (2), MN:0054 (1)" in table
+    assert "gives no failure reason" not in html
