@@ -108,7 +108,8 @@ def report(
     """Write the post-campaign report of one campaign as a single HTML file.
 
     The report holds the headline numbers (submitted, delivered, delivery rate with its 95%
-    interval, failed, pending, replies, opt-outs; for voice: answered and talk time), the
+    interval, failed, pending; SMS: repliers and opt-outs; voice: answered and talk time, and
+    no reply figures, since nobody replies to a call), the
     tables of :mod:`campaign.stats` by carrier, province and send hour, the latency
     percentiles, the failure reasons with their raw codes, the charts of
     :mod:`campaign.plots`, and the latest replies with opt-outs marked. Phone numbers, also
@@ -184,6 +185,9 @@ def report(
 
     total = _first(delivery)
     rep = _first(replies)
+    # A call gets no SMS replies: a voice report leaves repliers and opt-outs out (their 0s
+    # would read as news) unless replies did arrive for it.
+    show_replies = not voice or (rep is not None and rep.replies > 0)
     headline = []
     if total is not None:
         accepted_note = "numbers the vendor accepted"
@@ -212,7 +216,7 @@ def report(
                     f"p90 {_seconds(lat.p90)}, p99 {_seconds(lat.p99)}",
                 )
             )
-    if rep is not None:
+    if rep is not None and show_replies:
         lag = ""
         if rep.repliers_without_receipt:
             lag = (
@@ -292,7 +296,7 @@ def report(
             ("Failure reasons", _table(reasons, _REASONS, note=no_reason)),
         ]
     )
-    if not no_delivery or (rep is not None and rep.replies):
+    if show_replies and (not no_delivery or (rep is not None and rep.replies)):
         tables.append(("Replies by carrier", _table(replies_carrier, _REPLIES)))
     if voice and voice_carrier is not None:
         tables.append(("Voice calls by carrier", _table(voice_carrier, _VOICE)))
@@ -329,6 +333,7 @@ def report(
         charts=charts,
         tables=tables,
         replies=shown,
+        show_replies=show_replies,
         replies_total=int(rep.replies) if rep is not None else 0,
         replies_shown=REPLIES_SHOWN,
         masked=mask_phones,
@@ -802,6 +807,7 @@ real difference; a larger p means the test could not tell, not that the variants
 {% else %}<p>None yet.</p>{% endif %}
 {% endfor %}
 
+{% if show_replies %}
 <h2>Replies and opt-outs</h2>
 <p>{{ replies_total }} replies{% if replies_total > replies_shown %}; the latest {{ replies_shown }}
 below{% endif %}.{% if masked %} Phone numbers are masked.{% endif %}</p>
@@ -815,6 +821,7 @@ below{% endif %}.{% if masked %} Phone numbers are masked.{% endif %}</p>
 {% endfor %}
 </tbody>
 </table>
+{% endif %}
 {% endif %}
 </body>
 </html>

@@ -366,3 +366,28 @@ def test_unmapped_gateway_codes_keep_their_chart(store_url, tmp_path):
     assert "<img" in figure
     assert "MN:0001 (2), MN:0054 (1)" in table
     assert "gives no failure reason" not in html
+
+
+def test_a_voice_report_shows_what_a_call_has_and_nothing_it_cannot(store, tmp_path):
+    """Calls are answered and talked through; nobody replies to a call by SMS."""
+    html = report(store, campaign="voice1", path=tmp_path / "v.html").read_text("utf-8")
+    c = cards(html)
+    assert c["answered"][0] == "2"
+    assert c["talk time p50"][0] == "12 s"  # 12 s and 30 s answered
+    for label in ("repliers", "opt-outs"):
+        assert label not in c, label  # not "0 (0.0%)": a call cannot have them
+    text = " ".join(Page(html).text)
+    assert "Replies and opt-outs" not in text
+    assert "Replies by carrier" not in text
+    assert "repl" not in text.lower()  # no reply figure anywhere
+    for shown in ("Voice calls by carrier", "Talk time of answered calls", "Delivery by carrier"):
+        assert shown in text, shown
+
+
+def test_an_sms_report_keeps_its_replies_section_without_replies(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("x").batch("x", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+        s.receipt("x", "13800000001", "delivered", "2024-11-11T10:00:05+08:00")
+    html = report(store_url, campaign="x", path=tmp_path / "x.html").read_text("utf-8")
+    assert cards(html)["repliers"][0] == "0"  # an SMS could have had replies: 0 is news
+    assert "<h2>Replies and opt-outs</h2>" in html
