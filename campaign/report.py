@@ -260,7 +260,7 @@ def report(
         curve, latency_hist, reasons = (f.iloc[0:0] for f in (curve, latency_hist, reasons))
         talk = voice_carrier = None
     no_reason = _no_reason_note(info["vendor"], reasons)
-    charts = []  # (title, base64 PNG or None, a note under the title or None)
+    charts = []  # (title, base64 PNG, caption); no PNG: the caption says why there is no chart
     if len(by_carrier):
         charts.append(
             ("Delivery rate by carrier", _png(plots.plot_delivery_rate, by_carrier), None)
@@ -280,8 +280,17 @@ def report(
         charts.append(("Why numbers failed", None, no_reason))
     elif len(reasons):
         charts.append(("Why numbers failed", _png(plots.plot_failure_reasons, reasons), None))
-    if len(hours):
-        charts.append(("Replies by hour of day", _png(plots.plot_replies_by_hour, hours), None))
+    if len(hours):  # stats.replies_by_hour: "replies" counts every message, opt-outs among them
+        charts.append(
+            (
+                "Replies by hour of day, opt-outs included",
+                _png(plots.plot_replies_by_hour, hours),
+                "Each bar is every reply received in that hour (Asia/Shanghai), opt-outs "
+                "included: the red top part of a bar is the opt-outs (退订, TD, T …), the blue "
+                "part the other replies. These are messages, not numbers: a number that "
+                "replied twice counts twice here, once among the repliers above.",
+            )
+        )
     if talk is not None and len(talk):
         charts.append(("Talk time of answered calls", _png(plots.plot_talk_time, talk), None))
 
@@ -776,7 +785,7 @@ real difference; a larger p means the test could not tell, not that the variants
 <h2>Charts</h2>
 {% for title, png, note in charts %}
 <figure><figcaption>{{ title }}</figcaption>
-{% if note %}<p class="note">{{ note }}</p>{% endif %}
+{% if note %}<p class="{{ 'meta' if png else 'note' }}">{{ note }}</p>{% endif %}
 {% if png %}<img alt="{{ title }}" src="data:image/png;base64,{{ png }}">{% endif %}
 </figure>
 {% else %}

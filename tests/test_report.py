@@ -15,6 +15,7 @@ import matplotlib
 import pytest
 from stats_fixtures import StoreBuilder, double11, postgres_database, replies_before_receipts
 
+from campaign import stats
 from campaign.errors import InputError
 from campaign.report import FONT_FAMILY, mask_phone, mask_phones_in_text, report
 
@@ -391,3 +392,20 @@ def test_an_sms_report_keeps_its_replies_section_without_replies(store_url, tmp_
     html = report(store_url, campaign="x", path=tmp_path / "x.html").read_text("utf-8")
     assert cards(html)["repliers"][0] == "0"  # an SMS could have had replies: 0 is news
     assert "<h2>Replies and opt-outs</h2>" in html
+
+
+def test_the_replies_by_hour_chart_says_opt_outs_are_among_the_replies(page, store):
+    html, _ = page
+    figure = html[html.index("<figcaption>Replies by hour of day") :]
+    figure = figure[: figure.index("</figure>")]
+    assert "<figcaption>Replies by hour of day, opt-outs included</figcaption>" in figure
+    assert "the red top part of a bar is the opt-outs" in figure
+    assert "messages, not numbers" in figure
+    assert "<img" in figure
+    # what the caption says is what the chart draws: bars of every reply, opt-outs stacked in
+    hours = stats.replies_by_hour(store, campaign="double11")
+    assert (
+        int(hours["replies"].sum())
+        == stats.reply_stats(store, campaign="double11").loc[0, "replies"]
+    )
+    assert (hours["opt_outs"] <= hours["replies"]).all()
