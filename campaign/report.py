@@ -322,7 +322,8 @@ def report(
     ]
 
     info["created_at"] = _when(info["created_at"])
-    ab = [_ab(db, store, campaign, info, other) for other in others]
+    empty = _empty_note(store, campaign) if total is None or not total.submitted else None
+    ab = [] if empty else [_ab(db, store, campaign, info, other) for other in others]
     page = dict(
         campaign=campaign,
         info=info,
@@ -334,6 +335,7 @@ def report(
             "rejected": summary["rejected"] or 0,
             "unknown": summary["unknown"] or 0,
         },
+        empty=empty,
         headline=headline,
         ab=ab,
         ab_named=named,
@@ -549,6 +551,70 @@ def _unlinked_note(unlinked: pd.DataFrame) -> str | None:
     )
 
 
+def _empty_note(store, campaign: str) -> list[str]:
+    """Why a campaign with no number submitted is empty, and what to do: paragraphs."""
+    states = {
+        state: (int(batches), int(numbers))
+        for state, batches, numbers in store.rows(
+            "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM batches WHERE campaign = ?"
+            " GROUP BY state",
+            [campaign],
+        )
+    }
+    send = f'cp.send(plan, client, db=..., campaign="{campaign}")'
+    command = f"campaign send ... --campaign {campaign}"
+    if not states:
+        return [
+            f"Nothing was sent: {campaign} has no batches yet. Plan it with cp.plan_batches "
+            f"and send it with {send}, or on the command line with {command}; then pull or "
+            "receive the receipts and run the report again."
+        ]
+    notes = [
+        f"Nothing was sent yet: no number of {campaign} was submitted to the vendor, so there "
+        "are no delivery, reply or failure figures to show."
+    ]
+    planned = [states.get(s, (0, 0)) for s in ("planned", "submitting")]
+    batches, numbers = sum(b for b, _ in planned), sum(n for _, n in planned)
+    if batches:
+        notes.append(
+            f"{_count(batches, 'batch')} ({_count(numbers, 'number')}) "
+            f"{'is' if batches == 1 else 'are'} planned but never submitted: the send stopped "
+            f"or has not run. Run {send} again, or {command}: it resumes where it stopped."
+        )
+    if "rejected" in states:
+        batches, numbers = states["rejected"]
+        said = "; ".join(
+            f"{' '.join(p for p in (code, message) if p) or '(no message)'} "
+            f"({_count(int(n), 'batch')})"
+            for code, message, n in store.rows(
+                "SELECT code, message, COUNT(*) FROM batches WHERE campaign = ?"
+                " AND state = 'rejected' GROUP BY code, message ORDER BY 3 DESC, 1, 2 LIMIT 3",
+                [campaign],
+            )
+        )
+        notes.append(
+            f"The vendor rejected {_count(batches, 'batch')} ({_count(numbers, 'number')}); "
+            f"it said: {said}. Fix what it names (balance, signature, template, content), then "
+            f"send again with resend_rejected=True ({command} --resend-rejected)."
+        )
+    if "unknown" in states:
+        batches, numbers = states["unknown"]
+        notes.append(
+            f"The outcome of {_count(batches, 'batch')} ({_count(numbers, 'number')}) is "
+            "unknown: the vendor's answer was lost and no receipt has shown it sent them. "
+            "First check the vendor's console: if it sent them, their receipts count once "
+            "linked (cp.link_receipts); if not, send again with resend_unknown=True "
+            f"({command} --resend-unknown)."
+        )
+    return notes
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 batch``, ``2 batches``, ``3 numbers``."""
+    plural = noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+    return f"{n:,} {noun if n == 1 else plural}"
+
+
 def _no_reason_note(vendor: str, reasons: pd.DataFrame) -> str | None:
     """The sentence for a vendor whose receipts say only *that* numbers failed, None otherwise.
 
@@ -722,6 +788,16 @@ _TEMPLATE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).f
  {{ sent.unknown }} unknown) · report generated {{ generated }}</p>
 {% if info.content %}<blockquote>{{ info.content }}</blockquote>{% endif %}
 {% if info.template_id %}<p class="meta">template {{ info.template_id }}</p>{% endif %}
+{% if empty %}
+
+<h2>Nothing sent</h2>
+<div id="empty">
+{% for paragraph in empty %}
+<p{% if loop.first %} class="note"{% endif %}>{{ paragraph }}</p>
+{% endfor %}
+</div>
+{% if unlinked %}<p class="meta" id="unlinked">{{ unlinked }}</p>{% endif %}
+{% else %}
 
 <h2>Headline</h2>
 <div class="cards" id="headline">
@@ -830,6 +906,7 @@ below{% endif %}.{% if masked %} Phone numbers are masked.{% endif %}</p>
 {% endfor %}
 </tbody>
 </table>
+{% endif %}
 {% endif %}
 {% endif %}
 </body>

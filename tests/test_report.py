@@ -409,3 +409,88 @@ def test_the_replies_by_hour_chart_says_opt_outs_are_among_the_replies(page, sto
         == stats.reply_stats(store, campaign="double11").loc[0, "replies"]
     )
     assert (hours["opt_outs"] <= hours["replies"]).all()
+
+
+# --------------------------------------------------------------------------- nothing sent
+
+
+def nothing_shown(html: str) -> None:
+    """No empty cards, charts or tables: the page says why instead."""
+    assert 'id="headline"' not in html
+    assert "<img" not in html
+    for heading in ("<h2>Charts</h2>", "<h2>Tables</h2>", "<h2>Replies and opt-outs</h2>"):
+        assert heading not in html
+    assert "None yet." not in html
+    assert "No receipts yet." not in html
+
+
+def empty_note(html: str) -> str:
+    note = html[html.index('<div id="empty">') :]
+    return " ".join(Page(note[: note.index("</div>")]).text)
+
+
+def test_a_campaign_without_batches_says_to_send_it(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("d11-A")
+    html = report(store_url, campaign="d11-A", path=tmp_path / "e.html").read_text("utf-8")
+    nothing_shown(html)
+    note = empty_note(html)
+    assert "Nothing was sent: d11-A has no batches yet." in note
+    assert 'cp.send(plan, client, db=..., campaign="d11-A")' in note
+    assert "campaign send" in note
+
+
+def test_planned_batches_never_submitted_say_to_resume_the_send(store_url, tmp_path):
+    recipients = [(f"1380000000{i}", "移动", "广东", "广州", {}) for i in range(3)]
+    with StoreBuilder(store_url) as s:
+        s.campaign("p").batch("p", 1, state="planned", submitted_at=None, recipients=recipients)
+        s.batch("p", 2, state="planned", submitted_at=None, recipients=[])
+    html = report(store_url, campaign="p", path=tmp_path / "p.html").read_text("utf-8")
+    nothing_shown(html)
+    note = empty_note(html)
+    assert "Nothing was sent yet:" in note
+    assert "2 batches (3 numbers) are planned but never submitted" in note
+    assert "it resumes where it stopped" in note
+    assert 'cp.send(plan, client, db=..., campaign="p")' in note
+
+
+def test_batches_the_vendor_rejected_say_what_it_said(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("r").batch(
+            "r", 1, state="rejected", recipients=[("13800000001", "移动", "广东", "广州", {})]
+        )
+        s.batch("r", 2, state="rejected", recipients=[("13800000002", "移动", "广东", "广州", {})])
+        with s.store.transaction():
+            s.store.execute("UPDATE batches SET code = '4085', message = '余额不足'")
+    html = report(store_url, campaign="r", path=tmp_path / "r.html").read_text("utf-8")
+    nothing_shown(html)
+    note = empty_note(html)
+    assert "The vendor rejected 2 batches (2 numbers)" in note
+    assert "4085 余额不足 (2 batches)" in note
+    assert "resend_rejected=True" in note
+    assert "--resend-rejected" in note
+
+
+def test_batches_of_unknown_outcome_say_how_to_find_out(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("u").batch(
+            "u", 1, state="unknown", recipients=[("13800000001", "移动", "广东", "广州", {})]
+        )
+    html = report(store_url, campaign="u", path=tmp_path / "u.html").read_text("utf-8")
+    nothing_shown(html)
+    note = empty_note(html)
+    assert "The outcome of 1 batch (1 number) is unknown" in note
+    assert "check the vendor's console" in note
+    assert "resend_unknown=True" in note
+
+
+def test_an_empty_variant_has_no_ab_section(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("d11-A").batch(
+            "d11-A", 1, recipients=[("13800000001", "移动", "广东", "广州", {})]
+        )
+        s.receipt("d11-A", "13800000001", "delivered", "2024-11-11T10:00:05+08:00")
+        s.campaign("d11-B")
+    html = report(store_url, campaign="d11-B", path=tmp_path / "b.html").read_text("utf-8")
+    assert '<section id="ab">' not in html
+    assert "Nothing was sent: d11-B has no batches yet." in empty_note(html)
