@@ -125,8 +125,12 @@ def report(
 
     For a vendor that reports no delivery data (``vendor_limits(...).delivery == "none"``,
     e.g. ihuyi-voice) the report says so instead of showing delivery and answer rates that
-    would stay 0% forever. Receipts that reached this vendor but no batch (their task id
-    unknown) are counted in a note, with what to do about them.
+    would stay 0% forever. A vendor whose receipts say only that a number failed, not why
+    (jzyyun-sms: status 0), gets that sentence instead of a chart of one bar, 其他 100%. A
+    campaign with no number submitted says why (no batches, planned but never sent, rejected
+    with the vendor's message, outcome unknown) and what to run, instead of empty cards and
+    tables. Receipts that reached this vendor but no batch (their task id unknown) are
+    counted in a note, with what to do about them.
 
     Parameters
     ----------
