@@ -1,17 +1,24 @@
 """The post-campaign report: one self-contained HTML file to send to your boss.
 
-Everything is inside the file: the CSS inline, the charts as base64 PNG images, no scripts,
-no fonts or styles fetched from anywhere, so it opens offline in any browser or mail client.
-It is rendered with jinja2 with autoescaping on, since reply texts are written by strangers.
+Everything is inside the file: the CSS inline, the charts as base64 PNG images, and the font
+of its Chinese text. That font is the one the charts use (Noto Sans CJK SC from ``mplfonts``,
+see :func:`campaign.plots.cjk_fonts`), cut down to the characters this page shows (a few
+hundred glyphs, some 20-40 KB instead of 16 MB) and embedded as WOFF2 in a ``data:`` URL of an
+``@font-face``, so 移动 and 广东 read the same on a machine without Chinese fonts (Debian, most
+servers, CI) as on a Mac. No scripts, nothing fetched from anywhere: it opens offline in any
+browser or mail client. It is rendered with jinja2 with autoescaping on, since reply texts
+are written by strangers.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import logging
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +27,7 @@ from jinja2 import Environment
 
 from campaign import plots, stats, vendors
 from campaign.errors import InputError
+from campaign.reasons import OTHER
 from campaign.store import DbLike, connect, now, reads
 
 __all__ = ["mask_phone", "report"]
@@ -35,6 +43,24 @@ _PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(
 
 #: How many task ids of unlinked receipts the report names.
 TASKS_SHOWN = 5
+
+#: The CSS family name of the embedded subset of the charts' CJK font (first in the page's
+#: font list, so Chinese text uses it everywhere; Latin text falls through to the system's).
+FONT_FAMILY = "Campaign CJK"
+
+#: A variant's campaign name: a stem, a dash, the variant (``double11-A``, ``d11-B``). Two
+#: campaigns of one stem on one channel are sibling variants, compared in the A/B section.
+_VARIANT_NAME = re.compile(r"^(?P<stem>.+)-(?P<variant>[^-]+)$")
+
+#: What the A/B section compares, per channel (metrics of :func:`campaign.stats.compare`).
+AB_METRICS = {
+    "voice": ("answer_rate", "delivery_rate"),
+    "sms": ("delivery_rate", "reply_rate", "opt_out_rate"),
+}
+
+#: The first code point the embedded font covers (U+2E80, CJK radicals); below it every
+#: system font has the glyphs.
+_CJK_FROM = 0x2E80
 
 
 def mask_phone(phone: str | None) -> str:
@@ -77,21 +103,34 @@ def report(
     campaign: str,
     path: str | os.PathLike,
     mask_phones: bool = True,
+    compare_with: str | Sequence[str] | None = None,
 ) -> Path:
     """Write the post-campaign report of one campaign as a single HTML file.
 
     The report holds the headline numbers (submitted, delivered, delivery rate with its 95%
-    interval, failed, pending, replies, opt-outs; for voice: answered and talk time), the
+    interval, failed, pending; SMS: repliers and opt-outs; voice: answered and talk time, and
+    no reply figures, since nobody replies to a call), the
     tables of :mod:`campaign.stats` by carrier, province and send hour, the latency
     percentiles, the failure reasons with their raw codes, the charts of
     :mod:`campaign.plots`, and the latest replies with opt-outs marked. Phone numbers, also
     those typed inside reply texts, are masked (``138****8000``) unless
     ``mask_phones=False``.
 
+    The A/B section puts the campaign beside each of its sibling variants (campaigns named
+    alike up to the last ``-``, on the same channel: ``double11-A`` and ``double11-B``) or
+    the campaigns named in ``compare_with``: each side's rate with its interval, the
+    difference with its interval, the p-value and the verdict of
+    :func:`campaign.stats.compare`, for the delivery, reply and opt-out rates (voice: the
+    answer and delivery rates).
+
     For a vendor that reports no delivery data (``vendor_limits(...).delivery == "none"``,
     e.g. ihuyi-voice) the report says so instead of showing delivery and answer rates that
-    would stay 0% forever. Receipts that reached this vendor but no batch (their task id
-    unknown) are counted in a note, with what to do about them.
+    would stay 0% forever. A vendor whose receipts say only that a number failed, not why
+    (jzyyun-sms: status 0), gets that sentence instead of a chart of one bar, 其他 100%. A
+    campaign with no number submitted says why (no batches, planned but never sent, rejected
+    with the vendor's message, outcome unknown) and what to run, instead of empty cards and
+    tables. Receipts that reached this vendor but no batch (their task id unknown) are
+    counted in a note, with what to do about them.
 
     Parameters
     ----------
@@ -103,6 +142,9 @@ def report(
         Where to write the HTML file (folders are created).
     mask_phones
         Mask phone numbers (default). Set False only for a report that stays in-house.
+    compare_with
+        The campaign (or list) to compare with in the A/B section. Default: the sibling
+        variants found by name; ``[]`` leaves the section out.
 
     Returns
     -------
@@ -114,12 +156,15 @@ def report(
     >>> path = cp.report("campaign.db", campaign="double11-A", path="double11-A.html")
     >>> path.name, path.stat().st_size > 100_000  # charts and all, in one file
     ('double11-A.html', True)
+    >>> path = cp.report("campaign.db", campaign="vip-jzyyun", path="vip.html",
+    ...                  compare_with="double11-A")  # any campaign, named
     """
     if not isinstance(campaign, str) or not campaign:
         raise InputError("campaign must be the name of one campaign, e.g. campaign='double11'")
     delivery = stats.delivery_stats(db, campaign=campaign)  # checks the store and the name
     store = connect(db)
     info = reads.campaign_info(store, campaign)
+    others, named = _compared_with(store, campaign, info["channel"], compare_with)
     summary = reads.batch_summary(store, campaign)
     voice = info["channel"] == "voice"
     no_delivery = _delivery_kind(info["vendor"]) == "none"
@@ -144,6 +189,9 @@ def report(
 
     total = _first(delivery)
     rep = _first(replies)
+    # A call gets no SMS replies: a voice report leaves repliers and opt-outs out (their 0s
+    # would read as news) unless replies did arrive for it.
+    show_replies = not voice or (rep is not None and rep.replies > 0)
     headline = []
     if total is not None:
         accepted_note = "numbers the vendor accepted"
@@ -172,7 +220,7 @@ def report(
                     f"p90 {_seconds(lat.p90)}, p99 {_seconds(lat.p99)}",
                 )
             )
-    if rep is not None:
+    if rep is not None and show_replies:
         lag = ""
         if rep.repliers_without_receipt:
             lag = (
@@ -215,24 +263,40 @@ def report(
         by_carrier, by_province, by_hour = (f.iloc[0:0] for f in (by_carrier, by_province, by_hour))
         curve, latency_hist, reasons = (f.iloc[0:0] for f in (curve, latency_hist, reasons))
         talk = voice_carrier = None
-    charts = []
+    no_reason = _no_reason_note(info["vendor"], reasons)
+    charts = []  # (title, base64 PNG, caption); no PNG: the caption says why there is no chart
     if len(by_carrier):
-        charts.append(("Delivery rate by carrier", _png(plots.plot_delivery_rate, by_carrier)))
+        charts.append(
+            ("Delivery rate by carrier", _png(plots.plot_delivery_rate, by_carrier), None)
+        )
     if len(by_province):
         top = by_province.sort_values("submitted", ascending=False).head(20)
         charts.append(
-            ("Delivery rate by province (20 largest)", _png(plots.plot_delivery_rate, top))
+            ("Delivery rate by province (20 largest)", _png(plots.plot_delivery_rate, top), None)
         )
     if len(curve):
-        charts.append(("Delivered over time, by carrier", _png(plots.plot_delivery_curve, curve)))
+        charts.append(
+            ("Delivered over time, by carrier", _png(plots.plot_delivery_curve, curve), None)
+        )
     if len(latency_hist):
-        charts.append(("Receipt latency", _png(plots.plot_latency, latency_hist)))
-    if len(reasons):
-        charts.append(("Why numbers failed", _png(plots.plot_failure_reasons, reasons)))
-    if len(hours):
-        charts.append(("Replies by hour of day", _png(plots.plot_replies_by_hour, hours)))
+        charts.append(("Receipt latency", _png(plots.plot_latency, latency_hist), None))
+    if no_reason:  # one bar, 其他 100%, would say nothing: say that the vendor says nothing
+        charts.append(("Why numbers failed", None, no_reason))
+    elif len(reasons):
+        charts.append(("Why numbers failed", _png(plots.plot_failure_reasons, reasons), None))
+    if len(hours):  # stats.replies_by_hour: "replies" counts every message, opt-outs among them
+        charts.append(
+            (
+                "Replies by hour of day, opt-outs included",
+                _png(plots.plot_replies_by_hour, hours),
+                "Each bar is every reply received in that hour (Asia/Shanghai), opt-outs "
+                "included: the red top part of a bar is the opt-outs (退订, TD, T …), the blue "
+                "part the other replies. These are messages, not numbers: a number that "
+                "replied twice counts twice here, once among the repliers above.",
+            )
+        )
     if talk is not None and len(talk):
-        charts.append(("Talk time of answered calls", _png(plots.plot_talk_time, talk)))
+        charts.append(("Talk time of answered calls", _png(plots.plot_talk_time, talk), None))
 
     tables = (
         []
@@ -242,10 +306,10 @@ def report(
             ("Delivery by province", _table(by_province, _DELIVERY)),
             ("Delivery by send hour", _table(by_hour, _DELIVERY)),
             ("Latency by carrier (seconds)", _table(latency, _LATENCY)),
-            ("Failure reasons", _table(reasons, _REASONS)),
+            ("Failure reasons", _table(reasons, _REASONS, note=no_reason)),
         ]
     )
-    if not no_delivery or (rep is not None and rep.replies):
+    if show_replies and (not no_delivery or (rep is not None and rep.replies)):
         tables.append(("Replies by carrier", _table(replies_carrier, _REPLIES)))
     if voice and voice_carrier is not None:
         tables.append(("Voice calls by carrier", _table(voice_carrier, _VOICE)))
@@ -262,7 +326,9 @@ def report(
     ]
 
     info["created_at"] = _when(info["created_at"])
-    html = _TEMPLATE.render(
+    empty = _empty_note(store, campaign) if total is None or not total.submitted else None
+    ab = [] if empty else [_ab(db, store, campaign, info, other) for other in others]
+    page = dict(
         campaign=campaign,
         info=info,
         sent={
@@ -273,22 +339,194 @@ def report(
             "rejected": summary["rejected"] or 0,
             "unknown": summary["unknown"] or 0,
         },
+        empty=empty,
         headline=headline,
+        ab=ab,
+        ab_named=named,
         no_delivery=no_delivery,
         unlinked=_unlinked_note(unlinked),
         charts=charts,
         tables=tables,
         replies=shown,
+        show_replies=show_replies,
         replies_total=int(rep.replies) if rep is not None else 0,
         replies_shown=REPLIES_SHOWN,
         masked=mask_phones,
         generated=now(),
     )
+    html = _TEMPLATE.render(**page, font=None, font_family=FONT_FAMILY)
+    font = _embedded_font(html)  # the glyphs of exactly the characters this page shows
+    if font is not None:
+        html = _TEMPLATE.render(**page, font=font, font_family=FONT_FAMILY)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     log.info("%s: report written to %s (%d KB)", campaign, out, len(html) // 1024)
     return out
+
+
+# --------------------------------------------------------------------------- A/B
+
+
+def _compared_with(store, campaign: str, channel: str, compare_with) -> tuple[list[str], bool]:
+    """The campaigns of the A/B section, and whether the user named them."""
+    known = dict(store.rows("SELECT name, channel FROM campaigns ORDER BY name"))
+    if compare_with is None:
+        own = _VARIANT_NAME.match(campaign)
+        siblings = [
+            name
+            for name, their_channel in known.items()
+            if own is not None
+            and name != campaign
+            and their_channel == channel
+            and (m := _VARIANT_NAME.match(name)) is not None
+            and m["stem"] == own["stem"]
+        ]
+        return siblings, False
+    names = [compare_with] if isinstance(compare_with, str) else compare_with
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        raise InputError(
+            "compare_with must be a campaign name or a list of them (e.g. "
+            f"compare_with='double11-B'; [] for no A/B section), not {compare_with!r}"
+        )
+    for name in names:
+        if name == campaign:
+            raise InputError(
+                f"compare_with={name!r} is the report's own campaign: name another one"
+            )
+        if name not in known:
+            others = ", ".join(n for n in known if n != campaign) or "none"
+            raise InputError(
+                f"compare_with={name!r}: no campaign {name!r} in this store; the others are: "
+                f"{others}"
+            )
+    return list(dict.fromkeys(names)), True
+
+
+def _ab(db: DbLike, store, campaign: str, info: dict, other: str) -> dict:
+    """One comparison of the A/B section: rows per metric, each with the verdict in words."""
+    theirs = reads.campaign_info(store, other)
+    section = {"a": campaign, "b": other, "rows": [], "note": None}
+    silent = [
+        name
+        for name, vendor in ((campaign, info["vendor"]), (other, theirs["vendor"]))
+        if _delivery_kind(vendor) == "none"
+    ]
+    if silent:
+        section["note"] = (
+            f"{' and '.join(silent)}: the vendor reports no delivery data, so delivery, reply "
+            "and answer rates cannot be compared."
+        )
+        return section
+    shared = AB_METRICS["voice" if info["channel"] == "voice" else "sms"]
+    if (info["channel"] == "voice") != (theirs["channel"] == "voice"):
+        shared = ("delivery_rate",)  # an SMS against a voice campaign: only delivery is both
+    for metric in shared:
+        label = metric.replace("_", " ")
+        try:
+            row = _first(stats.compare(db, campaign, other, metric=metric))
+        except InputError as exc:  # a side has nothing yet (no receipts, nothing delivered)
+            section["rows"].append({"metric": label, "missing": f"not comparable yet: {exc}"})
+            continue
+        section["rows"].append(
+            {
+                "metric": label,
+                "a": _side(row.rate_a, row.ci_low_a, row.ci_high_a, row.successes_a, row.trials_a),
+                "b": _side(row.rate_b, row.ci_low_b, row.ci_high_b, row.successes_b, row.trials_b),
+                "difference": _points(row.difference, row.diff_ci_low, row.diff_ci_high),
+                "p": _p_value(row.p_value),
+                "verdict": row.verdict,
+                "significant": bool(row.p_value < 0.05),
+            }
+        )
+    return section
+
+
+def _side(rate, low, high, successes, trials) -> dict:
+    return {
+        "rate": _pct(rate),
+        "ci": f"95% CI {low:.1%}–{high:.1%}",
+        "of": f"{successes:,} / {trials:,}",
+    }
+
+
+def _points(difference, low, high) -> str:
+    if difference is None or pd.isna(difference):
+        return "–"
+    return f"{difference * 100:+.1f} points (95% CI {low * 100:+.1f} to {high * 100:+.1f})"
+
+
+def _p_value(p) -> str:
+    if p is None or pd.isna(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+# --------------------------------------------------------------------------- the font
+
+
+def _cjk_font_file() -> tuple[Path, int] | None:
+    """The file (and its index, for a .ttc collection) of the charts' CJK font, or None."""
+    from matplotlib import font_manager
+
+    family = plots.cjk_fonts()  # registers mplfonts' Noto Sans CJK SC; warns when none
+    if len(family) < 2:
+        return None
+    name = family[-1]
+    try:
+        found = font_manager.findfont(
+            font_manager.FontProperties(family=name), fallback_to_default=False
+        )
+    except ValueError:
+        return None
+    path = Path(found)
+    if path.suffix.lower() != ".ttc":
+        return path, 0
+    from fontTools.ttLib import TTCollection
+
+    with TTCollection(str(path), lazy=True) as collection:
+        for number, face in enumerate(collection.fonts):
+            if face["name"].getBestFamilyName() == name:
+                return path, number
+    return path, 0
+
+
+def _embedded_font(html: str) -> str | None:
+    """The base64 WOFF2 of the CJK font cut down to the CJK characters of ``html``.
+
+    CJK means from U+2E80 on (radicals, punctuation such as 。and ：, ideographs, kana,
+    full-width forms): what a system without Chinese fonts draws as boxes. Latin letters,
+    digits and punctuation such as – and · stay with the system's font. None when the page
+    has no such character, or no CJK font is found (the page then names the system's fonts
+    only: a warning of :func:`campaign.plots.cjk_fonts` says so).
+    """
+    text = "".join(sorted({c for c in html if ord(c) >= _CJK_FROM}))
+    return _subset(text) if text else None
+
+
+@functools.lru_cache(maxsize=16)
+def _subset(text: str) -> str | None:
+    """:func:`_embedded_font` of these characters (about 0.4 s: kept for the next report)."""
+    found = _cjk_font_file()
+    if found is None:
+        return None
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    options = subset.Options()
+    options.flavor = "woff2"  # needs brotli: fonttools[woff], a dependency
+    options.desubroutinize = True  # CFF without subroutines compresses better (20.7 -> 19.4 KB)
+    options.layout_features = []  # no alternates: the glyphs as typed
+    options.name_IDs = [1, 2]  # family and style names only
+    options.hinting = False
+    path, number = found
+    with TTFont(str(path), fontNumber=number, lazy=True) as font:
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text=text)
+        subsetter.subset(font)
+        buffer = io.BytesIO()
+        subset.save_font(font, buffer, options)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # --------------------------------------------------------------------------- formatting
@@ -314,6 +552,93 @@ def _unlinked_note(unlinked: pd.DataFrame) -> str | None:
         f"{total:,} receipts of this vendor are not linked to any batch (task ids {named}); "
         "they count in no campaign. If they belong to a batch whose outcome is unknown, "
         "record its task id and run cp.link_receipts."
+    )
+
+
+def _empty_note(store, campaign: str) -> list[str]:
+    """Why a campaign with no number submitted is empty, and what to do: paragraphs."""
+    states = {
+        state: (int(batches), int(numbers))
+        for state, batches, numbers in store.rows(
+            "SELECT state, COUNT(*), COALESCE(SUM(size), 0) FROM batches WHERE campaign = ?"
+            " GROUP BY state",
+            [campaign],
+        )
+    }
+    send = f'cp.send(plan, client, db=..., campaign="{campaign}")'
+    command = f"campaign send ... --campaign {campaign}"
+    if not states:
+        return [
+            f"Nothing was sent: {campaign} has no batches yet. Plan it with cp.plan_batches "
+            f"and send it with {send}, or on the command line with {command}; then pull or "
+            "receive the receipts and run the report again."
+        ]
+    notes = [
+        f"Nothing was sent yet: no number of {campaign} was submitted to the vendor, so there "
+        "are no delivery, reply or failure figures to show."
+    ]
+    planned = [states.get(s, (0, 0)) for s in ("planned", "submitting")]
+    batches, numbers = sum(b for b, _ in planned), sum(n for _, n in planned)
+    if batches:
+        notes.append(
+            f"{_count(batches, 'batch')} ({_count(numbers, 'number')}) "
+            f"{'is' if batches == 1 else 'are'} planned but never submitted: the send stopped "
+            f"or has not run. Run {send} again, or {command}: it resumes where it stopped."
+        )
+    if "rejected" in states:
+        batches, numbers = states["rejected"]
+        said = "; ".join(
+            f"{' '.join(p for p in (code, message) if p) or '(no message)'} "
+            f"({_count(int(n), 'batch')})"
+            for code, message, n in store.rows(
+                "SELECT code, message, COUNT(*) FROM batches WHERE campaign = ?"
+                " AND state = 'rejected' GROUP BY code, message ORDER BY 3 DESC, 1, 2 LIMIT 3",
+                [campaign],
+            )
+        )
+        notes.append(
+            f"The vendor rejected {_count(batches, 'batch')} ({_count(numbers, 'number')}); "
+            f"it said: {said}. Fix what it names (balance, signature, template, content), then "
+            f"send again with resend_rejected=True ({command} --resend-rejected)."
+        )
+    if "unknown" in states:
+        batches, numbers = states["unknown"]
+        notes.append(
+            f"The outcome of {_count(batches, 'batch')} ({_count(numbers, 'number')}) is "
+            "unknown: the vendor's answer was lost and no receipt has shown it sent them. "
+            "First check the vendor's console: if it sent them, their receipts count once "
+            "linked (cp.link_receipts); if not, send again with resend_unknown=True "
+            f"({command} --resend-unknown)."
+        )
+    return notes
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 batch``, ``2 batches``, ``3 numbers``."""
+    plural = noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+    return f"{n:,} {noun if n == 1 else plural}"
+
+
+def _no_reason_note(vendor: str, reasons: pd.DataFrame) -> str | None:
+    """The sentence for a vendor whose receipts say only *that* numbers failed, None otherwise.
+
+    That is: every failure is 其他 (no code maps to a reason) and all carry one same code that
+    is no gateway code but a bare status (empty, or one or two digits: jzyyun-sms reports
+    status 0 for failed, and nothing else). A mix of unmapped gateway codes (MN:0001,
+    MN:0054) keeps its chart and table: the codes are there to read.
+    """
+    if len(reasons) != 1 or reasons["reason"].iloc[0] != OTHER:
+        return None
+    codes = str(reasons["codes"].iloc[0]).split(", ")
+    code = codes[0].rsplit(" (", 1)[0]
+    if len(codes) != 1 or not (code == "(none)" or re.fullmatch(r"\d{1,2}", code)):
+        return None
+    failed = int(reasons["count"].iloc[0])
+    carried = "no code at all" if code == "(none)" else f"the status code {code} and nothing else"
+    return (
+        f"{vendor} gives no failure reason: its receipts say only that a number failed (all "
+        f"{failed:,} failed numbers carry {carried}), not why. Ask the vendor for the "
+        "carriers' status codes if you need the reasons."
     )
 
 
@@ -391,8 +716,11 @@ def _cell(value, kind: str) -> str:
     return str(value)
 
 
-def _table(frame: pd.DataFrame, columns: dict[str, str]) -> dict:
-    """The group columns (``attrs["by"]``), then the numbers of ``columns`` in the frame."""
+def _table(frame: pd.DataFrame, columns: dict[str, str], *, note: str | None = None) -> dict:
+    """The group columns (``attrs["by"]``), then the numbers of ``columns`` in the frame;
+    with a ``note``, the note instead of the rows."""
+    if note:
+        return {"header": [], "rows": [], "numeric": [], "note": note}
     keys = [c for c in frame.attrs.get("by", []) if c in frame.columns]
     shown = [*keys, *[c for c in columns if c in frame.columns]]
     kinds = {**dict.fromkeys(keys, _TEXT), **columns}
@@ -401,7 +729,12 @@ def _table(frame: pd.DataFrame, columns: dict[str, str]) -> dict:
         for row in frame[shown].itertuples(index=False)
     ]
     numeric = [kinds[c] != _TEXT for c in shown]
-    return {"header": [c.replace("_", " ") for c in shown], "rows": rows, "numeric": numeric}
+    return {
+        "header": [c.replace("_", " ") for c in shown],
+        "rows": rows,
+        "numeric": numeric,
+        "note": None,
+    }
 
 
 def _png(plot, frame: pd.DataFrame) -> str:
@@ -423,9 +756,13 @@ _TEMPLATE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).f
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ campaign }}: campaign report</title>
 <style>
-  body { font-family: -apple-system, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC",
-         "Helvetica Neue", Arial, sans-serif; margin: 2em auto; max-width: 1000px;
-         color: #222; padding: 0 1em; }
+{% if font %}
+  @font-face { font-family: "{{ font_family }}"; font-display: block;
+               src: url("data:font/woff2;base64,{{ font }}") format("woff2"); }
+{% endif %}
+  body { font-family: "{{ font_family }}", -apple-system, "PingFang SC", "Microsoft YaHei",
+         "Noto Sans CJK SC", "Helvetica Neue", Arial, sans-serif; margin: 2em auto;
+         max-width: 1000px; color: #222; padding: 0 1em; }
   h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 2px solid #3b7dd8; }
   .meta { color: #666; font-size: 0.9em; }
   .cards { display: flex; flex-wrap: wrap; gap: 0.8em; margin-top: 1em; }
@@ -442,6 +779,9 @@ _TEMPLATE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).f
   figcaption { font-weight: 600; margin-bottom: 0.3em; }
   .optout { color: #b3261e; font-weight: 600; }
   blockquote { margin: 0.5em 0; padding: 0.5em 1em; background: #f6f6f6; }
+  p.note { background: #fff8e1; border-left: 4px solid #e0a800; padding: 0.5em 1em; }
+  table.ab small { color: #555; } .verdicts li { margin: 0.3em 0; }
+  .verdicts li.significant { font-weight: 600; }
 </style>
 </head>
 <body>
@@ -452,6 +792,16 @@ _TEMPLATE = Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).f
  {{ sent.unknown }} unknown) · report generated {{ generated }}</p>
 {% if info.content %}<blockquote>{{ info.content }}</blockquote>{% endif %}
 {% if info.template_id %}<p class="meta">template {{ info.template_id }}</p>{% endif %}
+{% if empty %}
+
+<h2>Nothing sent</h2>
+<div id="empty">
+{% for paragraph in empty %}
+<p{% if loop.first %} class="note"{% endif %}>{{ paragraph }}</p>
+{% endfor %}
+</div>
+{% if unlinked %}<p class="meta" id="unlinked">{{ unlinked }}</p>{% endif %}
+{% else %}
 
 <h2>Headline</h2>
 <div class="cards" id="headline">
@@ -474,10 +824,50 @@ own carrier column, which is used instead.
 运营商按号段判断：携号转网的号码仍显示原运营商；名单自带运营商列时以名单为准。</p>
 {% if unlinked %}<p class="meta" id="unlinked">{{ unlinked }}</p>{% endif %}
 
+{% if ab %}
+<section id="ab">
+<h2>A/B comparison</h2>
+{% for c in ab %}
+<h3>{{ c.a }} vs {{ c.b }}</h3>
+{% if c.note %}<p class="meta">{{ c.note }}</p>{% endif %}
+{% if c.rows %}
+<table class="ab" data-b="{{ c.b }}">
+<thead><tr><th>metric</th><th class="num">{{ c.a }} (this report)</th><th class="num">{{ c.b }}</th>
+<th class="num">difference {{ c.a }} − {{ c.b }}</th><th class="num">p-value</th></tr></thead>
+<tbody>
+{% for r in c.rows %}
+{% if r.missing %}
+<tr><td>{{ r.metric }}</td><td colspan="4">{{ r.missing }}</td></tr>
+{% else %}
+<tr><td>{{ r.metric }}</td>
+<td class="num"><b>{{ r.a.rate }}</b><br><small>{{ r.a.ci }}<br>{{ r.a.of }}</small></td>
+<td class="num"><b>{{ r.b.rate }}</b><br><small>{{ r.b.ci }}<br>{{ r.b.of }}</small></td>
+<td class="num">{{ r.difference }}</td><td class="num">{{ r.p }}</td></tr>
+{% endif %}
+{% endfor %}
+</tbody>
+</table>
+<ul class="verdicts">
+{% for r in c.rows if r.verdict %}
+<li{% if r.significant %} class="significant"{% endif %}>{{ r.verdict }}</li>
+{% endfor %}
+</ul>
+{% endif %}
+{% endfor %}
+<p class="meta">{% if ab_named %}Compared with the campaigns named in compare_with.{% else %}
+Sibling variants: campaigns named like this one up to the last “-”, on the same channel; pass
+compare_with= to choose others.{% endif %} Rates with 95% Wilson intervals; the difference
+with Newcombe's 95% interval and a two-sided two-proportion z-test. p &lt; 0.05 reads as a
+real difference; a larger p means the test could not tell, not that the variants are equal.</p>
+</section>
+{% endif %}
+
 <h2>Charts</h2>
-{% for title, png in charts %}
+{% for title, png, note in charts %}
 <figure><figcaption>{{ title }}</figcaption>
-<img alt="{{ title }}" src="data:image/png;base64,{{ png }}"></figure>
+{% if note %}<p class="{{ 'meta' if png else 'note' }}">{{ note }}</p>{% endif %}
+{% if png %}<img alt="{{ title }}" src="data:image/png;base64,{{ png }}">{% endif %}
+</figure>
 {% else %}
 <p>{{ "No delivery data from this vendor." if no_delivery else "No receipts yet." }}</p>
 {% endfor %}
@@ -502,9 +892,11 @@ own carrier column, which is used instead.
 {% endfor %}
 </tbody>
 </table>
+{% elif t.note %}<p class="note">{{ t.note }}</p>
 {% else %}<p>None yet.</p>{% endif %}
 {% endfor %}
 
+{% if show_replies %}
 <h2>Replies and opt-outs</h2>
 <p>{{ replies_total }} replies{% if replies_total > replies_shown %}; the latest {{ replies_shown }}
 below{% endif %}.{% if masked %} Phone numbers are masked.{% endif %}</p>
@@ -518,6 +910,8 @@ below{% endif %}.{% if masked %} Phone numbers are masked.{% endif %}</p>
 {% endfor %}
 </tbody>
 </table>
+{% endif %}
+{% endif %}
 {% endif %}
 </body>
 </html>

@@ -7,6 +7,7 @@ same data must say the same.
 from __future__ import annotations
 
 import base64
+import io
 import re
 from html.parser import HTMLParser
 
@@ -14,8 +15,9 @@ import matplotlib
 import pytest
 from stats_fixtures import StoreBuilder, double11, postgres_database, replies_before_receipts
 
+from campaign import stats
 from campaign.errors import InputError
-from campaign.report import mask_phone, mask_phones_in_text, report
+from campaign.report import FONT_FAMILY, mask_phone, mask_phones_in_text, report
 
 matplotlib.use("Agg")
 
@@ -40,7 +42,7 @@ class Page(HTMLParser):
                  self.sources).append(value)  # fmt: skip
 
     def handle_data(self, data):
-        if data.strip():
+        if data.strip() and self.tags[-1:] != ["style"]:
             self.text.append(data.strip())
 
 
@@ -76,6 +78,7 @@ def test_report_is_one_self_contained_file(page):
     assert parsed.sources == []  # nothing fetched from anywhere
     assert "http://" not in html
     assert "https://" not in html
+    assert re.findall(r"url\(\"?([a-z]+):", html) == ["data"]  # the font, inside the file
     assert len(parsed.images) >= 5
     for src in parsed.images:
         assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
@@ -264,3 +267,230 @@ def test_the_report_says_what_a_carrier_means(page):
     assert "携号转网" in note
     assert "original carrier" in note
     assert "own carrier column" in note
+
+
+# --------------------------------------------------------------------------- the embedded font
+
+
+def embedded_font(html: str):
+    """The family, the fontTools font and the WOFF2 bytes of the page's ``@font-face``."""
+    from fontTools.ttLib import TTFont
+
+    face = re.search(
+        r'@font-face \{ font-family: "([^"]+)";[^}]*src: url\("data:font/woff2;base64,'
+        r'([A-Za-z0-9+/=]+)"\) format\("woff2"\); \}',
+        html,
+    )
+    assert face is not None, "no @font-face with a WOFF2 data: URL in the page"
+    data = base64.b64decode(face[2])
+    return face[1], TTFont(io.BytesIO(data)), data
+
+
+def cjk(text: str) -> set[str]:
+    return {c for c in text if ord(c) >= 0x2E80}
+
+
+def test_the_page_carries_its_chinese_font(page):
+    """On a machine without Chinese fonts the tables would show boxes: the page brings a subset
+    of the charts' Noto Sans CJK SC with exactly the characters it shows."""
+    html, parsed = page
+    family, font, _ = embedded_font(html)
+    assert family == FONT_FAMILY
+    assert font.flavor == "woff2"
+    assert "Noto Sans CJK SC" in font["name"].getBestFamilyName()
+    body = re.search(r"body \{ font-family: ([^;]+);", html)[1]
+    assert body.startswith(f'"{FONT_FAMILY}", ')  # first: Chinese text uses it everywhere
+    shown = cjk(" ".join(parsed.text))
+    assert {"移", "动", "广", "东", "空", "号", "。"} <= shown
+    covered = {chr(code) for code in font.getBestCmap()}
+    assert shown <= covered  # every Chinese character of the page has its glyph
+    assert covered <= cjk(html)  # and nothing else: no Latin, no unused glyphs
+    assert len(font.getGlyphOrder()) <= len(shown) + 1  # .notdef
+
+
+def test_the_font_follows_what_the_page_shows(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("x").batch("x", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+        s.receipt("x", "13800000001", "delivered", "2024-11-11T10:00:05+08:00")
+        s.reply("x", "13800000001", "饕餮盛宴几点开始？😀", "2024-11-11T10:01:00+08:00")
+    html = report(store_url, campaign="x", path=tmp_path / "x.html").read_text("utf-8")
+    _, font, data = embedded_font(html)
+    covered = {chr(code) for code in font.getBestCmap()}
+    assert set("饕餮盛宴几点开始？") <= covered  # a stranger's reply: its characters too
+    assert "😀" not in covered  # not in Noto Sans CJK SC: left to the system's emoji font
+    assert len(data) < 25_000  # some 80 glyphs: a few KB, not the 16 MB font
+
+
+# --------------------------------------------------------------------------- what a marketer sees
+
+
+def failure_section(html: str) -> tuple[str, str]:
+    """The "Why numbers failed" figure and the "Failure reasons" table section."""
+    figure = html[html.index("<figcaption>Why numbers failed") :]
+    figure = figure[: figure.index("</figure>")]
+    table = html[html.index("<h3>Failure reasons</h3>") :]
+    table = table[: table.index("<h3>", 5)]
+    return figure, table
+
+
+def test_a_vendor_that_gives_no_failure_reason_says_so(store_url, tmp_path):
+    """jzyyun-sms reports status 0 (failed) and nothing else: one bar 其他 100% says nothing."""
+    phones = [f"1380000000{i}" for i in range(5)]
+    with StoreBuilder(store_url) as s:
+        s.campaign("vip", vendor="jzyyun-sms")
+        s.batch("vip", 1, recipients=[(p, "移动", "广东", "广州", {}) for p in phones])
+        s.receipt("vip", phones[0], "delivered", "2024-11-11T10:00:05+08:00", code="1")
+        for p in phones[1:4]:  # as ingest stores them: code = the raw status, reason 其他
+            s.receipt("vip", p, "failed", "2024-11-11T10:00:05+08:00", code="0", reason="其他")
+    html = report(store_url, campaign="vip", path=tmp_path / "v.html").read_text("utf-8")
+    figure, table = failure_section(html)
+    said = (
+        "jzyyun-sms gives no failure reason: its receipts say only that a number failed (all 3 "
+        "failed numbers carry the status code 0 and nothing else), not why."
+    )
+    assert said in figure
+    assert "<img" not in figure  # no chart of one bar
+    assert said in table
+    assert "<table>" not in table  # no table of one row 其他 100%
+    assert cards(html)["failed"][0] == "3"  # the count itself stays
+
+
+def test_unmapped_gateway_codes_keep_their_chart(store_url, tmp_path):
+    """Codes that map to 其他 but are codes (MN:0001, MN:0054): the table shows them."""
+    phones = [f"1380000000{i}" for i in range(3)]
+    with StoreBuilder(store_url) as s:
+        s.campaign("x").batch("x", 1, recipients=[(p, "移动", "广东", "广州", {}) for p in phones])
+        for p, code in zip(phones, ["MN:0001", "MN:0054", "MN:0001"], strict=True):
+            s.receipt("x", p, "failed", "2024-11-11T10:00:05+08:00", code=code, reason="其他")
+    html = report(store_url, campaign="x", path=tmp_path / "x.html").read_text("utf-8")
+    figure, table = failure_section(html)
+    assert "<img" in figure
+    assert "MN:0001 (2), MN:0054 (1)" in table
+    assert "gives no failure reason" not in html
+
+
+def test_a_voice_report_shows_what_a_call_has_and_nothing_it_cannot(store, tmp_path):
+    """Calls are answered and talked through; nobody replies to a call by SMS."""
+    html = report(store, campaign="voice1", path=tmp_path / "v.html").read_text("utf-8")
+    c = cards(html)
+    assert c["answered"][0] == "2"
+    assert c["talk time p50"][0] == "12 s"  # 12 s and 30 s answered
+    for label in ("repliers", "opt-outs"):
+        assert label not in c, label  # not "0 (0.0%)": a call cannot have them
+    text = " ".join(Page(html).text)
+    assert "Replies and opt-outs" not in text
+    assert "Replies by carrier" not in text
+    assert "repl" not in text.lower()  # no reply figure anywhere
+    for shown in ("Voice calls by carrier", "Talk time of answered calls", "Delivery by carrier"):
+        assert shown in text, shown
+
+
+def test_an_sms_report_keeps_its_replies_section_without_replies(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("x").batch("x", 1, recipients=[("13800000001", "移动", "广东", "广州", {})])
+        s.receipt("x", "13800000001", "delivered", "2024-11-11T10:00:05+08:00")
+    html = report(store_url, campaign="x", path=tmp_path / "x.html").read_text("utf-8")
+    assert cards(html)["repliers"][0] == "0"  # an SMS could have had replies: 0 is news
+    assert "<h2>Replies and opt-outs</h2>" in html
+
+
+def test_the_replies_by_hour_chart_says_opt_outs_are_among_the_replies(page, store):
+    html, _ = page
+    figure = html[html.index("<figcaption>Replies by hour of day") :]
+    figure = figure[: figure.index("</figure>")]
+    assert "<figcaption>Replies by hour of day, opt-outs included</figcaption>" in figure
+    assert "the red top part of a bar is the opt-outs" in figure
+    assert "messages, not numbers" in figure
+    assert "<img" in figure
+    # what the caption says is what the chart draws: bars of every reply, opt-outs stacked in
+    hours = stats.replies_by_hour(store, campaign="double11")
+    assert (
+        int(hours["replies"].sum())
+        == stats.reply_stats(store, campaign="double11").loc[0, "replies"]
+    )
+    assert (hours["opt_outs"] <= hours["replies"]).all()
+
+
+# --------------------------------------------------------------------------- nothing sent
+
+
+def nothing_shown(html: str) -> None:
+    """No empty cards, charts or tables: the page says why instead."""
+    assert 'id="headline"' not in html
+    assert "<img" not in html
+    for heading in ("<h2>Charts</h2>", "<h2>Tables</h2>", "<h2>Replies and opt-outs</h2>"):
+        assert heading not in html
+    assert "None yet." not in html
+    assert "No receipts yet." not in html
+
+
+def empty_note(html: str) -> str:
+    note = html[html.index('<div id="empty">') :]
+    return " ".join(Page(note[: note.index("</div>")]).text)
+
+
+def test_a_campaign_without_batches_says_to_send_it(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("d11-A")
+    html = report(store_url, campaign="d11-A", path=tmp_path / "e.html").read_text("utf-8")
+    nothing_shown(html)
+    note = empty_note(html)
+    assert "Nothing was sent: d11-A has no batches yet." in note
+    assert 'cp.send(plan, client, db=..., campaign="d11-A")' in note
+    assert "campaign send" in note
+
+
+def test_planned_batches_never_submitted_say_to_resume_the_send(store_url, tmp_path):
+    recipients = [(f"1380000000{i}", "移动", "广东", "广州", {}) for i in range(3)]
+    with StoreBuilder(store_url) as s:
+        s.campaign("p").batch("p", 1, state="planned", submitted_at=None, recipients=recipients)
+        s.batch("p", 2, state="planned", submitted_at=None, recipients=[])
+    html = report(store_url, campaign="p", path=tmp_path / "p.html").read_text("utf-8")
+    nothing_shown(html)
+    note = empty_note(html)
+    assert "Nothing was sent yet:" in note
+    assert "2 batches (3 numbers) are planned but never submitted" in note
+    assert "it resumes where it stopped" in note
+    assert 'cp.send(plan, client, db=..., campaign="p")' in note
+
+
+def test_batches_the_vendor_rejected_say_what_it_said(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("r").batch(
+            "r", 1, state="rejected", recipients=[("13800000001", "移动", "广东", "广州", {})]
+        )
+        s.batch("r", 2, state="rejected", recipients=[("13800000002", "移动", "广东", "广州", {})])
+        with s.store.transaction():
+            s.store.execute("UPDATE batches SET code = '4085', message = '余额不足'")
+    html = report(store_url, campaign="r", path=tmp_path / "r.html").read_text("utf-8")
+    nothing_shown(html)
+    note = empty_note(html)
+    assert "The vendor rejected 2 batches (2 numbers)" in note
+    assert "4085 余额不足 (2 batches)" in note
+    assert "resend_rejected=True" in note
+    assert "--resend-rejected" in note
+
+
+def test_batches_of_unknown_outcome_say_how_to_find_out(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("u").batch(
+            "u", 1, state="unknown", recipients=[("13800000001", "移动", "广东", "广州", {})]
+        )
+    html = report(store_url, campaign="u", path=tmp_path / "u.html").read_text("utf-8")
+    nothing_shown(html)
+    note = empty_note(html)
+    assert "The outcome of 1 batch (1 number) is unknown" in note
+    assert "check the vendor's console" in note
+    assert "resend_unknown=True" in note
+
+
+def test_an_empty_variant_has_no_ab_section(store_url, tmp_path):
+    with StoreBuilder(store_url) as s:
+        s.campaign("d11-A").batch(
+            "d11-A", 1, recipients=[("13800000001", "移动", "广东", "广州", {})]
+        )
+        s.receipt("d11-A", "13800000001", "delivered", "2024-11-11T10:00:05+08:00")
+        s.campaign("d11-B")
+    html = report(store_url, campaign="d11-B", path=tmp_path / "b.html").read_text("utf-8")
+    assert '<section id="ab">' not in html
+    assert "Nothing was sent: d11-B has no batches yet." in empty_note(html)
