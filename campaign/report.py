@@ -41,6 +41,9 @@ REPLIES_SHOWN = 50
 #: +86 / 86 first and with spaces or dashes as 3-4-4; not part of a longer run of digits.
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
 
+#: How many provinces the delivery-rate chart shows (the largest by submitted numbers).
+PROVINCES_SHOWN = 20
+
 #: How many task ids of unlinked receipts the report names.
 TASKS_SHOWN = 5
 
@@ -198,6 +201,9 @@ def report(
         if vendor_accepted is not None and int(vendor_accepted) != total.submitted:
             accepted_note += f"; the vendor itself counted {int(vendor_accepted):,} accepted"
         headline.append(("submitted", f"{total.submitted:,}", accepted_note))
+    if summary["held_out"]:
+        headline.append(("held out", f"{int(summary['held_out']):,}",
+                         "never sent: the group the outcomes are compared with"))  # fmt: skip
     if total is not None and no_delivery:
         headline.append(("delivery", "–", "this vendor reports no delivery data"))
     elif total is not None:
@@ -269,11 +275,9 @@ def report(
         charts.append(
             ("Delivery rate by carrier", _png(plots.plot_delivery_rate, by_carrier), None)
         )
-    if len(by_province):
-        top = by_province.sort_values("submitted", ascending=False).head(20)
-        charts.append(
-            ("Delivery rate by province (20 largest)", _png(plots.plot_delivery_rate, top), None)
-        )
+    if len(by_province):  # the chart says "20 largest of N" only when it left some out
+        largest = functools.partial(plots.plot_delivery_rate, top=PROVINCES_SHOWN)
+        charts.append(("Delivery rate by province", _png(largest, by_province), None))
     if len(curve):
         charts.append(
             ("Delivered over time, by carrier", _png(plots.plot_delivery_curve, curve), None)

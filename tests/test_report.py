@@ -103,6 +103,13 @@ def test_report_holds_the_headline_numbers_and_tables(page):
         assert word in text, word
 
 
+def test_the_province_chart_is_not_called_the_20_largest_of_two(page):
+    # double11 has two provinces: the chart is titled for what it shows
+    html, parsed = page
+    assert "Delivery rate by province" in parsed.text
+    assert "20 largest" not in html
+
+
 def test_phones_are_masked_by_default(page, store, tmp_path):
     html, _ = page
     assert "13800000001" not in html
