@@ -123,6 +123,8 @@ def summarize_plan(plan) -> str:
         ahead = (plan.send_at - clock.current()).total_seconds()
         lines.append(f"  schedule: {plan.send_at:%Y-%m-%d %H:%M:%S} Asia/Shanghai "
                      f"(in {clock.duration(ahead)})")  # fmt: skip
+    if len(plan.held_out):
+        lines.append(f"  held out: {len(plan.held_out):,} (never sent, kept to compare with)")
     counts = plan.skip_counts()
     if len(counts):
         lines.append(f"  skipped:  {int(counts.sum()):,}")
@@ -676,27 +678,49 @@ def _per_channel(function, db, channels: dict[str, list[str]], *, by):
 
 
 @main.command()
-@click.argument("a")
-@click.argument("b")
+@click.argument("variants", nargs=-1, required=True)
 @_db_option("The store.")
 @click.option("--metric", default="delivery_rate", show_default=True,
               type=click.Choice(["delivery_rate", "reported_rate", "reply_rate", "opt_out_rate",
                                  "answer_rate"]))  # fmt: skip
 @click.option("--column", default="campaign", show_default=True,
-              help="What A and B are values of: campaign, or any by= column.")  # fmt: skip
+              help="What the variants are values of: campaign, or any by= column.")  # fmt: skip
 @click.option("--campaign", multiple=True, help="With --column: only this campaign (repeatable).")
-def compare(a, b, db, metric, column, campaign) -> None:
-    """Is A's rate really different from B's? Two campaigns, or two values of a column."""
+@click.option("--by", help="One comparison per value of this column (carrier, province ...).")
+@click.option(
+    "--correction",
+    type=click.Choice(["holm", "bh"]),
+    help="Adjust the p-values for the comparisons made (several groups or variants).",
+)
+@click.option("--control", help="With three or more variants: the one the others are compared "
+              "with (default the first).")  # fmt: skip
+def compare(variants, db, metric, column, campaign, by, correction, control) -> None:
+    """Is A's rate really different from B's? Two campaigns (or values of --column), per
+    --by group, or several variants against a --control:
+
+    \b
+      campaign compare d11-A d11-B --metric reply_rate
+      campaign compare d11-A d11-B --by carrier --correction holm
+      campaign compare d11-A d11-B d11-C --control d11-A
+    """
     from campaign.stats import compare as compare_rates
 
+    if len(variants) < 2:
+        raise click.UsageError("give two variants to compare (or more, with --control)")
+    if len(variants) == 2 and control is None:
+        a, b = variants
+    else:
+        a, b = list(variants), None
     with echo_warnings():
-        row = compare_rates(db, a, b, metric=metric, column=column,
-                            campaign=list(campaign) or None).iloc[0]  # fmt: skip
-    click.echo(row["verdict"])
-    click.echo(
-        f"  {a}: {row['successes_a']:,}/{row['trials_a']:,}   {b}: {row['successes_b']:,}/"
-        f"{row['trials_b']:,}   z = {row['z']:.2f}"
-    )
+        result = compare_rates(db, a, b, metric=metric, column=column, by=by,
+                               correction=correction, control=control,
+                               campaign=list(campaign) or None)  # fmt: skip
+    for row in result.to_dict("records"):
+        click.echo(row["verdict"])
+        click.echo(
+            f"  {row['a']}: {row['successes_a']:,}/{row['trials_a']:,}   {row['b']}: "
+            f"{row['successes_b']:,}/{row['trials_b']:,}   z = {row['z']:.2f}"
+        )
 
 
 @main.command()
@@ -705,13 +729,17 @@ def compare(a, b, db, metric, column, campaign) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="The HTML file "
               "(default: <campaign>.html).")  # fmt: skip
 @click.option("--show-phones", is_flag=True, help="Do not mask phone numbers (in-house only).")
-def report(db, campaign, out, show_phones) -> None:
+@click.option("--compare-with", multiple=True,
+              help="A campaign to put beside it in the A/B section (repeatable; default its "
+              "sibling variants, e.g. d11-B for d11-A).")  # fmt: skip
+def report(db, campaign, out, show_phones, compare_with) -> None:
     """Write the post-campaign report: one self-contained HTML file."""
     from campaign.report import report as write_report
 
     with echo_warnings():
         path = write_report(db, campaign=campaign, path=out or Path(f"{campaign}.html"),
-                            mask_phones=not show_phones)  # fmt: skip
+                            mask_phones=not show_phones,
+                            compare_with=list(compare_with) or None)  # fmt: skip
     click.echo(f"wrote {path}")
 
 

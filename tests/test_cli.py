@@ -457,6 +457,31 @@ def test_compare_two_campaigns_in_words(demo_store):
     assert "z = " in result.output
 
 
+def test_compare_per_carrier_with_holm_prints_a_verdict_per_group(demo_store):
+    args = ["compare", "double11-A", "double11-B", "--db", str(demo_store), "--metric",
+            "reply_rate", "--by", "carrier", "--correction", "holm"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    verdicts = [line for line in result.output.splitlines() if line.startswith("reply rate")]
+    assert len(verdicts) == 5  # four carriers and 未知
+    assert all("adjusted (Holm, 5 comparisons)" in v for v in verdicts)
+    assert "reply rate (carrier 中国移动): double11-A" in result.output
+    one = CliRunner().invoke(main, ["compare", "double11-A", "--db", str(demo_store)])
+    assert one.exit_code == 2
+    assert "give two variants to compare" in one.output
+
+
+def test_report_compare_with_names_the_campaigns_there_are(demo_store, tmp_path):
+    args = ["report", "--db", str(demo_store), "--campaign", "double11-A", "--out",
+            str(tmp_path / "r.html"), "--compare-with", "double11-C"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "compare_with='double11-C': no campaign 'double11-C' in this store" in result.output
+    args[-1] = "double11-B"
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert "double11-B" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
 def test_stats_prints_an_unknown_place_as_未知_and_the_csv_leaves_it_empty(demo_store, tmp_path):
     out = tmp_path / "s.csv"
     args = ["stats", "--db", str(demo_store), "--by", "carrier", "--out", str(out)]
