@@ -20,6 +20,7 @@ import pandas as pd
 
 from campaign import clock
 from campaign.errors import InputError
+from campaign.experiments import assign_variants
 from campaign.phones import OUTPUT_COLUMNS, load_phones
 from campaign.store import DbLike, connect, reads
 from campaign.store.batches import recorded_phones
@@ -82,6 +83,10 @@ class Plan:
     skipped : DataFrame
         The contact rows left out, with their columns and ``skip_reason`` (and load_phones'
         ``reason`` for invalid numbers).
+    held_out : DataFrame
+        The holdout (``holdout=``): numbers recorded in the campaign but never sent, never
+        counted as submitted, kept to compare outcomes with; ``phone``, ``carrier``,
+        ``province``, ``city`` and the contact list's own columns.
     warnings : list of str
         Things worth a look that do not stop the send (e.g. no opt-out phrase).
     """
@@ -97,6 +102,7 @@ class Plan:
     recipients: pd.DataFrame
     skipped: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
+    held_out: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["phone"]))
 
     @property
     def numbers(self) -> int:
@@ -126,6 +132,7 @@ class Plan:
             "segments": self.segments,
             "messages": self.messages,
             "skipped": len(self.skipped),
+            "held_out": len(self.held_out),
             "send_at": self.send_at.isoformat() if self.send_at else None,
         }
 
@@ -142,6 +149,8 @@ class Plan:
         ]
         if self.send_at is not None:
             lines.append(f"  scheduled for {_scheduled(self.send_at)}")
+        if len(self.held_out):
+            lines.append(f"  held out {len(self.held_out):,}: never sent, kept to compare with")
         lines += [f"  skipped {n:,}: {reason}" for reason, n in self.skip_counts().items()]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -157,6 +166,8 @@ class Plan:
             ("messages billed", f"{s['messages']:,}"),
             ("send at", _scheduled(self.send_at)),
         ]
+        if s["held_out"]:
+            rows.append(("held out (never sent)", f"{s['held_out']:,}"))
         rows += [(f"skipped: {r}", f"{n:,}") for r, n in self.skip_counts().items()]
         body = "".join(
             f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
@@ -202,6 +213,8 @@ def plan_batches(
     db: DbLike | None = None,
     campaign: str | None = None,
     batch_size: int | None = None,
+    holdout: float | None = None,
+    seed: int | None = None,
 ) -> Plan:
     """Plan the vendor calls that send one message to a contact list.
 
@@ -228,6 +241,12 @@ def plan_batches(
         The store to read opt-outs and earlier sends from, and the campaign name.
     batch_size
         Numbers per call, at most the vendor's ``max_phones_per_call`` (the default).
+    holdout, seed
+        The share of the numbers to hold out (``0.1``): chosen by
+        :func:`~campaign.assign_variants` (stratified by carrier, reproducible with ``seed``)
+        from the numbers that would be sent, recorded in the campaign but never sent, so that
+        outcomes can be compared with them. Rows of a contact list with a true ``held_out``
+        column are held out as they are marked.
 
     Examples
     --------
@@ -273,7 +292,8 @@ def plan_batches(
             reasons[hit] = [skips[p] for p in phones[hit]]
 
     keep = reasons == None  # noqa: E711 - elementwise on an object array
-    planned = frame.loc[keep]
+    held = _held_out(frame, keep, holdout=holdout, seed=seed)
+    planned = frame.loc[keep & ~held]
     phones = planned["phone"].tolist()
     segments = count_segments(content, limits)
     batches = _split(phones, size, segments)
@@ -286,6 +306,8 @@ def plan_batches(
 
     skipped = frame.loc[~keep].copy()
     skipped["skip_reason"] = reasons[~keep]
+    held_out = frame.loc[held, ["phone", "carrier", "province", "city", *user_columns]]
+    held_out = held_out.drop(columns=["held_out"], errors="ignore").reset_index(drop=True)
 
     for w in plan_warnings:
         warnings.warn(w, UserWarning, stacklevel=2)
@@ -301,9 +323,36 @@ def plan_batches(
         recipients=recipients,
         skipped=skipped,
         warnings=plan_warnings,
+        held_out=held_out,
     )
     log.info("%r", plan)
     return plan
+
+
+def _held_out(frame: pd.DataFrame, sendable: np.ndarray, *, holdout, seed) -> np.ndarray:
+    """Which rows are held out: marked in a ``held_out`` column, or ``holdout`` of the
+    sendable ones drawn by :func:`~campaign.assign_variants`."""
+    marked = np.zeros(len(frame), dtype=bool)
+    if "held_out" in frame.columns:
+        marked = frame["held_out"].fillna(False).astype(bool).to_numpy() & sendable
+    if holdout is None:
+        if seed is not None:
+            raise InputError("seed= goes with holdout=: e.g. holdout=0.1, seed=1")
+        return marked
+    if marked.any():
+        raise InputError(
+            "the contacts mark rows held_out already: leave out holdout=, or drop that column"
+        )
+    if isinstance(holdout, bool) or not isinstance(holdout, int | float) or not 0 < holdout < 1:
+        raise InputError(f"holdout must be a share between 0 and 1 (0.1 for 10%), not {holdout!r}")
+    candidates = frame.loc[sendable, ["phone", "carrier"]]
+    if not len(candidates):
+        return marked
+    split = assign_variants(
+        candidates, {"send": 1 - holdout, "holdout": holdout}, seed=seed, stratify="carrier"
+    )
+    marked[np.flatnonzero(sendable)] = (split["variant"] == "holdout").to_numpy()
+    return marked
 
 
 def _vendor(vendor: str | VendorClient) -> tuple[str, VendorLimits]:

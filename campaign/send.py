@@ -243,13 +243,19 @@ def _record(store: Store, plan: Plan, campaign: str) -> dict[int, list[str]]:
             content=plan.content, template_id=plan.template_id, variables=plan.variables,
             send_at=send_at,
         )  # fmt: skip
-    if not fresh.any():
-        return {}
-    return batches.record_plan(
-        store, campaign, recipients.loc[fresh], vendor=plan.vendor,
-        batch_size=int(plan.batches["size"].max()) if len(plan.batches) else 1,
-        segments=plan.segments or 1,
-    )  # fmt: skip
+    recorded = {}
+    if fresh.any():
+        recorded = batches.record_plan(
+            store, campaign, recipients.loc[fresh], vendor=plan.vendor,
+            batch_size=int(plan.batches["size"].max()) if len(plan.batches) else 1,
+            segments=plan.segments or 1,
+        )  # fmt: skip
+    held = plan.held_out
+    if len(held):  # the holdout: recorded with the campaign, in a batch that is never sent
+        new = ~held["phone"].isin(known) if known else np.ones(len(held), dtype=bool)
+        batches.record_plan(store, campaign, held.loc[new], vendor=plan.vendor,
+                            batch_size=1, segments=plan.segments or 1, held_out=True)  # fmt: skip
+    return recorded
 
 
 def _nothing_to_send(

@@ -6,12 +6,12 @@ from __future__ import annotations
 import warnings
 
 import pytest
+from stats_fixtures import StoreBuilder, _r
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
 import campaign as cp
 from campaign.errors import InputError
-from tests.stats_fixtures import StoreBuilder, _r
 
 CARRIERS = ("移动", "联通", "电信")
 

@@ -622,3 +622,68 @@ def test_campaign_batches_names_what_is_wrong_and_creates_nothing(sim, db, tmp_p
     with pytest.raises(cp.InputError, match="no store at"):
         cp.campaign_batches(typo, "c")
     assert not typo.exists()
+
+
+# --------------------------------------------------------------------------- holdouts
+
+
+def test_a_holdout_is_recorded_never_sent_and_never_counted(sim, db):
+    contacts = cp.load_phones([f"138{i:08d}" for i in range(1000)])
+    plan = plan_batches(contacts, vendor="jzyyun-sms", content=SMS, holdout=0.1, seed=5)
+    assert len(plan.held_out) == 100
+    assert plan.numbers == 900
+    assert "held out 100: never sent" in repr(plan)
+    again = plan_batches(contacts, vendor="jzyyun-sms", content=SMS, holdout=0.1, seed=5)
+    assert again.held_out["phone"].tolist() == plan.held_out["phone"].tolist()
+    assert not set(plan.held_out["phone"]) & set(plan.recipients["phone"])
+
+    send(plan, jzyyun(sim), db=db, campaign="d11", progress=False)
+    reached = submitted_phones(sim, "jzyyun-sms")
+    assert len(reached) == 900
+    assert not set(plan.held_out["phone"]) & set(reached)
+    held = rows(db, "SELECT state, COUNT(*), SUM(size), SUM(messages) FROM batches"
+                    " WHERE state = 'held_out' GROUP BY state")  # fmt: skip
+    assert held == [("held_out", 1, 100, 0)]
+    assert scalar(db, "SELECT COUNT(*) FROM recipients WHERE campaign = 'd11'") == 1000
+    assert cp.delivery_stats(db, campaign="d11").loc[0, "submitted"] == 900
+
+    # planned again for the same campaign: everyone is in it already, the holdout included
+    later = plan_batches(contacts, vendor="jzyyun-sms", content=SMS, db=db, campaign="d11",
+                         holdout=0.1, seed=5)  # fmt: skip
+    assert later.numbers == 0
+    assert len(later.held_out) == 0
+    assert later.skip_counts().to_dict() == {"already in this campaign": 1000}
+
+
+def test_rows_marked_held_out_are_the_holdout(sim, db):
+    contacts = cp.load_phones(["13800000000", "13800000001", "13800000002", "x"])
+    contacts["held_out"] = [False, True, False, True]  # the invalid row stays skipped
+    plan = plan_batches(contacts, vendor="jzyyun-sms", content=SMS)
+    assert plan.held_out["phone"].tolist() == ["13800000001"]
+    assert "held_out" not in plan.held_out.columns
+    assert plan.recipients["phone"].tolist() == ["13800000000", "13800000002"]
+    send(plan, jzyyun(sim), db=db, campaign="c", progress=False)
+    assert set(submitted_phones(sim, "jzyyun-sms")) == {"13800000000", "13800000002"}
+    assert states(db) == {1: "accepted", 2: "held_out"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"holdout": 1.5}, "holdout must be a share between 0 and 1"),
+        ({"holdout": True}, "holdout must be a share between 0 and 1"),
+        ({"seed": 3}, "seed= goes with holdout="),
+    ],
+)
+def test_holdout_errors_say_what_to_give(options, message):
+    contacts = cp.load_phones(["13800000000", "13800000001"])
+    with pytest.raises(cp.InputError, match=message):
+        plan_batches(contacts, vendor="jzyyun-sms", content=SMS, **options)
+
+
+def test_the_report_shows_the_holdout(sim, db, tmp_path):
+    contacts = cp.load_phones([f"138{i:08d}" for i in range(200)])
+    plan = plan_batches(contacts, vendor="jzyyun-sms", content=SMS, holdout=0.1, seed=1)
+    send(plan, jzyyun(sim), db=db, campaign="d11", progress=False)
+    page = cp.report(db, campaign="d11", path=tmp_path / "d11.html").read_text("utf-8")
+    assert '<div class="label">held out</div><div class="value">20</div>' in page

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as scipy_stats
+from stats_fixtures import StoreBuilder, _r
 
 import campaign as cp
 from campaign.errors import InputError
 from campaign.stats.srm import SampleRatioWarning, chi2_sf, warn_if_mismatched
-from tests.stats_fixtures import StoreBuilder, _r
 
 
 @settings(max_examples=300, deadline=None)

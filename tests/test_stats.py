@@ -29,8 +29,8 @@ from stats_fixtures import (
 )
 
 import campaign.stats as st
-from campaign.experiments import detectable_effect
 from campaign.errors import CampaignError, InputError
+from campaign.experiments import detectable_effect
 from campaign.store import connect, copy_store, open_db
 from campaign.store.postgres import is_postgres_url
 

@@ -70,17 +70,19 @@ def campaign_info(store: Store, campaign: str) -> dict[str, Any]:
 
 
 def batch_summary(store: Store, campaign: str) -> dict[str, Any]:
-    """first and last submitted_at, batches, accepted / rejected / unknown batches, and the
-    numbers the vendor said it accepted (``vendor_accepted``)."""
+    """first and last submitted_at, batches, accepted / rejected / unknown batches, the
+    numbers the vendor said it accepted (``vendor_accepted``) and those held out."""
     row = store.one(
         "SELECT MIN(submitted_at), MAX(submitted_at), COUNT(*),"
         " SUM(CASE WHEN state = 'accepted' THEN 1 ELSE 0 END),"
         " SUM(CASE WHEN state = 'rejected' THEN 1 ELSE 0 END),"
         " SUM(CASE WHEN state = 'unknown' THEN 1 ELSE 0 END),"
-        " SUM(accepted) FROM batches WHERE campaign = ?",
+        " SUM(accepted), SUM(CASE WHEN state = 'held_out' THEN size ELSE 0 END)"
+        " FROM batches WHERE campaign = ?",
         [campaign],
     )
-    names = ("first", "last", "batches", "accepted", "rejected", "unknown", "vendor_accepted")
+    names = ("first", "last", "batches", "accepted", "rejected", "unknown", "vendor_accepted",
+             "held_out")  # fmt: skip
     return dict(zip(names, row, strict=True))
 
 
