@@ -97,6 +97,12 @@ def _never_connected(exc: BaseException) -> bool:
         return False  # could be either side of sending: stay conservative
     if not isinstance(exc, requests.exceptions.ConnectionError):
         return False
+    return any(isinstance(item, NewConnectionError | ConnectTimeoutError) for item in _chain(exc))
+
+
+def _chain(exc: BaseException):
+    """``exc`` and every exception inside it: urllib3's ``reason``, exceptions among the
+    ``args``, causes and contexts, each once (requests nests the OS error three deep)."""
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
     while stack:
@@ -104,15 +110,13 @@ def _never_connected(exc: BaseException) -> bool:
         if item is None or id(item) in seen:
             continue
         seen.add(id(item))
-        if isinstance(item, NewConnectionError | ConnectTimeoutError):
-            return True
+        yield item
         reason = getattr(item, "reason", None)
         if isinstance(reason, BaseException):
             stack.append(reason)
         stack.extend(a for a in getattr(item, "args", ()) if isinstance(a, BaseException))
         stack.append(item.__cause__)
         stack.append(item.__context__)
-    return False
 
 
 def _reason(exc: BaseException, timeout: tuple[float, float]) -> str:
@@ -124,13 +128,7 @@ def _reason(exc: BaseException, timeout: tuple[float, float]) -> str:
         return f"no answer within {timeout[1]:g} s (read timeout)"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS handshake failed (certificate or protocol)"
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        item = stack.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
+    for item in _chain(exc):
         if isinstance(item, ConnectionRefusedError):
             return "connection refused"
         if isinstance(item, socket.gaierror):
@@ -141,12 +139,6 @@ def _reason(exc: BaseException, timeout: tuple[float, float]) -> str:
             return "connection closed without an answer"
         if isinstance(item, ConnectTimeoutError) and not isinstance(item, NewConnectionError):
             return f"no connection within {timeout[0]:g} s (connect timeout)"
-        reason = getattr(item, "reason", None)
-        if isinstance(reason, BaseException):
-            stack.append(reason)
-        stack.extend(a for a in getattr(item, "args", ()) if isinstance(a, BaseException))
-        stack.append(item.__cause__)
-        stack.append(item.__context__)
     return type(exc).__name__
 
 
