@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +29,7 @@ from jinja2 import Environment
 from campaign import plots, stats, vendors
 from campaign.errors import InputError
 from campaign.reasons import OTHER
+from campaign.stats.srm import SampleRatioWarning, srm_check
 from campaign.store import DbLike, connect, now, reads
 
 __all__ = ["mask_phone", "report"]
@@ -410,7 +412,7 @@ def _compared_with(store, campaign: str, channel: str, compare_with) -> tuple[li
 def _ab(db: DbLike, store, campaign: str, info: dict, other: str) -> dict:
     """One comparison of the A/B section: rows per metric, each with the verdict in words."""
     theirs = reads.campaign_info(store, other)
-    section = {"a": campaign, "b": other, "rows": [], "note": None}
+    section = {"a": campaign, "b": other, "rows": [], "note": None, "srm": None}
     silent = [
         name
         for name, vendor in ((campaign, info["vendor"]), (other, theirs["vendor"]))
@@ -422,13 +424,18 @@ def _ab(db: DbLike, store, campaign: str, info: dict, other: str) -> dict:
             "and answer rates cannot be compared."
         )
         return section
+    split = srm_check(db, [campaign, other])
+    if split.attrs["mismatch"]:  # said once on the page, not as a warning per metric
+        section["srm"] = split.attrs["verdict"]
     shared = AB_METRICS["voice" if info["channel"] == "voice" else "sms"]
     if (info["channel"] == "voice") != (theirs["channel"] == "voice"):
         shared = ("delivery_rate",)  # an SMS against a voice campaign: only delivery is both
     for metric in shared:
         label = metric.replace("_", " ")
         try:
-            row = _first(stats.compare(db, campaign, other, metric=metric))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SampleRatioWarning)
+                row = _first(stats.compare(db, campaign, other, metric=metric))
         except InputError as exc:  # a side has nothing yet (no receipts, nothing delivered)
             section["rows"].append({"metric": label, "missing": f"not comparable yet: {exc}"})
             continue
@@ -834,6 +841,7 @@ own carrier column, which is used instead.
 {% for c in ab %}
 <h3>{{ c.a }} vs {{ c.b }}</h3>
 {% if c.note %}<p class="meta">{{ c.note }}</p>{% endif %}
+{% if c.srm %}<p class="note srm">⚠ {{ c.srm }}</p>{% endif %}
 {% if c.rows %}
 <table class="ab" data-b="{{ c.b }}">
 <thead><tr><th>metric</th><th class="num">{{ c.a }} (this report)</th><th class="num">{{ c.b }}</th>

@@ -8,6 +8,7 @@ the difference with its interval, the p-value and :func:`campaign.stats.compare`
 from __future__ import annotations
 
 import re
+import warnings
 
 import matplotlib
 import pytest
@@ -184,3 +185,21 @@ def test_a_vendor_without_delivery_data_has_nothing_to_compare(store_url, tmp_pa
     assert "otp-A and otp-B: the vendor reports no delivery data" in section
     assert rows(section) == {}
     assert "0.0%" not in section
+
+
+def test_a_skewed_split_is_said_once_in_the_section_not_warned_per_metric(store_url, tmp_path):
+    db = variants(store_url, {"d11-A": (900, 1000, 30), "d11-B": (700, 800, 20)})
+    # d11-B planned 1,000 like d11-A: its last 200 numbers sat in a batch the vendor refused
+    refused = [(f"139{i:08d}", "移动", "广东", "广州", {}) for i in range(200)]
+    with StoreBuilder(db) as s:
+        s.batch("d11-B", 2, state="rejected", recipients=refused)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        html = report(db, campaign="d11-A", path=tmp_path / "a.html").read_text("utf-8")
+    section = ab(html)
+    assert section.count("sample ratio mismatch") == 1
+    assert "d11-A 55.6% (planned 50.0%), d11-B 44.4% (planned 50.0%)" in section
+    even = variants(tmp_path / "even.db", {"d11-A": (9, 10, 1), "d11-B": (8, 10, 1)})
+    page = report(even, campaign="d11-A", path=tmp_path / "b.html").read_text("utf-8")
+    assert ab(page)
+    assert "sample ratio mismatch" not in ab(page)
