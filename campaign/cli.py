@@ -280,6 +280,7 @@ def _plan(
 ):
     from campaign.batching import plan_batches
     from campaign.phones import load_phones
+    from campaign.store.postgres import is_postgres_url
 
     loaded = load_phones(contacts, column=column)
     return plan_batches(
@@ -289,7 +290,7 @@ def _plan(
         template_id=template_id,
         variables=variables,
         send_at=send_at,
-        db=db if Path(db).exists() else None,
+        db=db if is_postgres_url(db) or Path(db).exists() else None,  # a plan creates no file
         campaign=campaign,
         batch_size=batch_size,
     )

@@ -118,6 +118,20 @@ def test_plan_says_who_is_skipped_and_why(tmp_path):
     assert "<Plan" not in result.output
 
 
+def test_plan_reads_opt_outs_from_a_postgres_store(postgres_db):
+    # a plan with --db postgresql://... used to skip the store: an opted-out number was planned
+    from stats_fixtures import StoreBuilder
+
+    with StoreBuilder(postgres_db) as s:
+        s.reply(None, "19986180831", "退订", "2024-11-11T20:00:00+08:00", opt_out=True)
+    args = ["plan", str(DATA / "contacts.csv"), "--vendor", "jzyyun-sms", "--content", SMS,
+            "--db", postgres_db]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("plan: 39 numbers to send through jzyyun-sms\n")
+    assert "       1  opted out\n" in result.output
+
+
 def test_send_prints_a_plan_summary_not_a_repr(tmp_path, monkeypatch):
     from campaign import clock
     from campaign.simulator import serve
