@@ -28,7 +28,9 @@ from campaign.errors import (
 )
 from campaign.experiments import assign_variants, detectable_effect, sample_size
 from campaign.ingest import (
+    ConversionsResult,
     IngestResult,
+    ingest_conversions,
     ingest_receipts,
     ingest_replies,
     link_receipts,
@@ -69,6 +71,7 @@ __all__ = [
     "CampaignError",
     "ColumnNotFoundError",
     "ConfigError",
+    "ConversionsResult",
     "IngestResult",
     "InputError",
     "MissingCredential",
@@ -94,6 +97,7 @@ __all__ = [
     "delivery_stats",
     "detectable_effect",
     "failure_reasons",
+    "ingest_conversions",
     "ingest_receipts",
     "ingest_replies",
     "latency_distribution",

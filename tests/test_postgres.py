@@ -51,7 +51,7 @@ def test_a_postgres_store_has_the_tables_and_columns_of_a_sqlite_one(postgres_db
     with connect(postgres_db) as pg, connect(tmp_path / "campaign.db") as lite:
         assert pg.scalar("SELECT MAX(version) FROM campaign_schema") == schema.SCHEMA_VERSION
         tables = [t for (t,) in lite.rows("SELECT name FROM sqlite_master WHERE type='table'")]
-        assert len(tables) == 9
+        assert len(tables) == 10
         for table in tables:
             expected = columns(lite, table)
             got = [c for c in columns(pg, table) if not (table == "batches" and c == "id")]
@@ -99,7 +99,7 @@ def test_a_version_2_database_is_migrated_to_the_new_batch_states(postgres_db, m
                     " VALUES ('c', 2, 'v', 1, 'held_out')")  # fmt: skip
     monkeypatch.undo()
     with connect(postgres_db) as store:
-        assert store.scalar("SELECT MAX(version) FROM campaign_schema") == 3
+        assert store.scalar("SELECT MAX(version) FROM campaign_schema") == schema.SCHEMA_VERSION
         for batch, state in ((2, "held_out"), (3, "expired")):
             store.execute("INSERT INTO batches (campaign, batch, vendor, size, state)"
                           " VALUES ('c', ?, 'v', 1, ?)", [batch, state])  # fmt: skip

@@ -43,6 +43,7 @@ from typing import Any
 import pandas as pd
 
 from campaign.errors import InputError
+from campaign.ingest._conversions import ConversionsResult, ingest_conversions
 from campaign.ingest._rows import _receipt_rows, _reply_rows
 from campaign.ingest._sources import _check, _parse, _Parsed
 from campaign.ingest._sources import _parse_forms as _parse_forms  # for tests
@@ -50,7 +51,9 @@ from campaign.store import DbLike, Store, connect, now, records
 from campaign.vendors import Receipt, Reply, VendorClient
 
 __all__ = [
+    "ConversionsResult",
     "IngestResult",
+    "ingest_conversions",
     "ingest_receipts",
     "ingest_replies",
     "link_receipts",

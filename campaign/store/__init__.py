@@ -14,6 +14,7 @@ module                      what it owns
 :mod:`.connection`          :class:`Store` and :func:`connect`
 :mod:`.batches`             campaigns, recipients and the batch state machine
 :mod:`.records`             receipts, replies, deliveries and their roll-ups, rejected input
+:mod:`.outcomes`            conversions, and the campaigns that reached each number
 :mod:`.reads`               the reads planning, sending and the report need
 :mod:`.postgres`            the PostgreSQL engine (:mod:`.postgres_schema`: its spelling of
                             the schema)
@@ -26,7 +27,7 @@ Nothing above this package knows which engine it talks to.
 from __future__ import annotations
 
 from campaign.clock import SHANGHAI, now
-from campaign.store import batches, reads, records, schema
+from campaign.store import batches, outcomes, reads, records, schema
 from campaign.store.connection import DB_VARIABLE, DbLike, Store, connect, default_db, describe
 from campaign.store.copy import copy_store
 from campaign.store.records import RECEIPT_ROW, REPLY_ROW, Written
@@ -53,6 +54,7 @@ __all__ = [
     "describe",
     "now",
     "open_db",
+    "outcomes",
     "reads",
     "records",
     "schema",

@@ -40,6 +40,8 @@ TABLES: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("replies", ("id", "vendor", "task_id", "phone", "content", "received_at", "opt_out",
                  "campaign", "ingested_at")),
     ("rejected", ("id", "received_at", "source", "body", "error")),
+    ("conversions", ("id", "order_id", "phone", "converted_at", "value", "campaign",
+                     "held_out", "source", "ingested_at")),
 )  # fmt: skip
 
 #: Rows read and written at a time.

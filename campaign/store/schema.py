@@ -22,6 +22,10 @@ delivery_counts deliveries counted  (campaign, batch, carrier, province, city, s
 recipient_counts recipients counted (campaign, batch, carrier, province, city)
 replies         inbound reply       unique per (vendor, task_id, phone, content, received_at)
 rejected        unparseable input   id; nothing is ever dropped
+conversions     order or sign-up    unique per order_id, else per (phone, converted_at,
+                                    value); ``campaign`` the one it is attributed to (NULL:
+                                    none, kept and counted), ``held_out`` 1 when the number
+                                    was in that campaign's holdout
 ==============  ==================  ==========================================================
 
 Migration ``i`` brings a store from schema version ``i`` to ``i + 1``; the engine records the
@@ -297,8 +301,34 @@ def _migrate_3(conn: Any) -> None:
         raise sqlite3.IntegrityError(f"migration 3 would break references: {broken[:5]}")
 
 
+# Conversions (orders, sign-ups) and the campaign each is attributed to; the same two unique
+# indexes on PostgreSQL (a partial unique index serves ON CONFLICT DO NOTHING on both).
+CONVERSIONS_DDL = """
+CREATE TABLE conversions (
+    id INTEGER PRIMARY KEY,
+    order_id TEXT,
+    phone TEXT NOT NULL,
+    converted_at TEXT NOT NULL,
+    value REAL,
+    campaign TEXT REFERENCES campaigns(name),
+    held_out INTEGER NOT NULL DEFAULT 0,
+    source TEXT NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX conversions_by_order ON conversions(order_id) WHERE order_id IS NOT NULL;
+CREATE UNIQUE INDEX conversions_once ON conversions(phone, converted_at, COALESCE(value, -1))
+    WHERE order_id IS NULL;
+CREATE INDEX conversions_by_campaign ON conversions(campaign, phone)
+"""
+
+
+def _migrate_4(conn: Any) -> None:
+    for statement in statements(CONVERSIONS_DDL):
+        conn.execute(statement)
+
+
 #: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
-MIGRATIONS: list[Callable[[Any], None]] = [_migrate_1, _migrate_2, _migrate_3]
+MIGRATIONS: list[Callable[[Any], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
 #: The migrations that replace a table others refer to: they run with foreign keys off (a
 #: PRAGMA that only takes effect outside a transaction) and check every reference after.
 FOREIGN_KEYS_OFF = frozenset({_migrate_3})
