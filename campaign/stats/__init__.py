@@ -70,6 +70,8 @@ module                      what it owns
 :mod:`.replies`             :func:`reply_stats`, :func:`replies_by_hour`
 :mod:`.voice`               :func:`voice_stats`, :func:`talk_time_distribution`
 :mod:`.comparison`          :func:`compare`: A against B, with the verdict in words
+:mod:`.funnel`              :func:`funnel_stats`: planned to converted, lift over a holdout
+:mod:`.srm`                 :func:`srm_check`: did a split come out as planned
 :mod:`._intervals`          :func:`wilson_interval`, :func:`two_proportion_test`, percentiles
                             of a histogram: math on counts, no SQL
 :mod:`._groups`             checking ``campaign=`` and ``by=``; the SQL of dimensions,
@@ -85,6 +87,7 @@ from campaign.stats._groups import DIMENSIONS
 from campaign.stats._intervals import Z95, two_proportion_test, wilson_interval
 from campaign.stats.comparison import compare
 from campaign.stats.delivery import delivery_stats, failure_reasons, unlinked_receipts
+from campaign.stats.funnel import funnel_stats
 from campaign.stats.latency import delivery_curve, latency_distribution, latency_stats
 from campaign.stats.replies import replies_by_hour, reply_stats
 from campaign.stats.voice import talk_time_distribution, voice_stats
@@ -96,6 +99,7 @@ __all__ = [
     "delivery_curve",
     "delivery_stats",
     "failure_reasons",
+    "funnel_stats",
     "latency_distribution",
     "latency_stats",
     "replies_by_hour",

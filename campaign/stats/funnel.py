@@ -1,0 +1,122 @@
+"""The funnel: from the numbers planned to those that converted, and the lift over a holdout."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from campaign.errors import InputError
+from campaign.stats._groups import _campaign_filter, _campaigns, _dims, _open, _select, _sent_cte
+from campaign.stats._intervals import _with_rate, two_proportion_test
+from campaign.stats._tables import _by, _finish_dims, _frame, _sort
+from campaign.store import DbLike
+
+__all__ = ["funnel_stats"]
+
+#: Dimensions a holdout has: it was never sent, so it has no batch of its own, no send time.
+_NOT_FOR_HOLDOUTS = ("batch", "send_hour", "send_day")
+
+_COUNTS = (
+    "recipients", "submitted", "delivered", "converted", "revenue", "held_out",
+    "held_out_converted", "held_out_revenue",
+)  # fmt: skip
+
+
+def funnel_stats(
+    db: DbLike, *, campaign: str | Sequence[str] | None = None, by: str | list[str] | None = None
+) -> pd.DataFrame:
+    """What each campaign caused: numbers planned, submitted, delivered and converted, and the
+    conversion rate against its holdout.
+
+    Conversions are those :func:`campaign.ingest_conversions` attributed to the campaign.
+    Returns one row per campaign (and ``by`` group: carrier, province, city, vendor or a
+    contact-list column): ``recipients`` (numbers to send, the holdout apart),
+    ``submitted``, ``delivered`` with ``delivery_rate`` (of submitted), ``converted``
+    (submitted numbers with a conversion) with ``conversion_rate`` (of submitted), ``revenue``
+    (their conversions' value); for a campaign with a holdout ``held_out``,
+    ``held_out_converted``, ``held_out_rate`` and ``held_out_revenue``; ``lift`` =
+    conversion_rate - held_out_rate with its 95% interval ``lift_ci_low``/``lift_ci_high``
+    (Newcombe) and ``lift_p_value`` (two-proportion z-test), ``relative_lift`` (lift /
+    held_out_rate), ``incremental_conversions`` (lift x submitted) and
+    ``incremental_revenue`` (revenue per submitted number minus per held-out one, x
+    submitted). Rates are fractions with 95% Wilson intervals (``*_ci_low``/``*_ci_high``);
+    holdout figures are NaN without a holdout.
+
+    >>> cp.funnel_stats("campaign.db", campaign="double11-A")[["submitted", "converted"]]
+       submitted  converted
+    0       9379          0
+    """
+    with _open(db) as database:
+        campaigns = _campaigns(database, campaign)
+        dims = [d for d in _dims(database, by, campaigns) if d != "campaign"]
+        bad = [d for d in dims if d in _NOT_FOR_HOLDOUTS]
+        if bad:
+            raise InputError(
+                f"funnel_stats by {', '.join(bad)}: a holdout is never sent, so it has no batch "
+                "or send time; group by carrier, province, city, vendor or a list column"
+            )
+        dims = ["campaign", *dims]
+        cte, params = _sent_cte(campaigns)
+        where, more = _campaign_filter("r.campaign", campaigns)
+        cwhere, cmore = _campaign_filter("campaign", campaigns)
+        select, group = _select(dims, "r", database.dialect)
+        rows = database.execute(
+            f"{cte}, conv AS (SELECT campaign, phone, SUM(COALESCE(value, 0)) AS revenue"
+            " FROM conversions WHERE campaign IS NOT NULL"
+            f"{' AND ' + cwhere if cwhere else ''} GROUP BY campaign, phone) "
+            f"SELECT {select}"
+            " COUNT(CASE WHEN b.state <> 'held_out' THEN 1 END),"
+            " COUNT(s.batch),"
+            " COUNT(CASE WHEN s.batch IS NOT NULL AND d.status = 'delivered' THEN 1 END),"
+            " COUNT(CASE WHEN s.batch IS NOT NULL AND c.phone IS NOT NULL THEN 1 END),"
+            " SUM(CASE WHEN s.batch IS NOT NULL THEN COALESCE(c.revenue, 0) ELSE 0 END),"
+            " COUNT(CASE WHEN b.state = 'held_out' THEN 1 END),"
+            " COUNT(CASE WHEN b.state = 'held_out' AND c.phone IS NOT NULL THEN 1 END),"
+            " SUM(CASE WHEN b.state = 'held_out' THEN COALESCE(c.revenue, 0) ELSE 0 END)"
+            " FROM recipients r JOIN batches b ON b.campaign = r.campaign AND b.batch = r.batch"
+            " LEFT JOIN sent s ON s.campaign = r.campaign AND s.batch = r.batch"
+            " LEFT JOIN deliveries d ON d.campaign = r.campaign AND d.phone = r.phone"
+            " LEFT JOIN conv c ON c.campaign = r.campaign AND c.phone = r.phone"
+            f"{' WHERE ' + where if where else ''} GROUP BY {group}",
+            [*params, *cmore, *more],
+        ).fetchall()
+        frame = _frame(rows, dims, list(_COUNTS))
+        frame = _finish_dims(frame, dims)
+    for name in _COUNTS:
+        kind = "float64" if name.endswith("revenue") else "int64"
+        frame[name] = frame[name].fillna(0).astype(kind)
+    _with_rate(frame, "delivery_rate", "delivered", "submitted")
+    _with_rate(frame, "conversion_rate", "converted", "submitted")
+    _with_rate(frame, "held_out_rate", "held_out_converted", "held_out")
+    lifts = [_lift(row) for row in frame.itertuples()]
+    for i, name in enumerate(("lift", "lift_ci_low", "lift_ci_high", "lift_p_value")):
+        frame[name] = [lift[i] for lift in lifts]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["relative_lift"] = np.where(
+            frame["held_out_rate"] > 0, frame["lift"] / frame["held_out_rate"], np.nan
+        )
+        per_sent = np.where(frame["submitted"] > 0, frame["revenue"] / frame["submitted"], np.nan)
+        per_held = np.where(
+            frame["held_out"] > 0, frame["held_out_revenue"] / frame["held_out"], np.nan
+        )
+    frame["incremental_conversions"] = frame["lift"] * frame["submitted"]
+    frame["incremental_revenue"] = (per_sent - per_held) * frame["submitted"]
+    columns = [
+        *dims, "recipients", "submitted", "delivered", "delivery_rate", "delivery_ci_low",
+        "delivery_ci_high", "converted", "conversion_rate", "conversion_ci_low",
+        "conversion_ci_high", "revenue", "held_out", "held_out_converted", "held_out_rate",
+        "held_out_ci_low", "held_out_ci_high", "held_out_revenue", "lift", "lift_ci_low",
+        "lift_ci_high", "lift_p_value", "relative_lift", "incremental_conversions",
+        "incremental_revenue",
+    ]  # fmt: skip
+    frame = _sort(frame[columns], dims).reset_index(drop=True)
+    return _by(frame, dims)
+
+
+def _lift(row) -> tuple[float, float, float, float]:
+    if not row.held_out or not row.submitted:
+        return (np.nan,) * 4
+    test = two_proportion_test(row.converted, row.submitted, row.held_out_converted, row.held_out)
+    return test["difference"], test["ci_low"], test["ci_high"], test["p_value"]
