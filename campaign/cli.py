@@ -745,6 +745,68 @@ def report(db, campaign, out, show_phones, compare_with) -> None:
 
 
 @main.command()
+@_db_option("The store.")
+@click.option("--campaign", multiple=True, help="Only this campaign (repeatable).")
+@click.option("--by", multiple=True, help="Group by carrier, province, city, vendor or a list "
+              "column (repeatable).")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the table: .csv (UTF-8 with BOM) or .xlsx.",
+)
+def funnel(db, campaign, by, out) -> None:
+    """Planned, submitted, delivered, converted and revenue per campaign, and the lift over
+    its holdout (conversions from `campaign conversions import`)."""
+    from campaign.stats import funnel_stats
+
+    with echo_warnings():
+        table = funnel_stats(db, campaign=list(campaign) or None, by=list(by) or None)
+    if not len(table):
+        click.echo(f"no campaign in {db} has numbers yet")
+    else:
+        shown = table[[c for c in table.columns if not c.endswith(("_low", "_high"))]]
+        shown.attrs = table.attrs
+        click.echo(format_table(shown))
+    if out is not None:
+        write_table(table, out)
+        click.echo(f"wrote {out}")
+
+
+@main.group()
+def conversions() -> None:
+    """Orders and sign-ups: what the campaigns caused."""
+
+
+@conversions.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_db_option("The store.")
+@click.option(
+    "--window",
+    default="7d",
+    show_default=True,
+    help="How long after a campaign reached a number an order counts for it.",
+)
+@click.option("--campaign", help="Attribute only to this campaign.")
+@click.option("--phone", help="The column of phone numbers (default: found by its header).")
+@click.option("--time", "time_column", help="The column of order times (支付时间, 下单时间 ...).")
+@click.option("--value", help="The column of order values (实付金额, 订单金额 ...).")
+@click.option("--order-id", help="The column of order ids (订单号 ...).")
+def conversions_import(source, db, window, campaign, phone, time_column, value, order_id) -> None:
+    """Import a CSV or Excel export of orders: each is attributed to the latest campaign that
+    sent to its number, or held it out, within --window; importing again adds nothing."""
+    from campaign.ingest import ingest_conversions
+
+    with echo_warnings():
+        got = ingest_conversions(db, source, window=window, campaign=campaign, phone=phone,
+                                 time=time_column, value=value, order_id=order_id)  # fmt: skip
+    click.echo(
+        f"{got.inserted:,} new conversions ({got.attributed:,} attributed to a campaign, "
+        f"{got.unattributed:,} to none), {got.duplicates:,} already stored, "
+        f"{got.rejected:,} rows kept in rejected"
+    )
+
+
+@main.command()
 @click.argument("src")
 @click.argument("dst")
 def copy(src: str, dst: str) -> None:

@@ -604,3 +604,35 @@ def test_plan_shows_a_content_warning_once_without_a_python_warning_line(tmp_pat
     assert "warning: the content has no opt-out phrase" in result.stdout
     assert "UserWarning" not in result.stderr
     assert "opt-out phrase" not in result.stderr  # the plan already lists it
+
+
+def test_conversions_import_then_funnel(tmp_path):
+    from stats_fixtures import StoreBuilder, _r
+
+    db = tmp_path / "c.db"
+    with StoreBuilder(db) as s:
+        s.campaign("d11")
+        s.batch("d11", 1, submitted_at="2024-11-10T10:00:00+08:00",
+                recipients=[_r("13800000001", "移动", "广东", "广州")])  # fmt: skip
+        s.batch("d11", 2, state="held_out", submitted_at=None,
+                recipients=[_r("13800000002", "移动", "广东", "广州")])  # fmt: skip
+    orders = tmp_path / "orders.csv"
+    orders.write_text("订单号,手机号,支付时间,实付金额\nA1,13800000001,2024-11-11 09:00,￥12.50\n"
+                      "A2,13900000009,2024-11-11 09:00,8\nA3,bad,2024-11-11 09:00,1\n",
+                      encoding="gbk")  # fmt: skip
+    args = ["conversions", "import", str(orders), "--db", str(db)]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert first.output == (
+        "2 new conversions (1 attributed to a campaign, 1 to none), 0 already stored, "
+        "1 rows kept in rejected\n"
+    )
+    again = CliRunner().invoke(main, args)
+    assert again.output.startswith("0 new conversions (0 attributed to a campaign, 0 to none), 2")
+    funnel = CliRunner().invoke(main, ["funnel", "--db", str(db)])
+    assert funnel.exit_code == 0, funnel.output
+    header, row = funnel.output.splitlines()[:2]
+    assert header.split()[:6] == ["campaign", "recipients", "submitted", "delivered",
+                                  "delivery_rate", "converted"]  # fmt: skip
+    assert row.split()[:2] == ["d11", "1"]
+    assert "100.0%" in row  # 1 of 1 submitted bought; the held-out number did not
