@@ -334,6 +334,7 @@ def report(
     info["created_at"] = _when(info["created_at"])
     empty = _empty_note(store, campaign) if total is None or not total.submitted else None
     ab = [] if empty else [_ab(db, store, campaign, info, other) for other in others]
+    results = None if empty else _results(db, campaign)
     page = dict(
         campaign=campaign,
         info=info,
@@ -349,6 +350,7 @@ def report(
         headline=headline,
         ab=ab,
         ab_named=named,
+        results=results,
         no_delivery=no_delivery,
         unlinked=_unlinked_note(unlinked),
         charts=charts,
@@ -451,6 +453,37 @@ def _ab(db: DbLike, store, campaign: str, info: dict, other: str) -> dict:
             }
         )
     return section
+
+
+def _results(db: DbLike, campaign: str) -> dict | None:
+    """The Results section: conversions and the lift over the holdout (None when the campaign
+    has neither conversions nor a holdout: nothing to say)."""
+    row = _first(stats.funnel_stats(db, campaign=campaign))
+    if row is None or (not row.converted and not row.held_out):
+        return None
+    out = {
+        "converted": f"{row.converted:,} of {row.submitted:,} submitted",
+        "rate": _rate(row.conversion_rate, row.conversion_ci_low, row.conversion_ci_high),
+        "revenue": f"{row.revenue:,.2f}",
+        "held_out": None,
+    }
+    if row.held_out:
+        out["held_out"] = {
+            "n": f"{row.held_out_converted:,} of {row.held_out:,} held out",
+            "rate": _rate(row.held_out_rate, row.held_out_ci_low, row.held_out_ci_high),
+            "lift": _points(row.lift, row.lift_ci_low, row.lift_ci_high),
+            "p": _p_value(row.lift_p_value),
+            "incremental": f"{row.incremental_conversions:+,.1f} conversions, "
+            f"{row.incremental_revenue:+,.2f} revenue",
+            "verdict": (
+                "The campaign raised conversions: the sent numbers converted more than the "
+                "held-out ones, unlikely to be chance."
+                if row.lift_p_value < 0.05 and row.lift > 0
+                else "No lift shown: the sent numbers did not convert clearly more than the "
+                "held-out ones; it could be chance."
+            ),
+        }
+    return out
 
 
 def _side(rate, low, high, successes, trials) -> dict:
@@ -834,6 +867,27 @@ to another carrier (携号转网) cannot be seen offline, except where the conta
 own carrier column, which is used instead.
 运营商按号段判断：携号转网的号码仍显示原运营商；名单自带运营商列时以名单为准。</p>
 {% if unlinked %}<p class="meta" id="unlinked">{{ unlinked }}</p>{% endif %}
+
+{% if results %}
+<section id="results">
+<h2>Results</h2>
+<table class="results">
+<tr><th>converted</th><td class="num">{{ results.converted }}</td></tr>
+<tr><th>conversion rate</th><td class="num">{{ results.rate }}</td></tr>
+<tr><th>revenue</th><td class="num">{{ results.revenue }}</td></tr>
+{% if results.held_out %}
+<tr><th>holdout</th><td class="num">{{ results.held_out.n }}: {{ results.held_out.rate }}</td></tr>
+<tr><th>lift over the holdout</th>
+<td class="num">{{ results.held_out.lift }}, p = {{ results.held_out.p }}</td></tr>
+<tr><th>incremental</th><td class="num">{{ results.held_out.incremental }}</td></tr>
+{% endif %}
+</table>
+{% if results.held_out %}<p>{{ results.held_out.verdict }}</p>{% endif %}
+<p class="meta">Conversions are the orders cp.ingest_conversions attributed to this campaign:
+each to the latest campaign that sent to its number, or held it out, within the window.
+The conversion rate is of the numbers submitted; the holdout's, of the numbers held out.</p>
+</section>
+{% endif %}
 
 {% if ab %}
 <section id="ab">

@@ -136,3 +136,20 @@ def test_the_funnel_is_a_naive_recount(tmp_path_factory, people):
         assert row.held_out == len(held)
         assert row.held_out_converted == len(held_bought)
         assert row.held_out_revenue == sum(sum(r[3]) for r in held_bought)
+
+
+def test_the_report_shows_the_results_and_the_lift(d11, tmp_path):
+    from campaign.report import report
+
+    page = report(d11, campaign="d11", path=tmp_path / "d11.html").read_text("utf-8")
+    section = page.split('<section id="results">')[1].split("</section>")[0]
+    assert "3 of 10 submitted" in section
+    assert "30.0% (95% CI" in section
+    assert "65.00" in section
+    assert "1 of 5 held out: 20.0%" in section
+    assert "+10.0 points (95% CI" in section
+    assert "No lift shown" in section  # 3/10 against 1/5 could be chance
+    bare = report(d11, campaign="other", path=tmp_path / "other.html").read_text("utf-8")
+    results = bare.split('<section id="results">')[1].split("</section>")[0]
+    assert "1 of 1 submitted" in results  # 'other' has a conversion but no holdout
+    assert "lift over the holdout" not in results
