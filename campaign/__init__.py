@@ -36,6 +36,7 @@ from campaign.ingest import (
     link_receipts,
     pull_replies,
     pull_reports,
+    set_prices,
 )
 from campaign.phones import load_phones, normalize_phone, normalize_phones
 from campaign.plots import (
@@ -50,6 +51,7 @@ from campaign.report import report
 from campaign.send import campaign_batches, send
 from campaign.stats import (
     compare,
+    cost_stats,
     delivery_curve,
     delivery_stats,
     failure_reasons,
@@ -93,6 +95,7 @@ __all__ = [
     "campaign_batches",
     "compare",
     "copy_store",
+    "cost_stats",
     "count_segments",
     "delivery_curve",
     "delivery_stats",
@@ -125,6 +128,7 @@ __all__ = [
     "report",
     "sample_size",
     "send",
+    "set_prices",
     "simulator",
     "srm_check",
     "talk_time_distribution",

@@ -772,6 +772,57 @@ def funnel(db, campaign, by, out) -> None:
         click.echo(f"wrote {out}")
 
 
+@main.command()
+@_db_option("The store.")
+@click.option("--campaign", multiple=True, help="Only this campaign (repeatable).")
+@click.option("--by", multiple=True, help="Group by carrier, province, city ... (repeatable).")
+@click.option("--price", "prices", multiple=True, metavar="VENDOR=YUAN[/delivery]",
+              help="Set a vendor's price per billed message or call first, e.g. "
+              "veesing-sms=0.045, or jzyyun-sms=0.04/delivery when it bills only what is "
+              "delivered (repeatable; kept in the store).")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the table: .csv (UTF-8 with BOM) or .xlsx.",
+)
+def cost(db, campaign, by, prices, out) -> None:
+    """What each campaign was billed and cost, per delivered message, reply and conversion."""
+    import pandas as pd
+
+    from campaign.ingest import set_prices
+    from campaign.stats import cost_stats
+
+    given = {}
+    for item in prices:
+        vendor, _, rest = item.partition("=")
+        amount, _, when = rest.partition("/")
+        try:
+            given[vendor.strip()] = {"price": float(amount), "billed_on": when or "submit"}
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: give VENDOR=YUAN, e.g. veesing-sms=0.045",
+                                     param_hint="--price") from None  # fmt: skip
+    with echo_warnings():
+        if given:
+            set_prices(db, given)
+        table = cost_stats(db, campaign=list(campaign) or None, by=list(by) or None)
+    if not len(table):
+        click.echo(f"no campaign in {db} has numbers yet")
+    else:  # money with the decimals it needs: a price of 0.045 is not 0.0
+        shown = table.copy()
+        for name, places in (("price", 4), ("cost", 2), ("revenue", 2), ("cost_per_delivered", 4),
+                             ("cost_per_reply", 4), ("cost_per_conversion", 4),
+                             ("return_on_spend", 2)):  # fmt: skip
+            shown[name] = [f"{v:,.{places}f}" if pd.notna(v) else "–" for v in table[name]]
+        shown["billed_on"] = [v or "–" for v in table["billed_on"]]
+        shown.attrs = table.attrs
+        click.echo(format_table(shown))
+        if table["price"].isna().any():
+            click.echo("(no price set for some vendors: give --price VENDOR=YUAN)")
+    if out is not None:
+        write_table(table, out)
+        click.echo(f"wrote {out}")
+
+
 @main.group()
 def conversions() -> None:
     """Orders and sign-ups: what the campaigns caused."""

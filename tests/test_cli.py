@@ -636,3 +636,23 @@ def test_conversions_import_then_funnel(tmp_path):
                                   "delivery_rate", "converted"]  # fmt: skip
     assert row.split()[:2] == ["d11", "1"]
     assert "100.0%" in row  # 1 of 1 submitted bought; the held-out number did not
+
+
+def test_cost_sets_prices_and_prints_the_bill(demo_store, tmp_path):
+    import shutil
+
+    db = tmp_path / "c.db"
+    shutil.copy(demo_store, db)
+    result = CliRunner().invoke(main, ["cost", "--db", str(db), "--price", "veesing-sms=0.045",
+                                       "--price", "jzyyun-sms=0.04/delivery"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:4] == ["campaign", "submitted", "delivered", "billed"]
+    a = next(line.split() for line in lines if line.split()[0] == "double11-A")
+    assert a[:7] == ["double11-A", "9379", "8805", "9379", "0.0450", "submit", "422.06"]
+    vip = next(line.split() for line in lines if line.split()[0] == "vip-jzyyun")
+    assert vip[3:7] == ["2667", "0.0400", "delivery", "106.68"]  # billed on delivery
+    assert "(no price set for some vendors" in result.output  # veesing-voice
+    bad = CliRunner().invoke(main, ["cost", "--db", str(db), "--price", "veesing-sms"])
+    assert bad.exit_code == 2
+    assert "give VENDOR=YUAN" in bad.output

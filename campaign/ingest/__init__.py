@@ -44,6 +44,7 @@ import pandas as pd
 
 from campaign.errors import InputError
 from campaign.ingest._conversions import ConversionsResult, ingest_conversions
+from campaign.ingest._prices import set_prices
 from campaign.ingest._rows import _receipt_rows, _reply_rows
 from campaign.ingest._sources import _check, _parse, _Parsed
 from campaign.ingest._sources import _parse_forms as _parse_forms  # for tests
@@ -59,6 +60,7 @@ __all__ = [
     "link_receipts",
     "pull_replies",
     "pull_reports",
+    "set_prices",
     "store_records",
 ]
 

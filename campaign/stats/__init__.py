@@ -71,6 +71,7 @@ module                      what it owns
 :mod:`.voice`               :func:`voice_stats`, :func:`talk_time_distribution`
 :mod:`.comparison`          :func:`compare`: A against B, with the verdict in words
 :mod:`.funnel`              :func:`funnel_stats`: planned to converted, lift over a holdout
+:mod:`.cost`                :func:`cost_stats`: billed, cost, cost per result
 :mod:`.srm`                 :func:`srm_check`: did a split come out as planned
 :mod:`._intervals`          :func:`wilson_interval`, :func:`two_proportion_test`, percentiles
                             of a histogram: math on counts, no SQL
@@ -86,6 +87,7 @@ from __future__ import annotations
 from campaign.stats._groups import DIMENSIONS
 from campaign.stats._intervals import Z95, two_proportion_test, wilson_interval
 from campaign.stats.comparison import compare
+from campaign.stats.cost import cost_stats
 from campaign.stats.delivery import delivery_stats, failure_reasons, unlinked_receipts
 from campaign.stats.funnel import funnel_stats
 from campaign.stats.latency import delivery_curve, latency_distribution, latency_stats
@@ -96,6 +98,7 @@ __all__ = [
     "DIMENSIONS",
     "Z95",
     "compare",
+    "cost_stats",
     "delivery_curve",
     "delivery_stats",
     "failure_reasons",

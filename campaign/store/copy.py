@@ -42,6 +42,7 @@ TABLES: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("rejected", ("id", "received_at", "source", "body", "error")),
     ("conversions", ("id", "order_id", "phone", "converted_at", "value", "campaign",
                      "held_out", "source", "ingested_at")),
+    ("prices", ("vendor", "price", "billed_on", "currency", "set_at")),
 )  # fmt: skip
 
 #: Rows read and written at a time.

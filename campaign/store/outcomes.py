@@ -4,6 +4,7 @@
   when: a sent number's batch ``submitted_at``; a held-out number's campaign's first send.
 - :func:`write_conversions`: conversion rows, each stored once (by order id, else by phone,
   time and value): ingesting an export again changes nothing.
+- :func:`set_price`: what a vendor charges, replacing what was set before.
 
 Every function runs inside the caller's transaction where it writes.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 from campaign.store.connection import Store
 
-__all__ = ["CONVERSION_ROW", "exposures", "write_conversions"]
+__all__ = ["CONVERSION_ROW", "exposures", "set_price", "write_conversions"]
 
 #: The fields of a conversion row as the store writes one, in order.
 CONVERSION_ROW = (
@@ -75,3 +76,14 @@ def write_conversions(store: Store, rows: Iterable[tuple]) -> tuple[int, int]:
         "SELECT COUNT(*), COUNT(campaign) FROM conversions WHERE id > ?", [before]
     )
     return int(new), int(attributed)
+
+
+def set_price(store: Store, vendor: str, price: float, billed_on: str, stamp: str) -> None:
+    """Set ``vendor``'s price (per billed message or call) and when it bills, inside the
+    caller's transaction."""
+    store.execute(
+        "INSERT INTO prices (vendor, price, billed_on, set_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (vendor) DO UPDATE SET price = excluded.price,"
+        " billed_on = excluded.billed_on, set_at = excluded.set_at",
+        [vendor, price, billed_on, stamp],
+    )

@@ -26,6 +26,8 @@ conversions     order or sign-up    unique per order_id, else per (phone, conver
                                     value); ``campaign`` the one it is attributed to (NULL:
                                     none, kept and counted), ``held_out`` 1 when the number
                                     was in that campaign's holdout
+prices          vendor              what it charges: per billed message or call, billed on
+                                    submission or on delivery (set by the user)
 ==============  ==================  ==========================================================
 
 Migration ``i`` brings a store from schema version ``i`` to ``i + 1``; the engine records the
@@ -327,8 +329,27 @@ def _migrate_4(conn: Any) -> None:
         conn.execute(statement)
 
 
+# What a vendor charges, as the user sets it: per billed message (an SMS segment) or per call,
+# on submission or only on delivery. The same DDL on PostgreSQL.
+PRICES_DDL = """
+CREATE TABLE prices (
+    vendor TEXT PRIMARY KEY,
+    price REAL NOT NULL CHECK (price >= 0),
+    billed_on TEXT NOT NULL CHECK (billed_on IN ('submit', 'delivery')),
+    currency TEXT NOT NULL DEFAULT 'CNY',
+    set_at TEXT NOT NULL
+)
+"""
+
+
+def _migrate_5(conn: Any) -> None:
+    conn.execute(PRICES_DDL)
+
+
 #: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
-MIGRATIONS: list[Callable[[Any], None]] = [_migrate_1, _migrate_2, _migrate_3, _migrate_4]
+MIGRATIONS: list[Callable[[Any], None]] = [
+    _migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5,
+]  # fmt: skip
 #: The migrations that replace a table others refer to: they run with foreign keys off (a
 #: PRAGMA that only takes effect outside a transaction) and check every reference after.
 FOREIGN_KEYS_OFF = frozenset({_migrate_3})
