@@ -106,6 +106,10 @@ def test_bad_rows_are_kept_with_their_row_and_reason_and_the_rest_go_in(db, tmp_
         "row 5: 实付金额 'ten' is not an amount; fix it in the export and ingest it again",
     ]
     assert {s for s, _, _ in kept} == {f"file:{path}"}
+    again = cp.ingest_conversions(db, path)  # the same export: nothing new, bad rows kept once
+    assert (again.inserted, again.duplicates, again.rejected) == (0, 1, 3)
+    with connect(db) as store:
+        assert store.scalar("SELECT COUNT(*) FROM rejected") == 3
     body = kept[2][1]
     body = body.decode("utf-8") if isinstance(body, bytes) else body
     assert json.loads(body)["订单号"] == "C4"

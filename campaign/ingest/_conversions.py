@@ -38,8 +38,14 @@ VALUE_HEADERS = (
     "revenue", "total", "price",
 )  # fmt: skip
 ORDER_HEADERS = (
-    "订单号", "订单编号", "订单id", "orderid", "orderno", "ordernumber", "order", "id",
-)  # fmt: skip
+    "订单号",
+    "订单编号",
+    "订单id",
+    "orderid",
+    "orderno",
+    "ordernumber",
+    "order",
+)  # fmt: skip  (not a bare "id": often the customer's, and orders would merge)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +122,8 @@ def ingest_conversions(
                     for r in good.itertuples()
                 ),
             )  # fmt: skip
-            for body, error in bad:
-                records.keep_rejected(store, label, body, error)
+            # an export ingested again keeps each bad row once, as captured pushes do
+            records.write_records(store, rejected=[(stamp, label, body, e) for body, e in bad])
     return ConversionsResult(
         inserted=inserted,
         attributed=attributed,
