@@ -45,7 +45,7 @@ ORDER_HEADERS = (
     "orderno",
     "ordernumber",
     "order",
-)  # fmt: skip  (not a bare "id": often the customer's, and orders would merge)
+)  # not a bare "id": often the customer's, and orders would merge
 
 
 @dataclasses.dataclass(frozen=True)
