@@ -334,7 +334,7 @@ def report(
     info["created_at"] = _when(info["created_at"])
     empty = _empty_note(store, campaign) if total is None or not total.submitted else None
     ab = [] if empty else [_ab(db, store, campaign, info, other) for other in others]
-    results = None if empty else _results(db, campaign)
+    results = None if empty else _results(db, campaign, voice=voice)
     page = dict(
         campaign=campaign,
         info=info,
@@ -455,18 +455,37 @@ def _ab(db: DbLike, store, campaign: str, info: dict, other: str) -> dict:
     return section
 
 
-def _results(db: DbLike, campaign: str) -> dict | None:
-    """The Results section: conversions and the lift over the holdout (None when the campaign
-    has neither conversions nor a holdout: nothing to say)."""
+def _results(db: DbLike, campaign: str, *, voice: bool) -> dict | None:
+    """The Results section: conversions, the lift over the holdout and the cost (None when the
+    campaign has no conversion, no holdout and no price: nothing to say)."""
     row = _first(stats.funnel_stats(db, campaign=campaign))
-    if row is None or (not row.converted and not row.held_out):
+    bill = _first(stats.cost_stats(db, campaign=campaign))
+    priced = bill is not None and not pd.isna(bill.cost)
+    if row is None or (not row.converted and not row.held_out and not priced):
         return None
     out = {
         "converted": f"{row.converted:,} of {row.submitted:,} submitted",
         "rate": _rate(row.conversion_rate, row.conversion_ci_low, row.conversion_ci_high),
         "revenue": f"{row.revenue:,.2f}",
         "held_out": None,
+        "cost": None,
     }
+    if priced:
+        per = f"{bill.billed:,} {'calls' if voice else 'messages'}"
+        out["cost"] = {
+            "total": f"{bill.cost:,.2f} ({per} at {bill.price:g}, billed on {bill.billed_on})",
+            "per": ", ".join(
+                f"{label} {value:,.4f}"
+                for label, value in (
+                    ("per delivered", bill.cost_per_delivered),
+                    ("per reply", bill.cost_per_reply),
+                    ("per conversion", bill.cost_per_conversion),
+                )
+                if not pd.isna(value)
+            )
+            or "–",
+            "return": "–" if pd.isna(bill.return_on_spend) else f"{bill.return_on_spend:,.2f}x",
+        }
     if row.held_out:
         out["held_out"] = {
             "n": f"{row.held_out_converted:,} of {row.held_out:,} held out",
@@ -881,11 +900,18 @@ own carrier column, which is used instead.
 <td class="num">{{ results.held_out.lift }}, p = {{ results.held_out.p }}</td></tr>
 <tr><th>incremental</th><td class="num">{{ results.held_out.incremental }}</td></tr>
 {% endif %}
+{% if results.cost %}
+<tr><th>cost</th><td class="num">{{ results.cost.total }}</td></tr>
+<tr><th>cost per result</th><td class="num">{{ results.cost.per }}</td></tr>
+<tr><th>return on spend</th><td class="num">{{ results.cost.return }}</td></tr>
+{% endif %}
 </table>
 {% if results.held_out %}<p>{{ results.held_out.verdict }}</p>{% endif %}
 <p class="meta">Conversions are the orders cp.ingest_conversions attributed to this campaign:
 each to the latest campaign that sent to its number, or held it out, within the window.
-The conversion rate is of the numbers submitted; the holdout's, of the numbers held out.</p>
+The conversion rate is of the numbers submitted; the holdout's, of the numbers held out.
+{% if results.cost %}Cost is the billed messages (SMS segments) or calls times the price set
+with cp.set_prices.{% endif %}</p>
 </section>
 {% endif %}
 

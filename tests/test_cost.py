@@ -98,3 +98,16 @@ def test_a_price_set_again_replaces_the_old_one_and_by_splits_the_bill(db):
 def test_price_errors_say_what_to_give(db, prices, options, message):
     with pytest.raises(InputError, match=message):
         cp.set_prices(db, prices, **options)
+
+
+def test_the_report_shows_the_cost_and_the_cost_per_result(db, tmp_path):
+    from campaign.report import report
+
+    page = report(db, campaign="long", path=tmp_path / "long.html").read_text("utf-8")
+    results = page.split('<section id="results">')[1].split("</section>")[0]
+    assert "0.40 (8 messages at 0.05, billed on submit)" in results
+    assert "per delivered 0.1333, per reply 0.4000, per conversion 0.4000" in results
+    assert "250.00x" in results
+    # a vendor without a price: no cost line, and no Results section when nothing else
+    free = report(db, campaign="free", path=tmp_path / "free.html").read_text("utf-8")
+    assert '<section id="results">' not in free
