@@ -163,3 +163,45 @@ def _sent_cte(campaigns: list[str] | None) -> tuple[str, list[str]]:
         f"{' AND ' + where if where else ''}) ",
         params,
     )
+
+
+# The per-recipient measures funnel_stats and cost_stats share: a recipient was submitted
+# when its batch is a sent one (s), converted when it has a conversion attributed to its
+# campaign (c, from the conv CTE), and its revenue is theirs.
+SUBMITTED = "COUNT(s.batch)"
+DELIVERED = "COUNT(CASE WHEN s.batch IS NOT NULL AND d.status = 'delivered' THEN 1 END)"
+CONVERTED = "COUNT(CASE WHEN s.batch IS NOT NULL AND c.phone IS NOT NULL THEN 1 END)"
+REVENUE = "SUM(CASE WHEN s.batch IS NOT NULL THEN COALESCE(c.revenue, 0) ELSE 0 END)"
+
+
+def _per_recipient(
+    database: Store,
+    campaigns: list[str] | None,
+    dims: list[str],
+    measures: list[str],
+    *,
+    ctes: str = "",
+    ctes_params: list | None = None,
+    joins: str = "",
+    where: str = "",
+) -> list:
+    """Rows of ``dims`` and ``measures`` (SQL aggregates) over every recipient ``r`` with its
+    batch ``b``, sent batch ``s`` (NULL when not submitted), delivery ``d`` and attributed
+    conversions ``c`` (``revenue``); ``ctes`` (", name AS (...)") and ``joins`` add more."""
+    cte, params = _sent_cte(campaigns)
+    recipients, more = _campaign_filter("r.campaign", campaigns)
+    converted, cmore = _campaign_filter("campaign", campaigns)
+    select, group = _select(dims, "r", database.dialect)
+    conditions = " AND ".join(c for c in (where, recipients) if c)
+    return database.execute(
+        f"{cte}, conv AS (SELECT campaign, phone, SUM(COALESCE(value, 0)) AS revenue"
+        " FROM conversions WHERE campaign IS NOT NULL"
+        f"{' AND ' + converted if converted else ''} GROUP BY campaign, phone){ctes} "
+        f"SELECT {select}{', '.join(measures)}"
+        " FROM recipients r JOIN batches b ON b.campaign = r.campaign AND b.batch = r.batch"
+        " LEFT JOIN sent s ON s.campaign = r.campaign AND s.batch = r.batch"
+        " LEFT JOIN deliveries d ON d.campaign = r.campaign AND d.phone = r.phone"
+        f" LEFT JOIN conv c ON c.campaign = r.campaign AND c.phone = r.phone{joins}"
+        f"{' WHERE ' + conditions if conditions else ''} GROUP BY {group}",
+        [*params, *cmore, *(ctes_params or []), *more],
+    ).fetchall()

@@ -7,7 +7,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from campaign.stats._groups import _campaign_filter, _campaigns, _dims, _open, _select, _sent_cte
+from campaign.stats._groups import (
+    CONVERTED,
+    DELIVERED,
+    REVENUE,
+    SUBMITTED,
+    _campaign_filter,
+    _campaigns,
+    _dims,
+    _open,
+    _per_recipient,
+)
 from campaign.stats._tables import _by, _finish_dims, _frame, _sort
 from campaign.store import DbLike
 
@@ -38,10 +48,6 @@ def cost_stats(
     with _open(db) as database:
         campaigns = _campaigns(database, campaign)
         dims = ["campaign", *[d for d in _dims(database, by, campaigns) if d != "campaign"]]
-        cte, params = _sent_cte(campaigns)
-        where, more = _campaign_filter("r.campaign", campaigns)
-        cwhere, cmore = _campaign_filter("campaign", campaigns)
-        select, group = _select(dims, "r", database.dialect)
         # a number is billed its batch's segments when it was submitted (billed on submit,
         # or no price set), or only when delivered (billed on delivery)
         billed = (
@@ -49,29 +55,19 @@ def cost_stats(
             " WHEN pr.billed_on = 'delivery' AND COALESCE(d.status, '') <> 'delivered' THEN 0"
             " ELSE COALESCE(b.segments, 1) END"
         )
-        rows = database.execute(
-            f"{cte}, conv AS (SELECT campaign, phone, SUM(COALESCE(value, 0)) AS revenue"
-            " FROM conversions WHERE campaign IS NOT NULL"
-            f"{' AND ' + cwhere if cwhere else ''} GROUP BY campaign, phone),"
-            " repl AS (SELECT DISTINCT campaign, phone FROM replies WHERE campaign IS NOT NULL"
-            f"{' AND ' + cwhere if cwhere else ''}) "
-            f"SELECT {select}"
-            " COUNT(s.batch),"
-            " COUNT(CASE WHEN s.batch IS NOT NULL AND d.status = 'delivered' THEN 1 END),"
-            f" SUM({billed}), SUM(({billed}) * pr.price),"
-            " COUNT(CASE WHEN s.batch IS NOT NULL AND q.phone IS NOT NULL THEN 1 END),"
-            " COUNT(CASE WHEN s.batch IS NOT NULL AND c.phone IS NOT NULL THEN 1 END),"
-            " SUM(CASE WHEN s.batch IS NOT NULL THEN COALESCE(c.revenue, 0) ELSE 0 END),"
-            " MAX(pr.price), MAX(pr.billed_on)"
-            " FROM recipients r JOIN batches b ON b.campaign = r.campaign AND b.batch = r.batch"
-            " LEFT JOIN sent s ON s.campaign = r.campaign AND s.batch = r.batch"
-            " LEFT JOIN deliveries d ON d.campaign = r.campaign AND d.phone = r.phone"
-            " LEFT JOIN conv c ON c.campaign = r.campaign AND c.phone = r.phone"
-            " LEFT JOIN repl q ON q.campaign = r.campaign AND q.phone = r.phone"
-            " LEFT JOIN prices pr ON pr.vendor = b.vendor"
-            f" WHERE b.state <> 'held_out'{' AND ' + where if where else ''} GROUP BY {group}",
-            [*params, *cmore, *cmore, *more],
-        ).fetchall()
+        replied, params = _campaign_filter("campaign", campaigns)
+        rows = _per_recipient(
+            database, campaigns, dims,
+            [SUBMITTED, DELIVERED, f"SUM({billed})", f"SUM(({billed}) * pr.price)",
+             "COUNT(CASE WHEN s.batch IS NOT NULL AND q.phone IS NOT NULL THEN 1 END)",
+             CONVERTED, REVENUE, "MAX(pr.price)", "MAX(pr.billed_on)"],
+            ctes=", repl AS (SELECT DISTINCT campaign, phone FROM replies WHERE campaign IS"
+            f" NOT NULL{' AND ' + replied if replied else ''})",
+            ctes_params=params,
+            joins=" LEFT JOIN repl q ON q.campaign = r.campaign AND q.phone = r.phone"
+            " LEFT JOIN prices pr ON pr.vendor = b.vendor",
+            where="b.state <> 'held_out'",
+        )  # fmt: skip
         frame = _frame(rows, dims, [*_COUNTS, "price", "billed_on"])
         frame = _finish_dims(frame, dims)
     for name in ("submitted", "delivered", "billed", "repliers", "converted"):

@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 
 from campaign.errors import InputError
-from campaign.stats._groups import _campaign_filter, _campaigns, _dims, _open, _select, _sent_cte
+from campaign.stats._groups import (
+    CONVERTED,
+    DELIVERED,
+    REVENUE,
+    SUBMITTED,
+    _campaigns,
+    _dims,
+    _open,
+    _per_recipient,
+)
 from campaign.stats._intervals import _with_rate, two_proportion_test
 from campaign.stats._tables import _by, _finish_dims, _frame, _sort
 from campaign.store import DbLike
@@ -58,30 +67,13 @@ def funnel_stats(
                 "or send time; group by carrier, province, city, vendor or a list column"
             )
         dims = ["campaign", *dims]
-        cte, params = _sent_cte(campaigns)
-        where, more = _campaign_filter("r.campaign", campaigns)
-        cwhere, cmore = _campaign_filter("campaign", campaigns)
-        select, group = _select(dims, "r", database.dialect)
-        rows = database.execute(
-            f"{cte}, conv AS (SELECT campaign, phone, SUM(COALESCE(value, 0)) AS revenue"
-            " FROM conversions WHERE campaign IS NOT NULL"
-            f"{' AND ' + cwhere if cwhere else ''} GROUP BY campaign, phone) "
-            f"SELECT {select}"
-            " COUNT(CASE WHEN b.state <> 'held_out' THEN 1 END),"
-            " COUNT(s.batch),"
-            " COUNT(CASE WHEN s.batch IS NOT NULL AND d.status = 'delivered' THEN 1 END),"
-            " COUNT(CASE WHEN s.batch IS NOT NULL AND c.phone IS NOT NULL THEN 1 END),"
-            " SUM(CASE WHEN s.batch IS NOT NULL THEN COALESCE(c.revenue, 0) ELSE 0 END),"
-            " COUNT(CASE WHEN b.state = 'held_out' THEN 1 END),"
-            " COUNT(CASE WHEN b.state = 'held_out' AND c.phone IS NOT NULL THEN 1 END),"
-            " SUM(CASE WHEN b.state = 'held_out' THEN COALESCE(c.revenue, 0) ELSE 0 END)"
-            " FROM recipients r JOIN batches b ON b.campaign = r.campaign AND b.batch = r.batch"
-            " LEFT JOIN sent s ON s.campaign = r.campaign AND s.batch = r.batch"
-            " LEFT JOIN deliveries d ON d.campaign = r.campaign AND d.phone = r.phone"
-            " LEFT JOIN conv c ON c.campaign = r.campaign AND c.phone = r.phone"
-            f"{' WHERE ' + where if where else ''} GROUP BY {group}",
-            [*params, *cmore, *more],
-        ).fetchall()
+        rows = _per_recipient(database, campaigns, dims, [
+            "COUNT(CASE WHEN b.state <> 'held_out' THEN 1 END)", SUBMITTED, DELIVERED,
+            CONVERTED, REVENUE,
+            "COUNT(CASE WHEN b.state = 'held_out' THEN 1 END)",
+            "COUNT(CASE WHEN b.state = 'held_out' AND c.phone IS NOT NULL THEN 1 END)",
+            "SUM(CASE WHEN b.state = 'held_out' THEN COALESCE(c.revenue, 0) ELSE 0 END)",
+        ])  # fmt: skip
         frame = _frame(rows, dims, list(_COUNTS))
         frame = _finish_dims(frame, dims)
     for name in _COUNTS:
