@@ -334,7 +334,8 @@ def report(
     info["created_at"] = _when(info["created_at"])
     empty = _empty_note(store, campaign) if total is None or not total.submitted else None
     ab = [] if empty else [_ab(db, store, campaign, info, other) for other in others]
-    results = None if empty else _results(db, campaign, voice=voice)
+    kinds = reads.outcome_kinds(store, campaign)
+    results = None if empty or not any(kinds.values()) else _results(db, campaign, voice=voice)
     page = dict(
         campaign=campaign,
         info=info,
@@ -456,8 +457,8 @@ def _ab(db: DbLike, store, campaign: str, info: dict, other: str) -> dict:
 
 
 def _results(db: DbLike, campaign: str, *, voice: bool) -> dict | None:
-    """The Results section: conversions, the lift over the holdout and the cost (None when the
-    campaign has no conversion, no holdout and no price: nothing to say)."""
+    """The Results section: conversions, the lift over the holdout and the cost (None when
+    there is nothing to say; the caller skips it for a campaign with none of them)."""
     row = _first(stats.funnel_stats(db, campaign=campaign))
     bill = _first(stats.cost_stats(db, campaign=campaign))
     priced = bill is not None and not pd.isna(bill.cost)
