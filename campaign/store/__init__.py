@@ -15,6 +15,7 @@ module                      what it owns
 :mod:`.batches`             campaigns, recipients and the batch state machine
 :mod:`.records`             receipts, replies, deliveries and their roll-ups, rejected input
 :mod:`.outcomes`            conversions, and the campaigns that reached each number
+:mod:`.links`               tracking links, their clicks, vendor balances around a send
 :mod:`.reads`               the reads planning, sending and the report need
 :mod:`.postgres`            the PostgreSQL engine (:mod:`.postgres_schema`: its spelling of
                             the schema)
@@ -27,7 +28,7 @@ Nothing above this package knows which engine it talks to.
 from __future__ import annotations
 
 from campaign.clock import SHANGHAI, now
-from campaign.store import batches, outcomes, reads, records, schema
+from campaign.store import batches, links, outcomes, reads, records, schema
 from campaign.store.connection import DB_VARIABLE, DbLike, Store, connect, default_db, describe
 from campaign.store.copy import copy_store
 from campaign.store.records import RECEIPT_ROW, REPLY_ROW, Written
@@ -52,6 +53,7 @@ __all__ = [
     "copy_store",
     "default_db",
     "describe",
+    "links",
     "now",
     "open_db",
     "outcomes",

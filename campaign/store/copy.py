@@ -43,6 +43,10 @@ TABLES: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("conversions", ("id", "order_id", "phone", "converted_at", "value", "campaign",
                      "held_out", "source", "ingested_at")),
     ("prices", ("vendor", "price", "billed_on", "currency", "set_at")),
+    ("links", ("code", "campaign", "phone", "target", "url", "created_at")),
+    ("clicks", ("id", "code", "clicked_at", "agent", "source", "ingested_at")),
+    ("balances", ("id", "campaign", "vendor", "balance_before", "balance_after", "expected",
+                  "started_at", "finished_at")),
 )  # fmt: skip
 
 #: Rows read and written at a time.

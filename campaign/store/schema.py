@@ -28,6 +28,17 @@ conversions     order or sign-up    unique per order_id, else per (phone, conver
                                     was in that campaign's holdout
 prices          vendor              what it charges: per billed message or call, billed on
                                     submission or on delivery (set by the user)
+links           tracking code       code; the campaign it belongs to, its ``phone`` when it
+                                    is one number's own (NULL: the campaign's one code), the
+                                    ``target`` it redirects to and the ``url`` the message
+                                    carries
+clicks          click on a link     unique per (code, clicked_at, agent); ``agent`` is the
+                                    user agent's class (mobile, desktop, bot, other): no IP
+                                    address, no user agent string
+balances        send run            the vendor account's balance before and after one run of
+                                    ``send`` (where the vendor reports one) and the messages
+                                    or calls the run submitted, to set the vendor's own
+                                    count beside the expected one
 ==============  ==================  ==========================================================
 
 Migration ``i`` brings a store from schema version ``i`` to ``i + 1``; the engine records the
@@ -346,9 +357,50 @@ def _migrate_5(conn: Any) -> None:
     conn.execute(PRICES_DDL)
 
 
+# Tracking links and their clicks, and the balance a vendor reported around each send run.
+# The same DDL on PostgreSQL, with its spelling of the row ids and of REAL.
+LINKS_DDL = """
+CREATE TABLE links (
+    code TEXT PRIMARY KEY,
+    campaign TEXT NOT NULL REFERENCES campaigns(name),
+    phone TEXT,
+    target TEXT NOT NULL,
+    url TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX links_per_phone ON links(campaign, phone) WHERE phone IS NOT NULL;
+CREATE UNIQUE INDEX links_per_campaign ON links(campaign) WHERE phone IS NULL;
+CREATE TABLE clicks (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL REFERENCES links(code),
+    clicked_at TEXT NOT NULL,
+    agent TEXT NOT NULL CHECK (agent IN ('mobile', 'desktop', 'bot', 'other')),
+    source TEXT NOT NULL,
+    ingested_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX clicks_once ON clicks(code, clicked_at, agent);
+CREATE TABLE balances (
+    id INTEGER PRIMARY KEY,
+    campaign TEXT NOT NULL REFERENCES campaigns(name),
+    vendor TEXT NOT NULL,
+    balance_before REAL,
+    balance_after REAL,
+    expected INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL
+);
+CREATE INDEX balances_by_campaign ON balances(campaign)
+"""
+
+
+def _migrate_6(conn: Any) -> None:
+    for statement in statements(LINKS_DDL):
+        conn.execute(statement)
+
+
 #: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
 MIGRATIONS: list[Callable[[Any], None]] = [
-    _migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5,
+    _migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5, _migrate_6,
 ]  # fmt: skip
 #: The migrations that replace a table others refer to: they run with foreign keys off (a
 #: PRAGMA that only takes effect outside a transaction) and check every reference after.
