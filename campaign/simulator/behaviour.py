@@ -95,6 +95,14 @@ class Behaviour:
         expired_latency: (low, high) seconds for EXPIRED receipts, which arrive late.
         reply_rate / opt_out_share / reply_delay_median: replies among delivered numbers.
         answer_rate / talk_median / talk_max: voice calls answered and talk time, seconds.
+        click_rate / click_delay_median: share of delivered SMS with a tracking link
+            (``.../c/<code>``) whose link is opened, and the log-normal delay after delivery,
+            seconds; the simulator requests links on this machine only (see ``clicks``).
+        conversion_rate / click_conversion_rate / baseline_conversion_rate: the share of
+            numbers reached, of those that clicked, and of numbers never messaged (a
+            holdout) that place an order (``Simulator.orders``); order_delay_median /
+            order_value_median: log-normal delay after delivery or click (seconds) and
+            order value (yuan).
     Wire details
         veesing_ok_status: ``returnStatus`` of a veesing success: "1 " with the trailing
             space, as seed 000's samples show (default), or "1", which published clients
@@ -177,6 +185,13 @@ class Behaviour:
     answer_rate: float = 0.75
     talk_median: float = 15.0
     talk_max: int = 60
+    click_rate: float = 0.08
+    click_delay_median: float = 900.0
+    conversion_rate: float = 0.02
+    click_conversion_rate: float = 0.15
+    baseline_conversion_rate: float = 0.01
+    order_delay_median: float = 3 * 3600.0
+    order_value_median: float = 128.0
 
     veesing_ok_status: str = "1 "
     pull_max: int = 500
@@ -209,6 +224,15 @@ class Behaviour:
             )
         if not isinstance(self.veesing_ok_status, str):
             raise ValueError(f"veesing_ok_status must be text, not {self.veesing_ok_status!r}")
+        for name in ("click_rate", "conversion_rate", "click_conversion_rate",
+                     "baseline_conversion_rate"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a share between 0 and 1, not {value!r}")
+        for name in ("click_delay_median", "order_delay_median", "order_value_median"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, not {value!r}")
         if self.jzyyun_balance_interval < 0:
             raise ValueError("jzyyun_balance_interval must be >= 0 seconds")
         self.jzyyun_context_path = context_path(self.jzyyun_context_path)

@@ -139,9 +139,13 @@ def _send(state: State, params: dict[str, str], charset: str) -> Reply:
         return _failure(charset, "balance")
     batch = state.task_id(VENDOR)
     now = state.clock.now()
+    state.note_send(now)
     for phone in phones:
-        fate = sms_fate(rng_for(state.seed, VENDOR, phone, state.nth_send(VENDOR, phone)), phone, b)
+        nth = state.nth_send(VENDOR, phone)
+        fate = sms_fate(rng_for(state.seed, VENDOR, phone, nth), phone, b)
         due = now + fate.latency
+        if fate.status == "delivered":
+            state.note_delivered(VENDOR, phone, nth, due, content)
         report = {
             "mobile": phone,
             "username": username,

@@ -9,13 +9,13 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from campaign.simulator import ihuyi, jzyyun, veesing
+from campaign.simulator import clicks, ihuyi, jzyyun, veesing
 from campaign.simulator.behaviour import Behaviour
 from campaign.simulator.forms import MalformedBody, decode_form, request_pairs
 from campaign.simulator.state import Accounts, Clock, Event, State, fmt_time
@@ -222,6 +222,7 @@ class Simulator:
         self._undelivered: list[Push] = []
         self._push_log: list[Push] = []
         self._inflight = 0
+        self._clicks: list[clicks.Click] = []
         self._stop = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
@@ -262,6 +263,9 @@ class Simulator:
                 )
                 worker.start()
                 self._threads.append(worker)
+        clicker = threading.Thread(target=self._click_worker, name="simulator-click", daemon=True)
+        clicker.start()
+        self._threads.append(clicker)
         logger.info("vendor simulator listening on %s", self.url)
         return self
 
@@ -487,20 +491,23 @@ class Simulator:
             self.state.changed.notify_all()
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Advance to the last scheduled receipt or reply; when pushing, wait until sent.
+        """Advance to the last scheduled receipt, reply or click; wait until every push is
+        sent and every click made.
 
-        Returns True when nothing remains to push (False on timeout).
+        Returns True when nothing remains to push or click (False on timeout).
         """
         last = self.state.last_due()
         now = self.clock.now()
         if last is not None and last > now:
             self.advance(last - now + 0.001)
-        if not self.push_urls:
-            return True
         deadline = time.monotonic() + timeout
         with self.state.changed:
             while True:
-                busy = self._inflight or any(self.state.pending(v) for v in self.push_urls)
+                busy = (
+                    self._inflight
+                    or self.state.clicks_pending()
+                    or any(self.state.pending(v) for v in self.push_urls)
+                )
                 remaining = deadline - time.monotonic()
                 if not busy:
                     return True
@@ -615,6 +622,82 @@ class Simulator:
                 self._undelivered.append(push)
         if not push.delivered:
             logger.warning("push to %s failed after %d attempts", url, push.attempts)
+
+    # clicks and orders ---------------------------------------------------
+    def _click_worker(self) -> None:
+        changed = self.state.changed
+        while not self._stop.is_set():
+            with changed:
+                click = self.state.pop_due_click(self.clock.now())
+                if click is None:
+                    nxt = self.state.next_click()
+                    wait = 0.5 if nxt is None else self.clock.real_seconds(nxt - self.clock.now())
+                    changed.wait(min(max(wait, 0.001), 0.5))
+                    continue
+                self._inflight += 1
+            try:
+                self._click(click)
+            finally:
+                with changed:
+                    self._inflight -= 1
+                    changed.notify_all()
+
+    def _click(self, click: clicks.Click) -> None:
+        """Request one link as a phone's browser would, redirect not followed; links off
+        this machine are never requested."""
+        parts = urlsplit(click.url)
+        if not _is_loopback(parts.hostname or ""):
+            click.error = "not followed: the link is not on this machine"
+        else:
+            cls = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            conn = cls(parts.hostname, parts.port, timeout=self.behaviour.push_timeout)
+            try:
+                conn.request("GET", parts.path, headers={"User-Agent": clicks.MOBILE_AGENT})
+                response = conn.getresponse()
+                response.read()
+                click.status = response.status
+            except (OSError, http.client.HTTPException) as exc:
+                click.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                conn.close()
+        with self._records_lock:
+            self._clicks.append(click)
+
+    def clicks(self) -> list[clicks.Click]:
+        """Every click made on a tracking link so far (or noted as not followed)."""
+        with self._records_lock:
+            return list(self._clicks)
+
+    def orders(
+        self, *, others: Iterable[str] = (), window: float = 7 * 86400.0
+    ) -> list[dict[str, str]]:
+        """The orders the simulated messages caused, as a shop exports them: one dict per
+        order with 订单号, 手机号, 支付时间 (Asia/Shanghai) and 实付金额 (yuan).
+
+        Numbers the simulator delivered an SMS to buy at ``conversion_rate`` (those that
+        clicked its link at ``click_conversion_rate``), after the message or the click;
+        ``others``, numbers never messaged (a holdout), buy at ``baseline_conversion_rate``
+        over ``window`` seconds from the first send. Seeded: the same run gives the same
+        orders.
+
+        >>> sim.flush()  # doctest: +SKIP
+        >>> orders = pd.DataFrame(sim.orders(others=plan.held_out["phone"]))  # doctest: +SKIP
+        >>> cp.ingest_conversions(db, orders)  # doctest: +SKIP
+        """
+        with self.state.lock:
+            reached = list(self.state.reached)
+            start = self.state.first_send if self.state.first_send is not None else self.now()
+        rows = clicks.orders(reached, others=[str(p) for p in others], seed=self.state.seed,
+                             b=self.behaviour, start=start, window=window)  # fmt: skip
+        return [
+            {"订单号": f"SO{self.state.seed:03d}{i:07d}", "手机号": phone,
+             "支付时间": fmt_time(at), "实付金额": f"{value:.2f}"}
+            for i, (at, phone, value) in enumerate(rows, start=1)
+        ]  # fmt: skip
 
 
 def serve(

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from campaign.simulator.behaviour import VENDORS, Behaviour, jzyyun_pools
+from campaign.simulator.clicks import Click, Reach, click_delay, find_link
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")  # no DST since 1991
 SECONDS_FMT = "%Y-%m-%d %H:%M:%S"
@@ -232,6 +233,9 @@ class State:
         self._seq = itertools.count()
         self._push: dict[str, list[Event]] = {v: [] for v in VENDORS if v != "jzyyun-sms"}
         self._pull: dict[tuple[str, str], list[Event]] = {}
+        self.reached: list[Reach] = []  # delivered SMS, in order (for orders)
+        self._clicks: list[tuple[float, int, Click]] = []  # clicks due, soonest first
+        self.first_send: float | None = None
 
     # balances ------------------------------------------------------------
     def balance(self, vendor: str, principal: str) -> Any:
@@ -321,6 +325,40 @@ class State:
         with self.lock:
             return str(next(self._task[vendor]))
 
+    # what messages cause ------------------------------------------------
+    def note_delivered(
+        self, vendor: str, phone: str, nth: int, delivered_at: float, content: str | None
+    ) -> None:
+        """A delivered SMS: remember it for orders, and schedule the click on its link."""
+        link = find_link(content)
+        delay = None if link is None else click_delay(self.seed, vendor, phone, nth, self.behaviour)
+        clicked_at = None if delay is None else delivered_at + delay
+        with self.lock:
+            self.reached.append(Reach(vendor, phone, delivered_at, clicked_at))
+            if clicked_at is not None:
+                assert link is not None
+                heapq.heappush(self._clicks, (clicked_at, next(self._seq), Click(link, clicked_at)))
+                self.changed.notify_all()
+
+    def note_send(self, at: float) -> None:
+        with self.lock:
+            if self.first_send is None or at < self.first_send:
+                self.first_send = at
+
+    def pop_due_click(self, now: float) -> Click | None:
+        with self.lock:
+            if self._clicks and self._clicks[0][0] <= now:
+                return heapq.heappop(self._clicks)[2]
+            return None
+
+    def next_click(self) -> float | None:
+        with self.lock:
+            return self._clicks[0][0] if self._clicks else None
+
+    def clicks_pending(self) -> int:
+        with self.lock:
+            return len(self._clicks)
+
     # queues -------------------------------------------------------------
     def add_event(self, vendor: str, kind: str, principal: str, due: float, form: dict) -> None:
         event = Event(due, next(self._seq), vendor, kind, principal, form)
@@ -363,8 +401,11 @@ class State:
         return min(dues, default=None)
 
     def last_due(self) -> float | None:
+        """The latest receipt, reply or click scheduled."""
         with self.lock:
-            return max((max(e.due for e in h) for h in self._all_heaps() if h), default=None)
+            dues = [max(e.due for e in h) for h in self._all_heaps() if h]
+            dues += [max(due for due, _, _ in self._clicks)] if self._clicks else []
+            return max(dues, default=None)
 
     def pending(self, vendor: str | None = None) -> int:
         """Receipts and replies not yet pushed or pulled (due or not)."""

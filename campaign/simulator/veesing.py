@@ -108,10 +108,16 @@ def _accept(
     return state.task_id(vendor), None
 
 
-def _schedule_sms(state: State, vendor: str, principal: str, task: str, phones, at: float):
+def _schedule_sms(
+    state: State, vendor: str, principal: str, task: str, phones, at: float, content=None
+):
     b = state.behaviour
+    state.note_send(at)
     for phone in phones:
-        fate = sms_fate(rng_for(state.seed, vendor, phone, state.nth_send(vendor, phone)), phone, b)
+        nth = state.nth_send(vendor, phone)
+        fate = sms_fate(rng_for(state.seed, vendor, phone, nth), phone, b)
+        if fate.status == "delivered":
+            state.note_delivered(vendor, phone, nth, at + fate.latency, content)
         if fate.status != "unknown":
             due = at + fate.latency
             form = {
@@ -137,6 +143,7 @@ def _schedule_sms(state: State, vendor: str, principal: str, task: str, phones, 
 
 def _schedule_voice(state: State, principal: str, task: str, phone: str, at: float) -> None:
     vendor = "veesing-voice"
+    state.note_send(at)
     rng = rng_for(state.seed, vendor, phone, state.nth_send(vendor, phone))
     fate = voice_fate(rng, phone, state.behaviour)
     due = at + fate.latency
@@ -180,7 +187,7 @@ def _send_group(state: State, vendor: str, op: str | None, params: dict[str, str
     task, error = _accept(state, vendor, principal, phones, at, len(phones) * segments(content))
     if error:
         return error
-    _schedule_sms(state, vendor, principal, task, phones, at)
+    _schedule_sms(state, vendor, principal, task, phones, at, content)
     remain = state.balance(vendor, principal)
     return answer(_ok(state), SUCCESS, str(remain), task, str(len(phones)))
 
