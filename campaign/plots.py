@@ -15,6 +15,9 @@ plot_latency              ``latency_distribution``: histogram, p50/p90/p99 marke
 plot_failure_reasons      ``failure_reasons``: Pareto chart (bars + cumulative share)
 plot_talk_time            ``talk_time_distribution``: histogram of talk seconds
 plot_replies_by_hour      ``replies_by_hour``: replies and opt-outs per hour of the day
+plot_funnel               ``funnel_stats``: numbers at each step, submitted to converted,
+                          with each step's share of the one before (and the holdout's
+                          conversion rate beside the campaign's)
 ========================  ===========================================================
 
 Group columns (the ``by`` of the statistics) are read from ``frame.attrs["by"]``, which
@@ -60,6 +63,7 @@ __all__ = [
     "plot_delivery_curve",
     "plot_delivery_rate",
     "plot_failure_reasons",
+    "plot_funnel",
     "plot_latency",
     "plot_replies_by_hour",
     "plot_talk_time",
@@ -271,11 +275,12 @@ def _time_unit(max_seconds: float) -> tuple[float, str]:
     return 1.0, "seconds"
 
 
-def _whole_numbers(ax: Axes) -> None:
+def _whole_numbers(ax: Axes, *, axis: str = "y") -> None:
     """Ticks of a count axis at whole numbers: no 2.5 messages when the counts are small."""
     from matplotlib.ticker import MaxNLocator
 
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    which = ax.yaxis if axis == "y" else ax.xaxis
+    which.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
 
 
 def _rate_ticks(ax: Axes) -> None:
@@ -710,6 +715,64 @@ def plot_failure_reasons(stats_frame: pd.DataFrame, *, ax: Axes | None = None, *
     share.set_ylabel("cumulative share")
     _percent(share)
     _fonts(share)
+    return _fonts(ax)
+
+
+#: The steps of a funnel, in order, as (column of funnel_stats, label).
+FUNNEL_STEPS = (
+    ("recipients", "planned"),
+    ("submitted", "submitted"),
+    ("delivered", "delivered"),
+    ("clicked", "clicked"),
+    ("converted", "converted"),
+)
+
+
+def plot_funnel(funnel: pd.DataFrame, *, ax: Axes | None = None, **kwargs) -> Axes:
+    """The funnel of one campaign as horizontal bars: numbers planned, submitted, delivered,
+    clicked (when its links tell clickers apart) and converted, each labelled with its count
+    and its share of the step before; with a holdout, the held-out numbers' conversion rate
+    is written beside the campaign's.
+
+    ``funnel`` is from :func:`campaign.stats.funnel_stats`; with several rows (campaigns or
+    groups of a ``by=``) the counts are added up. ``kwargs`` go to ``Axes.barh``.
+
+    Examples
+    --------
+    >>> ax = cp.plot_funnel(cp.funnel_stats("campaign.db", campaign="double11-A"))
+    """
+    _need(funnel, ["submitted", "delivered", "converted"], "campaign.stats.funnel_stats")
+    steps = []
+    for column, label in FUNNEL_STEPS:
+        if column not in funnel.columns or funnel[column].isna().any():
+            continue  # e.g. clicked, unknown with one shared link for the campaign
+        steps.append((label, int(funnel[column].sum())))
+    ax = _axes(ax)
+    kwargs.setdefault("color", "#3b7dd8")
+    labels = [label for label, _ in steps]
+    counts = np.array([n for _, n in steps], dtype="float64")
+    positions = np.arange(len(steps))[::-1]  # the first step on top
+    ax.barh(positions, counts, **kwargs)
+    ax.set_yticks(positions, labels)
+    top = counts.max() if len(counts) and counts.max() > 0 else 1
+    ax.set_xlim(0, top * 1.35)
+    for i, (position, n) in enumerate(zip(positions, counts, strict=True)):
+        text = f"{n:,.0f}"
+        if i and counts[i - 1] > 0:
+            text += f"  ({n / counts[i - 1]:.1%} of {labels[i - 1]})"
+        ax.text(n + top * 0.01, position, text, va="center", fontsize=9)
+    ax.set_xlabel("numbers")
+    _whole_numbers(ax, axis="x")
+    if {"held_out", "held_out_converted"} <= set(funnel.columns):
+        held = funnel["held_out"].fillna(0).sum()
+        if held > 0:
+            sent = funnel["submitted"].sum()
+            rate = funnel["converted"].sum() / sent if sent else float("nan")
+            base = funnel["held_out_converted"].fillna(0).sum() / held
+            ax.set_title(
+                f"converted {rate:.2%} of submitted vs {base:.2%} of {held:,.0f} held out",
+                fontsize=10,
+            )
     return _fonts(ax)
 
 

@@ -459,12 +459,14 @@ def _ab(db: DbLike, store, campaign: str, info: dict, other: str) -> dict:
 def _results(db: DbLike, campaign: str, *, voice: bool) -> dict | None:
     """The Results section: conversions, the lift over the holdout and the cost (None when
     there is nothing to say; the caller skips it for a campaign with none of them)."""
-    row = _first(stats.funnel_stats(db, campaign=campaign))
+    funnel = stats.funnel_stats(db, campaign=campaign)
+    row = _first(funnel)
     bill = _first(stats.cost_stats(db, campaign=campaign))
     priced = bill is not None and not pd.isna(bill.cost)
     if row is None or (not row.converted and not row.held_out and not priced):
         return None
     out = {
+        "funnel": _png(plots.plot_funnel, funnel),
         "converted": f"{row.converted:,} of {row.submitted:,} submitted",
         "rate": _rate(row.conversion_rate, row.conversion_ci_low, row.conversion_ci_high),
         "revenue": f"{row.revenue:,.2f}",
@@ -891,6 +893,8 @@ own carrier column, which is used instead.
 {% if results %}
 <section id="results">
 <h2>Results</h2>
+<figure><figcaption>Funnel</figcaption>
+<img alt="Funnel" src="data:image/png;base64,{{ results.funnel }}"></figure>
 <table class="results">
 <tr><th>converted</th><td class="num">{{ results.converted }}</td></tr>
 <tr><th>conversion rate</th><td class="num">{{ results.rate }}</td></tr>

@@ -149,6 +149,7 @@ def test_the_report_shows_the_results_and_the_lift(d11, tmp_path):
     assert "1 of 5 held out: 20.0%" in section
     assert "+10.0 points (95% CI" in section
     assert "No lift shown" in section  # 3/10 against 1/5 could be chance
+    assert '<img alt="Funnel" src="data:image/png;base64,' in section  # the funnel chart
     bare = report(d11, campaign="other", path=tmp_path / "other.html").read_text("utf-8")
     results = bare.split('<section id="results">')[1].split("</section>")[0]
     assert "1 of 1 submitted" in results  # 'other' has a conversion but no holdout

@@ -483,3 +483,57 @@ def test_replies_by_hour_says_opt_outs_are_among_the_replies(db):
     assert heights[24:].sum() == 2
     grouped = pl.plot_replies_by_hour(st.replies_by_hour(db, campaign="double11", by="variant"))
     assert grouped.get_ylabel() == "reply messages (opt-outs included)"
+
+
+def funnel_frame(**overrides) -> pd.DataFrame:
+    row = {"campaign": "d11", "recipients": 1000, "submitted": 990, "delivered": 900,
+           "clicked": 90, "converted": 30, "held_out": 100, "held_out_converted": 1}  # fmt: skip
+    frame = pd.DataFrame([{**row, **overrides}])
+    frame.attrs["by"] = ["campaign"]
+    return frame
+
+
+def test_plot_funnel_draws_each_step_top_down_with_its_share_of_the_step_before():
+    ax = pl.plot_funnel(funnel_frame())
+    assert [b.get_width() for b in sorted(bars(ax), key=lambda b: -b.get_y())] == [
+        1000,
+        990,
+        900,
+        90,
+        30,
+    ]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "planned", "submitted", "delivered", "clicked", "converted"
+    ]  # fmt: skip
+    texts = [t.get_text() for t in ax.texts]
+    assert "90  (10.0% of delivered)" in texts
+    assert "30  (33.3% of clicked)" in texts
+    assert ax.get_title() == "converted 3.03% of submitted vs 1.00% of 100 held out"
+    draw_without_missing_glyphs(ax)
+
+
+def test_plot_funnel_leaves_out_clicked_when_the_links_cannot_tell_clickers_apart():
+    ax = pl.plot_funnel(funnel_frame(clicked=float("nan"), held_out=0, held_out_converted=0))
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "planned", "submitted", "delivered", "converted"
+    ]  # fmt: skip
+    assert "30  (3.3% of delivered)" in [t.get_text() for t in ax.texts]
+    assert ax.get_title() == ""  # no holdout, no comparison
+
+
+def test_plot_funnel_adds_up_groups_and_draws_on_the_axes_given():
+    two = pd.concat([funnel_frame(), funnel_frame(campaign="d11-B")], ignore_index=True)
+    _fig, given = plt.subplots()
+    ax = pl.plot_funnel(two, ax=given)
+    assert ax is given
+    assert max(b.get_width() for b in bars(ax)) == 2000
+
+
+def test_plot_funnel_of_the_wrong_frame_says_which_to_pass():
+    with pytest.raises(InputError, match="funnel_stats"):
+        pl.plot_funnel(pd.DataFrame({"delivery_rate": [0.5]}))
+
+
+def test_plot_funnel_of_a_store(db):
+    ax = pl.plot_funnel(st.funnel_stats(db, campaign="double11"))
+    assert len(bars(ax)) >= 4
