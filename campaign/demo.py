@@ -2,9 +2,10 @@
 
 Starts the simulator and the push receiver on 127.0.0.1, loads the 20,000-member list in
 ``data/``, runs an SMS campaign with two content variants through a pushed vendor
-(veesing-sms), a VIP campaign through a pulled one (jzyyun-sms) and a small voice campaign
-(veesing-voice), ingests every receipt and reply, and writes the HTML reports. Nothing leaves
-the machine.
+(veesing-sms), each with a 10% holdout, a VIP campaign through a pulled one (jzyyun-sms) and a
+small voice campaign (veesing-voice), ingests every receipt and reply, imports the orders the
+simulated shop took (attributed to the campaigns), sets the vendors' prices, and writes the
+HTML reports. Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from campaign import receiver as push_receiver
 from campaign import simulator
 from campaign.batching import plan_batches
 from campaign.errors import ConfigError
-from campaign.ingest import pull_replies, pull_reports
+from campaign.ingest import ingest_conversions, pull_replies, pull_reports, set_prices
 from campaign.phones import load_phones
 from campaign.report import report
 from campaign.send import send
-from campaign.stats import compare, delivery_stats, reply_stats, voice_stats
+from campaign.stats import compare, delivery_stats, funnel_stats, reply_stats, voice_stats
 from campaign.vendors import vendor
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ VARIANTS = {
 }
 VIP = ("vip-jzyyun", "【云通信】尊敬的金卡/钻石会员,双11专属礼包已为您预留,回T退订")
 VOICE = ("voice-notice", "724", "您的双11专属礼包已预留")
+#: The share of each double11 variant held out (never sent), to measure the lift against.
+HOLDOUT = 0.1
+#: What the demo's vendors charge, in yuan per billed message or call.
+PRICES = {"veesing-sms": 0.045, "jzyyun-sms": 0.04, "veesing-voice": 0.12}
 
 
 @dataclass
@@ -106,9 +111,15 @@ def run_demo(
     ):
         echo(f"vendor simulator on {sim.url}, push receiver on {inbox.url}")
         sms = vendor("veesing-sms", app_id="demo", app_key="demo-key", base_url=sim.url)
+        held_out: list[str] = []
         for name, members in groups.items():
-            plan = plan_batches(members, vendor=sms, content=VARIANTS[name], db=db, campaign=name)
-            echo(f"{name}: {plan.numbers:,} numbers in {len(plan.batches):,} calls (veesing-sms)")
+            plan = plan_batches(members, vendor=sms, content=VARIANTS[name], db=db, campaign=name,
+                                holdout=HOLDOUT, seed=seed)  # fmt: skip
+            held_out += plan.held_out["phone"].tolist()
+            echo(
+                f"{name}: {plan.numbers:,} numbers in {len(plan.batches):,} calls (veesing-sms), "
+                f"{len(plan.held_out):,} held out"
+            )
             send(plan, sms, db=db, campaign=name, progress=progress)
 
         pulled = vendor("jzyyun-sms", username="demo", password="demo-pw", base_url=sim.url)
@@ -128,6 +139,14 @@ def run_demo(
         sim.flush(timeout=60)
         reports = pull_reports(pulled, db) + pull_replies(pulled, db)
         echo(f"pulled from jzyyun-sms: {reports.inserted:,} reports and replies")
+        orders = pd.DataFrame(sim.orders(others=held_out))
+
+    bought = ingest_conversions(db, orders, window="7d")
+    echo(
+        f"orders from the shop: {len(orders):,}, {bought.attributed:,} attributed to a campaign "
+        f"within 7 days"
+    )
+    set_prices(db, PRICES)
 
     headline = delivery_stats(db, by="campaign")
     comparison = compare(db, "double11-A", "double11-B")
@@ -135,6 +154,8 @@ def run_demo(
     echo(_headline_text(headline, reply_stats(db, by="campaign"), voice_stats(db, by="campaign")))
     echo("")
     echo(_comparison_text(comparison))
+    echo("")
+    echo(_funnel_text(funnel_stats(db, campaign=list(groups))))
 
     files = []
     for name in [*groups, VIP[0], VOICE[0]]:
@@ -162,6 +183,24 @@ def _headline_text(delivery: pd.DataFrame, replies: pd.DataFrame, voice: pd.Data
             lambda c: f"{answered[c]:.1%}" if c in answered.index and pd.notna(answered[c]) else ""
         )
     return table.fillna(0).to_string(index=False)
+
+
+def _funnel_text(funnel: pd.DataFrame) -> str:
+    """One line per campaign: converted of submitted against the holdout, and the lift."""
+    lines = []
+    for row in funnel.itertuples():
+        line = (
+            f"{row.campaign}: {row.converted:,} of {row.submitted:,} converted "
+            f"({row.conversion_rate:.2%})"
+        )
+        if row.held_out:
+            line += (
+                f", held out {row.held_out_converted:,} of {row.held_out:,} "
+                f"({row.held_out_rate:.2%}): lift {row.lift * 100:+.2f} points "
+                f"(95% CI {row.lift_ci_low * 100:+.2f} to {row.lift_ci_high * 100:+.2f})"
+            )
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _comparison_text(comparison: pd.DataFrame) -> str:
