@@ -378,8 +378,12 @@ class VendorClient:
         """Submit one call to the vendor (see the vendor module)."""
         raise NotImplementedError
 
-    def balance(self) -> int:
-        """Units left that this client's sends draw on."""
+    def balance(self, *, wait: bool = True) -> int:
+        """Units left that this client's sends draw on.
+
+        ``wait=False``: where the vendor limits how often its balance may be asked (jzyyun's
+        查询频繁), ask once and raise instead of waiting and asking again.
+        """
         raise NotImplementedError
 
     def parse_push(self, form: Mapping[str, str]) -> Receipt | Reply:

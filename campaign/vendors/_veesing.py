@@ -289,8 +289,9 @@ class VeesingClient(VendorClient):
             raise self._unknown("not a veesing JSON answer with returnStatus 0/1", body)
         return self._answered(result, body)
 
-    def balance(self) -> int:
-        """Messages (条) left on the account (``remainPoint``).
+    def balance(self, *, wait: bool = True) -> int:
+        """Messages (条) left on the account (``remainPoint``); ``wait`` changes nothing (the
+        seeds publish no limit on asking).
 
         >>> client = cp.vendor("veesing-sms")  # credentials from VEESING_APP_ID/APP_KEY
         >>> client.balance()  # doctest: +SKIP

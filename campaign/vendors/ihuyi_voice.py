@@ -255,8 +255,9 @@ class IhuyiVoiceClient(VendorClient):
         )
         return self._answered(result, decode_text(response.content))
 
-    def balance(self) -> int:
-        """Voice codes left (``method=GetNum``).
+    def balance(self, *, wait: bool = True) -> int:
+        """Voice codes left (``method=GetNum``); ``wait`` changes nothing (the seed publishes
+        no limit on asking).
 
         The seed lists only the balance error codes, not the address or answer; this follows
         ihuyi's published ``GetNum`` (``<GetNumResult><code>2</code>...<num>N</num>``).
