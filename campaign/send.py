@@ -105,10 +105,11 @@ def send(
         and the messages (SMS segments x numbers, or calls for voice) the run got accepted,
         for :func:`~campaign.cost_stats` to reconcile (the ``balances`` table). Before: one
         balance query. After: the last balance the vendor's answers reported (veesing's
-        ``remainPoint``: no extra query), else one more query. A query that fails, or that
-        the vendor refuses as asked too soon (jzyyun's 查询频繁 after a run shorter than its
-        interval: never waited for), is logged as a warning and recorded as unknown (None);
-        it never stops the send. ``False`` asks and records nothing.
+        ``remainPoint``: no extra query), else one more query. Each query is asked once: one
+        that fails is logged as a warning and recorded as unknown (None), and one the vendor
+        refuses as asked too soon (jzyyun's 查询频繁, after a run shorter than its interval:
+        never waited for) is recorded as unknown too; neither stops the send. ``False``
+        asks and records nothing.
 
     Returns
     -------
@@ -383,17 +384,19 @@ def _run_with_balance(store, plan, client, campaign, todo, states, *run, balance
 
 
 def _read_balance(client: VendorClient, campaign: str, side: str) -> float | None:
-    """The client's balance, or None (with a warning) when the vendor cannot say: refused,
-    unreachable, an unreadable answer, or asked too soon (jzyyun's 查询频繁: the reading is
-    not waited for, so that no send waits on a balance). The warning carries the vendor's
-    words, never a credential."""
+    """The client's balance, asked once, or None when the vendor cannot say: refused,
+    unreachable, an unreadable answer (a warning), or asked too soon after the last reading
+    (jzyyun's 查询频繁 after a short run: logged at INFO, as expected; never waited for, so
+    that no send waits on a balance). The log line carries the vendor's words, never a
+    credential."""
     try:
         return float(client.balance(wait=False))  # a rate limit never holds the send up
     except Exception as exc:  # whatever went wrong, the send goes on
         what = client.redact(str(exc) or type(exc).__name__)
-        log.warning(
-            "%s: the %s balance could not be read, recorded as unknown: %s", campaign, side, what
-        )
+        # asked too soon after the last reading (a short run): expected, not a failure
+        level = logging.INFO if getattr(exc, "rate_limited", False) else logging.WARNING
+        log.log(level, "%s: the %s balance could not be read, recorded as unknown: %s",
+                campaign, side, what)  # fmt: skip
         return None
 
 

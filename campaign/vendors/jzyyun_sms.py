@@ -522,8 +522,9 @@ class JzyyunSmsClient(VendorClient):
         Asked too often, the servers answer ``failure;查询频繁``: the client waits (``backoff``
         seconds, doubled each time) and asks again, ``retries`` times, then raises
         :class:`~campaign.errors.VendorRejected` with code ``"failure"`` and that message.
-        ``wait=False`` asks once and raises at once (``cp.send`` reads the balance so, to
-        never hold a send up).
+        ``wait=False`` asks once and raises at once, with no retry (``cp.send`` reads the
+        balance so, to never hold a send up). The error of a query asked too often has
+        ``rate_limited`` True.
 
         >>> client = cp.vendor("jzyyun-sms")
         >>> client.balances()  # doctest: +SKIP
@@ -532,7 +533,7 @@ class JzyyunSmsClient(VendorClient):
         attempts = self.retries + 1 if wait else 1
         for attempt in range(attempts):
             response = self._call(
-                READ, self.path, query={"method": "getRestMoney"}, data=self._auth()
+                READ, self.path, query={"method": "getRestMoney"}, data=self._auth(), retry=wait
             )
             text = self._text(response)
             reason = _failure(text)
@@ -543,7 +544,9 @@ class JzyyunSmsClient(VendorClient):
             time.sleep(wait)
         if reason is not None:
             what = "balance (queried too often: ask again later)" if _rate_limited(reason) else None
-            raise self._refused(what or "balance", "failure", reason)
+            error = self._refused(what or "balance", "failure", reason)
+            error.rate_limited = _rate_limited(reason)  # type: ignore[attr-defined]
+            raise error
         try:
             return parse_balances(text)
         except ValueError:
