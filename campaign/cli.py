@@ -814,6 +814,9 @@ def cost(db, campaign, by, prices, out) -> None:
                              ("return_on_spend", 2)):  # fmt: skip
             shown[name] = [f"{v:,.{places}f}" if pd.notna(v) else "–" for v in table[name]]
         shown["billed_on"] = [v or "–" for v in table["billed_on"]]
+        if "balance_gap" in table.columns:
+            shown["balance_gap"] = ["–" if pd.isna(v) else "yes" if v else "no"
+                                    for v in table["balance_gap"]]  # fmt: skip
         shown.attrs = table.attrs
         click.echo(format_table(shown))
         if table["price"].isna().any():

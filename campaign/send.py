@@ -41,7 +41,6 @@ from campaign.batching import (
     store_skips,
 )
 from campaign.errors import (
-    CampaignError,
     InputError,
     NothingToSend,
     PayloadError,
@@ -409,7 +408,7 @@ def _record_balance(store, client, campaign, todo, before, after, started_at) ->
                 store, campaign, client.vendor, before=before, after=after, expected=expected,
                 started_at=started_at, finished_at=clock.now(),
             )  # fmt: skip
-    except CampaignError as exc:  # the sends are recorded already: only this row is lost
+    except Exception as exc:  # the sends are recorded already: only this row is lost
         log.warning("%s: the balances of this run could not be recorded: %s", campaign, exc)
         return
     if before is not None and after is not None and before - after != expected:
