@@ -814,13 +814,35 @@ def cost(db, campaign, by, prices, out) -> None:
                              ("return_on_spend", 2)):  # fmt: skip
             shown[name] = [f"{v:,.{places}f}" if pd.notna(v) else "–" for v in table[name]]
         shown["billed_on"] = [v or "–" for v in table["billed_on"]]
+        if "balance_gap" in table.columns:
+            shown["balance_gap"] = ["–" if pd.isna(v) else "yes" if v else "no"
+                                    for v in table["balance_gap"]]  # fmt: skip
         shown.attrs = table.attrs
         click.echo(format_table(shown))
         if table["price"].isna().any():
             click.echo("(no price set for some vendors: give --price VENDOR=YUAN)")
+        for line in _balance_gaps(table):
+            click.echo(line)
     if out is not None:
         write_table(table, out)
         click.echo(f"wrote {out}")
+
+
+def _balance_gaps(table) -> list[str]:
+    """One line per campaign whose vendor drew more or fewer units than it got accepted."""
+    if "balance_gap" not in table.columns:
+        return []
+    lines = []
+    for _, row in table[table["balance_gap"].fillna(False).astype(bool)].iterrows():
+        gap = int(row["count_gap"])
+        lines.append(
+            f"{row['campaign']}: the vendor drew {abs(gap):,} {'more' if gap > 0 else 'fewer'}"
+            f" units ({int(row['vendor_count']):,}) than the messages submitted"
+            f" ({int(row['expected_count']):,}): check for another campaign on the same"
+            " account while sending, overbilling, refunds, or batches left 'unknown'"
+            " (the vendor may have taken them)"
+        )
+    return lines
 
 
 @main.group()

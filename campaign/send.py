@@ -11,6 +11,10 @@ to the store before the next happens:
 
 Calling :func:`send` again for the same campaign resumes: it sends only the batches never
 submitted, plus numbers of the plan not yet in the campaign.
+
+Around each run that submits a batch, the vendor account's balance before and after and the
+messages (or calls) the run got accepted are recorded in the store's ``balances`` table, so
+that :func:`~campaign.cost_stats` can set the vendor's own count beside the expected one.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from campaign.errors import (
     VendorResponseUnknown,
     VendorUnreachable,
 )
-from campaign.store import DbLike, Store, batches, connect
+from campaign.store import DbLike, Store, batches, connect, links
 from campaign.vendors import SendResult, VendorClient
 
 __all__ = ["SEND_COLUMNS", "campaign_batches", "send"]
@@ -66,6 +70,7 @@ def send(
     resend_unknown: bool = False,
     resend_rejected: bool = False,
     progress: bool = True,
+    balance: bool = True,
 ) -> pd.DataFrame:
     """Send a plan through a vendor client, recording every step in the store.
 
@@ -94,6 +99,16 @@ def send(
         people in them may already have the message) or that the vendor refused.
     progress
         Show a progress bar in numbers sent (hidden when not on a terminal or notebook).
+    balance
+        Record the vendor account's balance before and after each run that submits a batch,
+        and the messages (SMS segments x numbers, or calls for voice) the run got accepted,
+        for :func:`~campaign.cost_stats` to reconcile (the ``balances`` table). Before: one
+        balance query. After: the last balance the vendor's answers reported (veesing's
+        ``remainPoint``: no extra query), else one more query. Each query is asked once: one
+        that fails is logged as a warning and recorded as unknown (None), and one the vendor
+        refuses as asked too soon (jzyyun's 查询频繁, after a run shorter than its interval:
+        never waited for) is recorded as unknown too; neither stops the send. ``False``
+        asks and records nothing.
 
     Returns
     -------
@@ -138,7 +153,10 @@ def send(
         _drop_opted_out(store, campaign, states, recorded)
         todo = batches.pending(store, campaign, states, known=recorded)
         if todo:
-            _run(store, plan, client, campaign, todo, states, concurrency, rate, progress)
+            _run_with_balance(
+                store, plan, client, campaign, todo, states, concurrency, rate, progress,
+                balance=balance,
+            )  # fmt: skip
     result = batches.batches_frame(store, campaign)
     unknown = result[result["state"] == "unknown"]
     if len(unknown) and not resend_unknown:
@@ -334,6 +352,109 @@ def _drop_opted_out(
         "%s: %d number(s) opted out since they were recorded; they are not sent",
         campaign, len(gone),
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- balances
+
+
+def _run_with_balance(store, plan, client, campaign, todo, states, *run, balance) -> None:
+    """:func:`_run`, with the vendor's balance read before and after when ``balance``; the
+    run is recorded (:func:`_record_balance`) whenever a call reached the vendor, even when
+    the run then stopped on an error (what was accepted was drawn from the balance), but not
+    after a second Ctrl-C (stop at once: no further vendor call)."""
+    if not balance:
+        _run(store, plan, client, campaign, todo, states, *run)
+        return
+    started_at = clock.now()
+    before = _read_balance(client, campaign, "before")
+    tally = _Tally(client)
+    interrupted = False
+    try:
+        _run(store, plan, tally, campaign, todo, states, *run)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        if tally.calls and not interrupted:
+            after = tally.remaining
+            if after is None:
+                after = _read_balance(client, campaign, "after")
+            _record_balance(store, client, campaign, todo, before, after, started_at)
+
+
+def _read_balance(client: VendorClient, campaign: str, side: str) -> float | None:
+    """The client's balance, asked once, or None when the vendor cannot say: refused,
+    unreachable, an unreadable answer (a warning), or asked too soon after the last reading
+    (jzyyun's 查询频繁 after a short run: logged at INFO, as expected; never waited for, so
+    that no send waits on a balance). The log line carries the vendor's words, never a
+    credential."""
+    try:
+        return float(client.balance(wait=False))  # a rate limit never holds the send up
+    except Exception as exc:  # whatever went wrong, the send goes on
+        what = client.redact(str(exc) or type(exc).__name__)
+        # asked too soon after the last reading (a short run): expected, not a failure
+        level = logging.INFO if getattr(exc, "rate_limited", False) else logging.WARNING
+        log.log(level, "%s: the %s balance could not be read, recorded as unknown: %s",
+                campaign, side, what)  # fmt: skip
+        return None
+
+
+def _record_balance(store, client, campaign, todo, before, after, started_at) -> None:
+    """One run's balances and accepted messages, in a transaction of their own."""
+    try:
+        with store.transaction():
+            expected = links.accepted_messages(store, campaign, [b for b, _ in todo])
+            links.write_balance(
+                store, campaign, client.vendor, before=before, after=after, expected=expected,
+                started_at=started_at, finished_at=clock.now(),
+            )  # fmt: skip
+    except Exception as exc:  # the sends are recorded already: only this row is lost
+        log.warning("%s: the balances of this run could not be recorded: %s", campaign, exc)
+        return
+    if before is not None and after is not None and before - after != expected:
+        log.info(
+            "%s: the %s balance went from %g to %g (%g drawn) for %d message(s) accepted; "
+            "see cost_stats", campaign, client.vendor, before, after, before - after, expected,
+        )  # fmt: skip
+
+
+class _Tally:
+    """The client as :func:`_run` sees it: counts the calls that may have reached the vendor
+    and keeps the balance its answers reported (veesing's ``remainPoint``): the lowest, since
+    with calls in flight at once the last answer to arrive need not be the last the vendor
+    processed. Everything else is the client's own."""
+
+    def __init__(self, client: VendorClient):
+        self._client = client
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.remaining: float | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def send(self, *args, **kwargs) -> SendResult:
+        try:
+            result = self._client.send(*args, **kwargs)
+        except VendorUnreachable:
+            raise  # the request never left
+        except InputError as exc:
+            if not isinstance(exc, PayloadError):
+                raise  # refused before any request
+            self._note(None)
+            raise
+        except Exception:
+            self._note(None)
+            raise
+        self._note(result.remaining)
+        return result
+
+    def _note(self, remaining: int | None) -> None:
+        with self._lock:
+            self.calls += 1
+            if remaining is not None:
+                value = float(remaining)
+                self.remaining = value if self.remaining is None else min(self.remaining, value)
 
 
 # --------------------------------------------------------------------------- sending

@@ -79,6 +79,13 @@ class Behaviour:
             None = unlimited), counted per Asia/Shanghai simulated day.
         balances: starting balance per vendor key for every account (jzyyun: a dict with
             memberSmsNum, gateSmsNum, kaSmsNum). An account dict may carry its own ``balance``.
+            An accepted call draws what the vendor bills: numbers x SMS segments (70
+            characters fit one, long SMS parts hold 67; jzyyun ``isLongSms=0`` parts 70), one
+            per verify-code SMS or voice call.
+        overbill: share of extra units an accepted call draws beyond what it bills (0.02: 2
+            more per 100 billed, counted over each account's calls, so 60 voice calls draw
+            61), as a vendor that overbills would; 0 (default) draws exactly the bill. The
+            answers' ``remainPoint`` and the balance queries show the overbilled balance.
         max_phones: numbers per call; veesing-sms publishes none (generous default),
             jzyyun-sms publishes 20,000.
         schedule_lead: veesing group ``sendTime`` must be more than this many seconds ahead.
@@ -153,6 +160,7 @@ class Behaviour:
         default_factory=lambda: {"veesing-sms": True, "jzyyun-sms": False}
     )
     blacklist: frozenset[str] = frozenset()
+    overbill: float = 0.0
 
     delivery: Mapping[str, float] = field(
         default_factory=lambda: {
@@ -233,6 +241,14 @@ class Behaviour:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, not {value!r}")
+        if (
+            isinstance(self.overbill, bool)
+            or not isinstance(self.overbill, int | float)
+            or not 0 <= self.overbill <= 1
+        ):
+            raise ValueError(
+                f"overbill must be a share of extra units 0-1 (e.g. 0.02), not {self.overbill!r}"
+            )
         if self.jzyyun_balance_interval < 0:
             raise ValueError("jzyyun_balance_interval must be >= 0 seconds")
         self.jzyyun_context_path = context_path(self.jzyyun_context_path)

@@ -228,6 +228,7 @@ class State:
         self._daily: Counter[tuple[str, str, str, str]] = Counter()
         self._nth: Counter[tuple[str, str]] = Counter()
         self._last_query: dict[tuple[str, str, str], float] = {}
+        self._billed: Counter[tuple[str, str]] = Counter()
         base = task_id_base()
         self._task = {v: itertools.count(TASK_ID_START[v] + base) for v in VENDORS}
         self._seq = itertools.count()
@@ -258,18 +259,30 @@ class State:
             self._balances[(vendor, principal)] = value
 
     def charge(self, vendor: str, principal: str, units: int, *, pool: str | None = None) -> bool:
-        """Take ``units`` if there are enough; False (and nothing taken) otherwise."""
+        """Take ``units`` if there are enough, plus the ``overbill`` share (as far as the
+        balance goes); False (and nothing taken) otherwise."""
         with self.lock:
             current = self.balance(vendor, principal)
-            if pool is not None:
-                if current[pool] < units:
-                    return False
-                current[pool] -= units
-                return True
-            if current < units:
+            left = current[pool] if pool is not None else current
+            if left < units:
                 return False
-            self._balances[(vendor, principal)] = current - units
+            drawn = min(units + self._overbilled(vendor, principal, units), left)
+            if pool is not None:
+                current[pool] -= drawn
+            else:
+                self._balances[(vendor, principal)] = current - drawn
             return True
+
+    def _overbilled(self, vendor: str, principal: str, units: int) -> int:
+        """Extra units for this call: the ``overbill`` share of all the account has been
+        billed, less what earlier calls drew extra (whole units, none lost to rounding)."""
+        share = self.behaviour.overbill
+        key = (vendor, principal)
+        before = self._billed[key]
+        self._billed[key] += units
+        if not share:
+            return 0
+        return math.floor(self._billed[key] * share + 1e-9) - math.floor(before * share + 1e-9)
 
     # per-number rules ----------------------------------------------------
     def number_rule(self, vendor: str, principal: str, phones: Iterable[str], at: float) -> str:

@@ -40,6 +40,22 @@ def cost_stats(
     ``cost_per_delivered``, ``cost_per_reply``, ``cost_per_conversion`` and
     ``return_on_spend`` (revenue / cost), NaN where there is nothing to divide by.
 
+    Reconciliation, from the balances :func:`campaign.send` records around each run:
+    ``vendor_count`` (units the vendor drew from the account: the sum over the campaign's
+    runs of balance before - balance after, counting only runs where the vendor gave both),
+    ``expected_count`` (the messages, or calls for voice, those same runs got accepted:
+    numbers x SMS segments), ``count_gap`` (vendor_count - expected_count: more than 0, the
+    vendor drew more than was submitted) and ``balance_gap`` (True when count_gap is not 0).
+    All four are NA for a campaign with no such run (sent with ``balance=False``, before
+    this was recorded, or the vendor never said), and for ``by=`` other than ``"campaign"``
+    and ``"vendor"``: a balance belongs to the whole account over a whole run, so it cannot
+    be split by carrier, province, batch or a contact-list column.
+
+    >>> cp.cost_stats("campaign.db", campaign="double11-A")[
+    ...     ["vendor_count", "expected_count", "count_gap", "balance_gap"]]
+       vendor_count  expected_count  count_gap  balance_gap
+    0          9379            9379          0        False
+
     >>> cp.set_prices("campaign.db", {"veesing-sms": 0.045})
     >>> cp.cost_stats("campaign.db", campaign="double11-A")[["billed", "cost"]].round(2)
        billed    cost
@@ -70,6 +86,7 @@ def cost_stats(
         )  # fmt: skip
         frame = _frame(rows, dims, [*_COUNTS, "price", "billed_on"])
         frame = _finish_dims(frame, dims)
+        runs = _balance_runs(database, campaigns)
     for name in ("submitted", "delivered", "billed", "repliers", "converted"):
         frame[name] = frame[name].fillna(0).astype("int64")
     for name in ("cost", "revenue", "price"):
@@ -88,4 +105,41 @@ def cost_stats(
         "return_on_spend",
     ]  # fmt: skip
     frame = _sort(frame[columns], dims).reset_index(drop=True)
-    return _by(frame, dims)
+    return _reconcile(_by(frame, dims), runs, dims)
+
+
+#: The reconciliation columns :func:`cost_stats` adds, and the ``by`` it can give them for.
+RECONCILE_COLUMNS = ("vendor_count", "expected_count", "count_gap", "balance_gap")
+_RECONCILABLE = {"campaign", "vendor"}
+
+
+def _balance_runs(database, campaigns) -> pd.DataFrame:
+    """Per campaign, over its send runs with a balance both before and after: units drawn
+    (before - after) and messages expected."""
+    where, params = _campaign_filter("campaign", campaigns)
+    rows = database.execute(
+        "SELECT campaign, SUM(balance_before - balance_after), SUM(expected) FROM balances"
+        " WHERE balance_before IS NOT NULL AND balance_after IS NOT NULL"
+        f"{' AND ' + where if where else ''} GROUP BY campaign",
+        params,
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["campaign", "vendor_count", "expected_count"])
+
+
+def _reconcile(frame: pd.DataFrame, runs: pd.DataFrame, dims: list[str]) -> pd.DataFrame:
+    """``frame`` with :data:`RECONCILE_COLUMNS`: NA where the groups split an account's run."""
+    drawn = pd.Series(pd.NA, index=frame.index, dtype="Float64")
+    expected = pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    if set(dims) <= _RECONCILABLE and len(runs):
+        known = runs.set_index("campaign")
+        drawn = frame["campaign"].map(known["vendor_count"]).astype("Float64")
+        expected = frame["campaign"].map(known["expected_count"]).astype("Int64")
+    whole = drawn.dropna()
+    if (whole == whole.round()).all():  # counts of 条, as the vendors give them
+        drawn = drawn.round().astype("Int64")
+    gap = drawn - expected
+    frame["vendor_count"] = drawn
+    frame["expected_count"] = expected
+    frame["count_gap"] = gap
+    frame["balance_gap"] = (gap != 0).astype("boolean")
+    return frame

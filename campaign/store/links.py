@@ -7,6 +7,7 @@
 - :func:`write_clicks`: clicks, each stored once (by code, time and agent class).
 - :func:`known_codes`: which of some codes exist (to keep the rest as rejected input).
 - :func:`write_balance`: one send run's balance before and after, and what it submitted.
+- :func:`accepted_messages`: what some batches got accepted, as the vendor bills it.
 
 No phone ever leaves through :func:`link_target`: a code answers with its target only.
 Every function that writes runs inside the caller's transaction.
@@ -21,6 +22,7 @@ from campaign.store.connection import Store
 __all__ = [
     "CLICK_ROW",
     "LINK_ROW",
+    "accepted_messages",
     "campaign_links",
     "known_codes",
     "link_target",
@@ -132,3 +134,22 @@ def write_balance(
         " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [campaign, vendor, before, after, expected, started_at, finished_at],
     )
+
+
+def accepted_messages(store: Store, campaign: str, batches: Sequence[int]) -> int:
+    """The messages the accepted ones of ``batches`` were billed on submission: numbers the
+    vendor accepted x the batch's SMS segments (1 for voice and template sends), as the
+    vendors draw on the balance (seeds 000-004: 条 per number and segment, a call for voice)."""
+    total = 0
+    wanted = sorted(set(int(b) for b in batches))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        total += int(
+            store.scalar(
+                "SELECT COALESCE(SUM(COALESCE(accepted, size) * COALESCE(segments, 1)), 0)"
+                " FROM batches WHERE campaign = ? AND state = 'accepted'"
+                f" AND batch IN ({', '.join('?' * len(chunk))})",
+                [campaign, *chunk],
+            )
+        )
+    return total

@@ -248,8 +248,10 @@ class VendorClient:
         body: bytes | None = None,
         content_type: str | None = None,
         log_params: Mapping[str, Any] | None = None,
+        retry: bool = True,
     ) -> requests.Response:
-        """POST to ``base_url + path``; map transport failures; retry as ``policy`` allows.
+        """POST to ``base_url + path``; map transport failures; retry as ``policy`` allows
+        (``retry=False``: one attempt, whatever the policy).
 
         Credentials go in the form body only (never in the URL), so no URL in a log or an
         exception can carry them.
@@ -258,7 +260,7 @@ class VendorClient:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         headers = {"Content-Type": content_type} if content_type else None
-        attempts = 1 + self.retries
+        attempts = 1 + self.retries if retry else 1
         for attempt in range(1, attempts + 1):
             logger.debug(
                 "%s %s: POST %s params=%s (attempt %d/%d)",
@@ -378,8 +380,13 @@ class VendorClient:
         """Submit one call to the vendor (see the vendor module)."""
         raise NotImplementedError
 
-    def balance(self) -> int:
-        """Units left that this client's sends draw on."""
+    def balance(self, *, wait: bool = True) -> int:
+        """Units left that this client's sends draw on.
+
+        ``wait=False``: ask once and raise at once, with no retry and no waiting out a limit
+        on how often the balance may be asked (jzyyun's 查询频繁); ``cp.send`` reads it so,
+        to never hold a send up.
+        """
         raise NotImplementedError
 
     def parse_push(self, form: Mapping[str, str]) -> Receipt | Reply:

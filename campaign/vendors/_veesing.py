@@ -289,15 +289,16 @@ class VeesingClient(VendorClient):
             raise self._unknown("not a veesing JSON answer with returnStatus 0/1", body)
         return self._answered(result, body)
 
-    def balance(self) -> int:
-        """Messages (条) left on the account (``remainPoint``).
+    def balance(self, *, wait: bool = True) -> int:
+        """Messages (条) left on the account (``remainPoint``); ``wait=False`` asks once, with
+        no retry (the seeds publish no limit on how often it may be asked).
 
         >>> client = cp.vendor("veesing-sms")  # credentials from VEESING_APP_ID/APP_KEY
         >>> client.balance()  # doctest: +SKIP
         241
         """
         response = self._call(
-            READ, self.BALANCE_PATH, data=self._credentials(), content_type=FORM_UTF8
+            READ, self.BALANCE_PATH, data=self._credentials(), content_type=FORM_UTF8, retry=wait
         )
         body = response.content.decode("utf-8", errors="replace")
         try:

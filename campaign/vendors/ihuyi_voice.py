@@ -255,8 +255,9 @@ class IhuyiVoiceClient(VendorClient):
         )
         return self._answered(result, decode_text(response.content))
 
-    def balance(self) -> int:
-        """Voice codes left (``method=GetNum``).
+    def balance(self, *, wait: bool = True) -> int:
+        """Voice codes left (``method=GetNum``); ``wait=False`` asks once, with no retry (the
+        seed publishes no limit on how often it may be asked).
 
         The seed lists only the balance error codes, not the address or answer; this follows
         ihuyi's published ``GetNum`` (``<GetNumResult><code>2</code>...<num>N</num>``).
@@ -270,7 +271,7 @@ class IhuyiVoiceClient(VendorClient):
                 "password": dynamic_password(account, key, stamp),
                 "time": stamp,
             }
-        response = self._call(READ, PATH, query={"method": "GetNum"}, data=params)
+        response = self._call(READ, PATH, query={"method": "GetNum"}, data=params, retry=wait)
         body = decode_text(response.content)
         try:
             answer = parse_answer(response.content)

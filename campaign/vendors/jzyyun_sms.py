@@ -514,7 +514,7 @@ class JzyyunSmsClient(VendorClient):
             logger.warning("%s: success without a batch id; receipts cannot be linked", KEY)
         return self._answered(result, text)
 
-    def balances(self) -> dict[str, int]:
+    def balances(self, *, wait: bool = True) -> dict[str, int]:
         """Messages left in each pool: ``{"member": ..., "gateway": ..., "card": ...}``.
 
         (``memberSmsNum`` 会员, ``gateSmsNum`` 网关, ``kaSmsNum`` 卡发.)
@@ -522,33 +522,40 @@ class JzyyunSmsClient(VendorClient):
         Asked too often, the servers answer ``failure;查询频繁``: the client waits (``backoff``
         seconds, doubled each time) and asks again, ``retries`` times, then raises
         :class:`~campaign.errors.VendorRejected` with code ``"failure"`` and that message.
+        ``wait=False`` asks once and raises at once, with no retry (``cp.send`` reads the
+        balance so, to never hold a send up). The error of a query asked too often has
+        ``rate_limited`` True.
 
         >>> client = cp.vendor("jzyyun-sms")
         >>> client.balances()  # doctest: +SKIP
         {'member': 684, 'gateway': 49919, 'card': 49964}
         """
-        for attempt in range(self.retries + 1):
+        attempts = self.retries + 1 if wait else 1
+        for attempt in range(attempts):
             response = self._call(
-                READ, self.path, query={"method": "getRestMoney"}, data=self._auth()
+                READ, self.path, query={"method": "getRestMoney"}, data=self._auth(), retry=wait
             )
             text = self._text(response)
             reason = _failure(text)
-            if reason is None or not _rate_limited(reason) or attempt == self.retries:
+            if reason is None or not _rate_limited(reason) or attempt == attempts - 1:
                 break
             wait = self.backoff * 2**attempt
             logger.info("%s balance: %s; asking again in %.1f s", KEY, reason, wait)
             time.sleep(wait)
         if reason is not None:
             what = "balance (queried too often: ask again later)" if _rate_limited(reason) else None
-            raise self._refused(what or "balance", "failure", reason)
+            error = self._refused(what or "balance", "failure", reason)
+            error.rate_limited = _rate_limited(reason)  # type: ignore[attr-defined]
+            raise error
         try:
             return parse_balances(text)
         except ValueError:
             raise self._unknown("not memberSmsNum=..;gateSmsNum=..;kaSmsNum=..", text) from None
 
-    def balance(self) -> int:
-        """Messages left in the pool this client's ``smstype`` draws on."""
-        return self.balances()[SMSTYPES[self.smstype]]
+    def balance(self, *, wait: bool = True) -> int:
+        """Messages left in the pool this client's ``smstype`` draws on (``wait``: see
+        :meth:`balances`)."""
+        return self.balances(wait=wait)[SMSTYPES[self.smstype]]
 
     def _pull(self, method: str) -> bytes:
         response = self._call(DEQUEUE, self.path, query={"method": method}, data=self._auth())
