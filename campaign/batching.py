@@ -45,6 +45,7 @@ __all__ = [
     "LINK_PLACEHOLDER",
     "SKIP_REASONS",
     "Plan",
+    "check_stored_links",
     "count_segments",
     "new_link_codes",
     "plan_batches",
@@ -573,30 +574,40 @@ def _check_one_variant(frame: pd.DataFrame) -> None:
         )
 
 
-def _plan_links(
-    phones: list[str], existing: list, *, link: str, base: str, link_per: str, campaign
-) -> pd.DataFrame:
-    """The plan's links: the campaign's one code, or one per number; the codes ``existing``
-    (the campaign's in the store) kept, so planning again gives the same messages."""
-    shared = [row for row in existing if row[1] is None]
-    own = {row[1]: row for row in existing if row[1] is not None}
-    if link_per == "campaign" and own:
+def check_stored_links(
+    existing: list, *, campaign: str | None, link: str, base: str | None, link_per: str
+) -> None:
+    """That a plan's links fit the ones ``campaign`` has in the store (``existing``, as
+    :func:`campaign.store.links.campaign_links` reads them): the same kind (one code for all,
+    or one per number), the same target and the same ``link_base`` (not checked when None)."""
+    shared = any(row[1] is None for row in existing)
+    if link_per == "campaign" and existing and not shared:
         raise InputError(f"campaign {campaign!r} gives each number its own link: plan it with "
                          "link_per='recipient', or name a new campaign")  # fmt: skip
     if link_per == "recipient" and shared:
         raise InputError(f"campaign {campaign!r} has one link for all its numbers: plan it with "
                          "link_per='campaign', or name a new campaign")  # fmt: skip
-    for code, _phone, target, url in existing[:1]:
+    for code, _phone, target, url in existing[:1]:  # a campaign's links agree: each was checked
         if target != link:
             raise InputError(
                 f"campaign {campaign!r} links to {target}, not {link}: plan it with "
                 f"link={target!r}, or name a new campaign (campaign=...) for the new target"
             )
-        if url != short_url(base, code):
+        if base is not None and url != short_url(base, code):
             raise InputError(
                 f"campaign {campaign!r}'s links are {url.rsplit('/c/', 1)[0]}/c/..., not "
                 f"{base}/c/...: plan it with link_base={url.rsplit('/c/', 1)[0]!r}"
             )
+
+
+def _plan_links(
+    phones: list[str], existing: list, *, link: str, base: str, link_per: str, campaign
+) -> pd.DataFrame:
+    """The plan's links: the campaign's one code, or one per number; the codes ``existing``
+    (the campaign's in the store) kept, so planning again gives the same messages."""
+    check_stored_links(existing, campaign=campaign, link=link, base=base, link_per=link_per)
+    shared = [row for row in existing if row[1] is None]
+    own = {row[1]: row for row in existing if row[1] is not None}
     if link_per == "campaign":
         code = shared[0][0] if shared else new_link_codes(1)[0]
         return pd.DataFrame(

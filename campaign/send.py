@@ -34,6 +34,7 @@ from campaign.batching import (
     LINK_PLACEHOLDER,
     TOO_SOON,
     Plan,
+    check_stored_links,
     new_link_codes,
     render_link,
     sendable_at,
@@ -271,15 +272,18 @@ _CODE_DRAWS = 5
 
 def _record_links(store: Store, plan: Plan, campaign: str, fresh: list[str]) -> None:
     """Store the plan's tracking links with the campaign (inside the caller's transaction),
-    and check that every number recorded now has its link. A code another campaign holds is
-    drawn again for a number's own link; the campaign's one code is in its content, so a
-    taken one means planning again."""
+    and check that they fit the campaign's (a plan made without the store may not) and that
+    every number recorded now has its link. A code another campaign holds is drawn again for
+    a number's own link; the campaign's one code is in its content, so a taken one means
+    planning again."""
+    base = plan.links["url"].iloc[0].rsplit("/c/", 1)[0] if len(plan.links) else None
+    check_stored_links(store_links.campaign_links(store, campaign), campaign=campaign,
+                       link=plan.link, base=base, link_per=plan.link_per)  # fmt: skip
     created = clock.current().isoformat()
     rows = [
         (code, campaign, phone, target, url, created)
         for code, phone, target, url in plan.links.itertuples(index=False, name=None)
     ]
-    base = plan.links["url"].iloc[0].rsplit("/c/", 1)[0] if len(plan.links) else None
     for _ in range(_CODE_DRAWS):
         store_links.write_links(store, rows)
         shared, own = store_links.link_urls(store, campaign)

@@ -479,3 +479,22 @@ def test_send_command_with_a_campaign_link_resumes(tmp_path, monkeypatch):
     (content,) = {t for ts in texts.values() for t in ts}
     assert content == TEMPLATE.replace("{link}", url)
     assert len(texts) == 40
+
+
+def test_send_refuses_a_plan_whose_link_is_not_the_campaigns(sim, db):
+    client = veesing(sim)
+    first = plan_batches(numbers(2), vendor="veesing-sms", content=TEMPLATE, **LINK,
+                         link_per="recipient")  # fmt: skip
+    send(first, client, db=db, campaign="d11", progress=False)
+    # planned without the store, so planning could not say: sending does, and records nothing
+    other = plan_batches(numbers(4), vendor="veesing-sms", content=TEMPLATE, link_base=BASE,
+                         link="https://shop.example.com/other", link_per="recipient")  # fmt: skip
+    with pytest.raises(cp.InputError, match=r"'d11' links to https://shop.example.com/d11, not"):
+        send(other, client, db=db, campaign="d11", progress=False)
+    elsewhere = plan_batches(numbers(4), vendor="veesing-sms", content=TEMPLATE, link=TARGET,
+                             link_base="https://go.example.com", link_per="recipient")  # fmt: skip
+    with pytest.raises(cp.InputError, match=r"link_base='https://t.example.com'"):
+        send(elsewhere, client, db=db, campaign="d11", progress=False)
+    assert len(rows(db, "SELECT phone FROM recipients")) == 2
+    assert len(rows(db, "SELECT code FROM links")) == 2
+    assert len(sim.calls("veesing-sms", "send")) == 2
