@@ -11,6 +11,8 @@ import datetime as dt
 import html
 import logging
 import math
+import secrets
+import urllib.parse
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,22 +25,33 @@ from campaign.errors import InputError
 from campaign.experiments import assign_variants
 from campaign.phones import OUTPUT_COLUMNS, load_phones
 from campaign.store import DbLike, connect, reads
+from campaign.store import links as store_links
 from campaign.store.batches import recorded_phones
 from campaign.vendors import (
     VendorClient,
     VendorLimits,
     check_message,
     check_send_at,
+    vendor_keys,
     vendor_limits,
 )
 
 __all__ = [
     "BATCH_COLUMNS",
+    "LINK_ALPHABET",
+    "LINK_CODE_LENGTH",
+    "LINK_COLUMNS",
+    "LINK_PER",
+    "LINK_PLACEHOLDER",
     "SKIP_REASONS",
     "Plan",
+    "check_stored_links",
     "count_segments",
+    "new_link_codes",
     "plan_batches",
+    "render_link",
     "sendable_at",
+    "short_url",
     "store_skips",
 ]
 
@@ -56,6 +69,17 @@ DAILY_CAP = "reached the vendor's daily cap for this number"
 
 #: The reasons :attr:`Plan.skipped` gives (invalid numbers add load_phones' own reason).
 SKIP_REASONS = (INVALID, REPEAT, OPTED_OUT, ALREADY_IN_CAMPAIGN, TOO_SOON, DAILY_CAP)
+
+#: Where a tracking link goes in ``content=``.
+LINK_PLACEHOLDER = "{link}"
+#: The characters of a tracking code: letters and digits without the look-alikes 0 O 1 l I.
+LINK_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+#: Characters in a tracking code.
+LINK_CODE_LENGTH = 7
+#: ``link_per=``: one code for the whole campaign, or one per number.
+LINK_PER = ("campaign", "recipient")
+#: Columns of :attr:`Plan.links`.
+LINK_COLUMNS = ("code", "phone", "target", "url")
 
 
 def _count(n: int, noun: str) -> str:
@@ -89,6 +113,13 @@ class Plan:
         ``province``, ``city`` and the contact list's own columns.
     warnings : list of str
         Things worth a look that do not stop the send (e.g. no opt-out phrase).
+    link, link_per : str or None
+        Where the tracking link leads (``link=``) and ``"campaign"`` (one code for all) or
+        ``"recipient"`` (one per number); None without a link.
+    links : DataFrame
+        The tracking links: ``code``, ``phone`` (None for the campaign's one code),
+        ``target`` (where it leads) and ``url`` (the short link the message carries). Held-out
+        numbers get none.
     """
 
     vendor: str
@@ -103,6 +134,9 @@ class Plan:
     skipped: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
     held_out: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["phone"]))
+    link: str | None = None
+    link_per: str | None = None
+    links: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(LINK_COLUMNS)))
 
     @property
     def numbers(self) -> int:
@@ -134,7 +168,24 @@ class Plan:
             "skipped": len(self.skipped),
             "held_out": len(self.held_out),
             "send_at": self.send_at.isoformat() if self.send_at else None,
+            "link": self.link,
+            "link_per": self.link_per,
+            "link_codes": len(self.links),
+            "link_note": self._link_note(),
         }
+
+    def _link_note(self) -> str | None:
+        """The tracking link in one line; for one link per number, what that costs in calls."""
+        if self.link_per == "campaign":
+            url = self.links["url"].iloc[0] if len(self.links) else "?"
+            return f"link: {url} -> {self.link}, one for the campaign"
+        if self.link_per == "recipient":
+            shared = math.ceil(self.numbers / self.limits.max_phones_per_call)
+            return (
+                f"link per number: {_count(len(self.batches), 'call')} instead of {shared:,} "
+                f"(each number its own code, to {self.link})"
+            )
+        return None
 
     def skip_counts(self) -> pd.Series:
         """Skipped rows per reason."""
@@ -151,6 +202,8 @@ class Plan:
             lines.append(f"  scheduled for {_scheduled(self.send_at)}")
         if len(self.held_out):
             lines.append(f"  held out {len(self.held_out):,}: never sent, kept to compare with")
+        if s["link_note"]:
+            lines.append(f"  {s['link_note']}")
         lines += [f"  skipped {n:,}: {reason}" for reason, n in self.skip_counts().items()]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -168,6 +221,8 @@ class Plan:
         ]
         if s["held_out"]:
             rows.append(("held out (never sent)", f"{s['held_out']:,}"))
+        if s["link_note"]:
+            rows.append(("tracking link", s["link_note"]))
         rows += [(f"skipped: {r}", f"{n:,}") for r, n in self.skip_counts().items()]
         body = "".join(
             f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
@@ -215,6 +270,9 @@ def plan_batches(
     batch_size: int | None = None,
     holdout: float | None = None,
     seed: int | None = None,
+    link: str | None = None,
+    link_base: str | None = None,
+    link_per: str = "campaign",
 ) -> Plan:
     """Plan the vendor calls that send one message to a contact list.
 
@@ -247,6 +305,21 @@ def plan_batches(
         from the numbers that would be sent, recorded in the campaign but never sent, so that
         outcomes can be compared with them. Rows of a contact list with a true ``held_out``
         column are held out as they are marked.
+    link
+        Where a tracking link leads (``"https://shop.example.com/d11"``): the message carries
+        a short link in place of ``{link}`` in ``content``, and the receiver
+        (``campaign receive``) counts each click before redirecting there. SMS vendors that
+        take content only; one campaign per variant (plan each variant on its own).
+    link_base
+        The receiver's address (``"https://t.example.com"``); a short link is
+        ``link_base/c/<code>``, the code 7 random letters and digits (no 0 O 1 l I).
+    link_per
+        ``"campaign"`` (the default): one code for the whole campaign, so group sends stay
+        grouped, and ``content`` becomes the text with the short link in it (checked and
+        counted in segments as it is sent). ``"recipient"``: one code per number, to see who
+        clicked; a vendor call carries one text, so every call has one number (the plan's
+        repr says how many calls that costs) and ``content`` stays the template with
+        ``{link}``. With ``db=`` and ``campaign=``, codes the campaign already has are kept.
 
     Examples
     --------
@@ -261,17 +334,39 @@ def plan_batches(
     42       1380013800  invalid number: wrong length
     48  +86 19986180831      repeat of an earlier row
     49      19827865531      repeat of an earlier row
+
+    A tracking link, one for the campaign (its code is random):
+
+    >>> plan = cp.plan_batches(contacts, vendor="jzyyun-sms",
+    ...                        content="【云通信】双11五折 {link} 回T退订",
+    ...                        link="https://shop.example.com/d11",
+    ...                        link_base="https://t.example.com")
+    >>> plan.content.startswith("【云通信】双11五折 https://t.example.com/c/")
+    True
+    >>> plan.links[["phone", "target"]]
+      phone                        target
+    0  None  https://shop.example.com/d11
     """
     key, limits = _vendor(vendor)
+    link_per = _check_link(content, link=link, link_base=link_base, link_per=link_per,
+                           limits=limits, vendor=key)  # fmt: skip
     size = _batch_size(batch_size, limits, key)
+    if link_per == "recipient":
+        size = _one_number_per_call(batch_size)
+    base = link_base.rstrip("/") if link_per else None
+    sample = content  # the text as sent: any code gives the same length and characters
+    if link_per:
+        sample = render_link(content, short_url(base, new_link_codes(1)[0]))
     plan_warnings = check_message(
-        content=content, template_id=template_id, variables=variables, limits=limits, vendor=key
+        content=sample, template_id=template_id, variables=variables, limits=limits, vendor=key
     )
     moment = check_send_at(send_at, limits=limits, vendor=key)
 
     frame = contacts
     if not (isinstance(frame, pd.DataFrame) and set(OUTPUT_COLUMNS) <= set(frame.columns)):
         frame = load_phones(contacts)
+    if link_per:
+        _check_one_variant(frame)
 
     valid = frame["valid"].to_numpy(dtype=bool)
     duplicate = frame["duplicate"].to_numpy(dtype=bool)
@@ -295,8 +390,17 @@ def plan_batches(
     held = _held_out(frame, keep, holdout=holdout, seed=seed)
     planned = frame.loc[keep & ~held]
     phones = planned["phone"].tolist()
-    segments = count_segments(content, limits)
+    segments = count_segments(sample, limits)
     batches = _split(phones, size, segments)
+    links = pd.DataFrame(columns=list(LINK_COLUMNS))
+    if link_per:
+        existing = []
+        if db is not None and campaign is not None:
+            existing = store_links.campaign_links(connect(db), campaign)
+        links = _plan_links(phones, existing, link=link, base=base, link_per=link_per,
+                            campaign=campaign)  # fmt: skip
+        if link_per == "campaign":
+            content = render_link(content, links["url"].iloc[0])
 
     recipients = planned.copy()
     recipients["batch"] = np.repeat(np.arange(1, len(batches) + 1), batches["size"].to_numpy())
@@ -324,9 +428,201 @@ def plan_batches(
         skipped=skipped,
         warnings=plan_warnings,
         held_out=held_out,
+        link=link if link_per else None,
+        link_per=link_per,
+        links=links,
     )
     log.info("%r", plan)
     return plan
+
+
+# --------------------------------------------------------------------------- tracking links
+
+
+def new_link_codes(n: int, *, avoid: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """``n`` distinct tracking codes, none of them in ``avoid``: :data:`LINK_CODE_LENGTH`
+    characters of :data:`LINK_ALPHABET`, drawn with :mod:`secrets` (never from the phone).
+
+    >>> codes = new_link_codes(3)
+    >>> len(set(codes)), {len(c) for c in codes}, set("".join(codes)) <= set(LINK_ALPHABET)
+    (3, {7}, True)
+    """
+    alphabet = np.frombuffer(LINK_ALPHABET.encode("ascii"), dtype=np.uint8)
+    below = 256 - 256 % len(alphabet)  # bytes at or above it would favour some characters
+    found: dict[str, None] = {}
+    while len(found) < n:
+        wanted = (n - len(found)) * LINK_CODE_LENGTH
+        drawn = np.frombuffer(secrets.token_bytes(wanted * 2 + 16), dtype=np.uint8)
+        drawn = drawn[drawn < below][:wanted]
+        drawn = drawn[: len(drawn) - len(drawn) % LINK_CODE_LENGTH]
+        chars = alphabet[drawn % len(alphabet)].reshape(-1, LINK_CODE_LENGTH)
+        for code in chars.view(f"S{LINK_CODE_LENGTH}").ravel().astype(str).tolist():
+            if code not in avoid:
+                found[code] = None
+    return list(found)[:n]
+
+
+def short_url(base: str, code: str) -> str:
+    """The short link a message carries: ``link_base`` (no trailing slash) + ``/c/`` + code.
+
+    >>> short_url("https://t.example.com/", "Ab3dEfG")
+    'https://t.example.com/c/Ab3dEfG'
+    """
+    return f"{base.rstrip('/')}/c/{code}"
+
+
+def render_link(content: str, url: str) -> str:
+    """``content`` with ``url`` in place of ``{link}``.
+
+    >>> render_link("【云通信】双11五折 {link} 回T退订", "https://t.example.com/c/Ab3dEfG")
+    '【云通信】双11五折 https://t.example.com/c/Ab3dEfG 回T退订'
+    """
+    return content.replace(LINK_PLACEHOLDER, url)
+
+
+def _takes_links(limits: VendorLimits) -> bool:
+    """Whether a vendor's messages are free text a link can go in: SMS content."""
+    return limits.channel == "sms" and limits.message == "content"
+
+
+def _check_link(content, *, link, link_base, link_per, limits: VendorLimits, vendor: str):
+    """The link arguments checked together; ``link_per`` when there is a link, else None."""
+    if link_per not in LINK_PER:
+        raise InputError(
+            "link_per must be 'campaign' (one link for the whole campaign, the default) or "
+            f"'recipient' (one link per number), not {link_per!r}"
+        )
+    has_placeholder = isinstance(content, str) and LINK_PLACEHOLDER in content
+    if link is None:
+        if has_placeholder:
+            raise InputError(
+                "content has {link} but no link= says where it leads: pass "
+                "link='https://...' (the page) and link_base='https://...' (your short-link "
+                "receiver), or take {link} out of the content"
+            )
+        if link_base is not None:
+            raise InputError("link_base= goes with link=: pass link='https://...' (where the "
+                             "link leads) too, or leave out link_base")  # fmt: skip
+        if link_per != "campaign":
+            raise InputError("link_per= goes with link=: pass link='https://...' and "
+                             "link_base='https://...' too, or leave out link_per")  # fmt: skip
+        return None
+    if not _takes_links(limits):
+        texts = [k for k in vendor_keys() if _takes_links(vendor_limits(k))]
+        raise InputError(
+            f"link=: {vendor} sends a {limits.channel} {limits.message}, not free text, so a "
+            f"link cannot go in it; send the link by SMS ({', '.join(texts)}), or leave out link"
+        )
+    _check_url("link", link, "https://shop.example.com/d11")
+    if link_base is None:
+        raise InputError(
+            "link= needs link_base=: the address of your click receiver (campaign receive), "
+            "e.g. link_base='https://t.example.com'; messages carry link_base/c/<code>"
+        )
+    _check_url("link_base", link_base, "https://t.example.com")
+    parts = urllib.parse.urlsplit(link_base)
+    if parts.query or parts.fragment or link_base.endswith(("?", "#")):
+        raise InputError(
+            f"link_base must be an address without ?query or #fragment, not {link_base!r}: "
+            "messages carry link_base/c/<code>"
+        )
+    if not has_placeholder:
+        raise InputError(
+            "link= needs {link} in content, where the short link goes: e.g. "
+            "content='【云通信】双11五折 {link} 回T退订'"
+        )
+    return link_per
+
+
+def _check_url(name: str, value: Any, example: str) -> None:
+    """An http(s) address with a host, nothing a message could not carry."""
+    problem = not isinstance(value, str) or any(c.isspace() or c in '{}<>"\\' for c in value)
+    if not problem:
+        try:
+            parts = urllib.parse.urlsplit(value)
+            problem = parts.scheme.lower() not in ("http", "https") or not parts.hostname
+        except ValueError:  # e.g. an unclosed [ipv6 bracket
+            problem = True
+    if problem:
+        raise InputError(
+            f"{name} must be an http:// or https:// address with a host, e.g. {example!r}, "
+            f"not {value!r}"
+        )
+
+
+def _one_number_per_call(batch_size: int | None) -> int:
+    if batch_size not in (None, 1):
+        raise InputError(
+            f"link_per='recipient' gives every number its own text and a vendor call carries "
+            f"one text, so every call has one number: leave out batch_size={batch_size!r}, or "
+            "use link_per='campaign'"
+        )
+    return 1
+
+
+def _check_one_variant(frame: pd.DataFrame) -> None:
+    """A tracking link belongs to one campaign, and a campaign is one variant."""
+    if "variant" not in frame.columns:
+        return
+    variants = sorted(frame["variant"].dropna().unique(), key=str)
+    if len(variants) > 1:
+        first = variants[0]
+        raise InputError(
+            f"the contacts hold {len(variants)} variants ({', '.join(map(str, variants[:5]))}) "
+            "and link= makes one campaign's link: plan each variant as its own campaign, e.g. "
+            f"plan_batches(split[split.variant == {first!r}], ..., campaign='d11-{first}')"
+        )
+
+
+def check_stored_links(
+    existing: list, *, campaign: str | None, link: str, base: str | None, link_per: str
+) -> None:
+    """That a plan's links fit the ones ``campaign`` has in the store (``existing``, as
+    :func:`campaign.store.links.campaign_links` reads them): the same kind (one code for all,
+    or one per number), the same target and the same ``link_base`` (not checked when None)."""
+    shared = any(row[1] is None for row in existing)
+    if link_per == "campaign" and existing and not shared:
+        raise InputError(f"campaign {campaign!r} gives each number its own link: plan it with "
+                         "link_per='recipient', or name a new campaign")  # fmt: skip
+    if link_per == "recipient" and shared:
+        raise InputError(f"campaign {campaign!r} has one link for all its numbers: plan it with "
+                         "link_per='campaign', or name a new campaign")  # fmt: skip
+    for code, _phone, target, url in existing[:1]:  # a campaign's links agree: each was checked
+        if target != link:
+            raise InputError(
+                f"campaign {campaign!r} links to {target}, not {link}: plan it with "
+                f"link={target!r}, or name a new campaign (campaign=...) for the new target"
+            )
+        if base is not None and url != short_url(base, code):
+            raise InputError(
+                f"campaign {campaign!r}'s links are {url.rsplit('/c/', 1)[0]}/c/..., not "
+                f"{base}/c/...: plan it with link_base={url.rsplit('/c/', 1)[0]!r}"
+            )
+
+
+def _plan_links(
+    phones: list[str], existing: list, *, link: str, base: str, link_per: str, campaign
+) -> pd.DataFrame:
+    """The plan's links: the campaign's one code, or one per number; the codes ``existing``
+    (the campaign's in the store) kept, so planning again gives the same messages."""
+    check_stored_links(existing, campaign=campaign, link=link, base=base, link_per=link_per)
+    shared = [row for row in existing if row[1] is None]
+    own = {row[1]: row for row in existing if row[1] is not None}
+    if link_per == "campaign":
+        code = shared[0][0] if shared else new_link_codes(1)[0]
+        return pd.DataFrame(
+            {"code": [code], "phone": pd.Series([None], dtype=object), "target": [link],
+             "url": [short_url(base, code)]},
+            columns=list(LINK_COLUMNS),
+        )  # fmt: skip
+    fresh = iter(new_link_codes(sum(p not in own for p in phones),
+                                avoid={row[0] for row in existing}))  # fmt: skip
+    codes = [own[p][0] if p in own else next(fresh) for p in phones]
+    return pd.DataFrame(
+        {"code": codes, "phone": pd.Series(phones, dtype=object), "target": link,
+         "url": [short_url(base, c) for c in codes]},
+        columns=list(LINK_COLUMNS),
+    )  # fmt: skip
 
 
 def _held_out(frame: pd.DataFrame, sendable: np.ndarray, *, holdout, seed) -> np.ndarray:

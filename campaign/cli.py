@@ -125,6 +125,9 @@ def summarize_plan(plan) -> str:
                      f"(in {clock.duration(ahead)})")  # fmt: skip
     if len(plan.held_out):
         lines.append(f"  held out: {len(plan.held_out):,} (never sent, kept to compare with)")
+    note = plan.summary()["link_note"]
+    if note:
+        lines.append(f"  {note}")
     counts = plan.skip_counts()
     if len(counts):
         lines.append(f"  skipped:  {int(counts.sum()):,}")
@@ -192,6 +195,24 @@ def _message_options(command):
         ),
         click.option("--send-at", help="Scheduled time, e.g. '2026-11-11 20:00:00' (Shanghai)."),
         click.option("--batch-size", type=int, help="Numbers per call (default: the maximum)."),
+        click.option(
+            "--link",
+            metavar="URL",
+            help="Where the tracking link leads; the link goes in place of {link} in --content.",
+        ),
+        click.option(
+            "--link-base",
+            metavar="URL",
+            help="Your click receiver (campaign receive), e.g. https://t.example.com: links "
+            "are URL/c/<code>.",
+        ),
+        click.option(
+            "--link-per",
+            type=click.Choice(["campaign", "recipient"]),
+            default="campaign",
+            show_default=True,
+            help="One link for the campaign, or one per number (one call each).",
+        ),
         click.option("--column", help="Column holding the numbers (default: found)."),
         _db_option("The store."),
     ]
@@ -276,8 +297,9 @@ def _client(vendor: str, *, base_url: str | None, credentials: dict):
 
 
 def _plan(
-    contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
-):
+    contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign,
+    *, link=None, link_base=None, link_per="campaign",
+):  # fmt: skip
     from campaign.batching import plan_batches
     from campaign.phones import load_phones
     from campaign.store.postgres import is_postgres_url
@@ -293,6 +315,9 @@ def _plan(
         db=db if is_postgres_url(db) or Path(db).exists() else None,  # a plan creates no file
         campaign=campaign,
         batch_size=batch_size,
+        link=link,
+        link_base=link_base,
+        link_per=link_per,
     )
 
 
@@ -300,14 +325,15 @@ def _plan(
 @_message_options
 @click.option("--campaign", help="Campaign name: numbers already in it are skipped.")
 def plan(
-    contacts, vendor, content, template_id, variables, send_at, batch_size, column, db, campaign
-):
+    contacts, vendor, content, template_id, variables, send_at, batch_size, link, link_base,
+    link_per, column, db, campaign,
+):  # fmt: skip
     """Plan the vendor calls for a contact list, and say who is skipped and why."""
     shown: set[str] = set()
     with echo_warnings(shown):
         result = _plan(
             contacts, vendor, content, template_id, variables, send_at, batch_size, column, db,
-            campaign,
+            campaign, link=link, link_base=link_base, link_per=link_per,
         )  # fmt: skip
         shown.update(result.warnings)  # the summary lists them
     click.echo(summarize_plan(result))
@@ -331,6 +357,9 @@ def send(
     variables,
     send_at,
     batch_size,
+    link,
+    link_base,
+    link_per,
     column,
     db,
     campaign,
@@ -362,7 +391,7 @@ def send(
     with echo_warnings(shown):
         planned = _plan(
             contacts, vendor, content, template_id, variables, send_at, batch_size, column, db,
-            campaign,
+            campaign, link=link, link_base=link_base, link_per=link_per,
         )  # fmt: skip
         shown.update(planned.warnings)  # the summary lists them
         click.echo(summarize_plan(planned))

@@ -35,9 +35,14 @@ from campaign import clock
 from campaign.batching import (
     DAILY_CAP,
     INVALID,
+    LINK_PLACEHOLDER,
     TOO_SOON,
     Plan,
+    check_stored_links,
+    new_link_codes,
+    render_link,
     sendable_at,
+    short_url,
     store_skips,
 )
 from campaign.errors import (
@@ -47,7 +52,8 @@ from campaign.errors import (
     VendorResponseUnknown,
     VendorUnreachable,
 )
-from campaign.store import DbLike, Store, batches, connect, links
+from campaign.store import DbLike, Store, batches, connect
+from campaign.store import links as store_links
 from campaign.vendors import SendResult, VendorClient
 
 __all__ = ["SEND_COLUMNS", "campaign_batches", "send"]
@@ -273,7 +279,54 @@ def _record(store: Store, plan: Plan, campaign: str) -> dict[int, list[str]]:
         new = ~held["phone"].isin(known) if known else np.ones(len(held), dtype=bool)
         batches.record_plan(store, campaign, held.loc[new], vendor=plan.vendor,
                             batch_size=1, segments=plan.segments or 1, held_out=True)  # fmt: skip
+    if plan.link_per is not None:
+        _record_links(store, plan, campaign, phones[fresh].tolist())
     return recorded
+
+
+#: Times a number's own code is drawn again when another campaign took it meanwhile.
+_CODE_DRAWS = 5
+
+
+def _record_links(store: Store, plan: Plan, campaign: str, fresh: list[str]) -> None:
+    """Store the plan's tracking links with the campaign (inside the caller's transaction),
+    and check that they fit the campaign's (a plan made without the store may not) and that
+    every number recorded now has its link. A code another campaign holds is drawn again for
+    a number's own link; the campaign's one code is in its content, so a taken one means
+    planning again."""
+    base = plan.links["url"].iloc[0].rsplit("/c/", 1)[0] if len(plan.links) else None
+    check_stored_links(store_links.campaign_links(store, campaign), campaign=campaign,
+                       link=plan.link, base=base, link_per=plan.link_per)  # fmt: skip
+    created = clock.current().isoformat()
+    rows = [
+        (code, campaign, phone, target, url, created)
+        for code, phone, target, url in plan.links.itertuples(index=False, name=None)
+    ]
+    for _ in range(_CODE_DRAWS):
+        store_links.write_links(store, rows)
+        shared, own = store_links.link_urls(store, campaign)
+        if plan.link_per == "campaign":
+            if shared is None or shared not in (plan.content or ""):
+                raise InputError(
+                    f"campaign {campaign!r}: its tracking code is taken by another campaign; "
+                    "plan again (a new code is drawn), then send"
+                )
+            return
+        missing = [phone for phone in fresh if phone not in own]
+        if not missing:
+            return
+        if base is None:
+            break
+        log.info("%s: %d tracking code(s) taken meanwhile; drawn again", campaign, len(missing))
+        codes = new_link_codes(len(missing))
+        rows = [
+            (code, campaign, phone, plan.link, short_url(base, code), created)
+            for phone, code in zip(missing, codes, strict=True)
+        ]
+    raise InputError(
+        f"campaign {campaign!r}: numbers of this plan have no tracking link; plan again with "
+        "link=, link_base= and link_per='recipient', then send"
+    )
 
 
 def _nothing_to_send(
@@ -403,8 +456,8 @@ def _record_balance(store, client, campaign, todo, before, after, started_at) ->
     """One run's balances and accepted messages, in a transaction of their own."""
     try:
         with store.transaction():
-            expected = links.accepted_messages(store, campaign, [b for b, _ in todo])
-            links.write_balance(
+            expected = store_links.accepted_messages(store, campaign, [b for b, _ in todo])
+            store_links.write_balance(
                 store, campaign, client.vendor, before=before, after=after, expected=expected,
                 started_at=started_at, finished_at=clock.now(),
             )  # fmt: skip
@@ -473,11 +526,12 @@ def _run(store, plan, client, campaign, todo, states, concurrency, rate, progres
     total = sum(len(p) for _, p in todo)
     claims: dict[int, batches.Claim] = {}  # what a claimed batch was, to restore it
     marks: list[tuple[int, str, object]] = []  # answers not yet committed: batch, kind, what
+    content_of = _contents(store, plan, campaign, todo)
 
     def submit(batch: int, phones: list[str]) -> SendResult:
         return client.send(
             phones,
-            content=plan.content,
+            content=content_of(phones),
             template_id=plan.template_id,
             variables=plan.variables,
             send_at=plan.send_at,
@@ -587,6 +641,29 @@ def _run(store, plan, client, campaign, todo, states, concurrency, rate, progres
         ) from unreachable
     if stop.is_set():
         log.warning("%s: stopped by Ctrl-C between calls; run send again to resume", campaign)
+
+
+def _contents(store: Store, plan: Plan, campaign: str, todo: list[tuple[int, list[str]]]):
+    """What each call's numbers get: the plan's content, or, when it has ``{link}`` (one
+    link per number), the template with that number's own link, read once from the store (so
+    batches an earlier plan made get theirs too). Checked before the first call: a number
+    without a link fails the run, and ``{link}`` is never sent as it is."""
+    template = plan.content
+    if template is None or LINK_PLACEHOLDER not in template:
+        return lambda phones: template
+    _shared, own = store_links.link_urls(store, campaign)
+    for batch, phones in todo:
+        if len(phones) != 1 or phones[0] not in own:
+            why = (
+                f"has {len(phones):,} numbers, and a call carries one text"
+                if len(phones) != 1 else "has a number with no tracking link in the store"
+            )  # fmt: skip
+            raise InputError(
+                f"campaign {campaign!r}: batch {batch} {why}; each number has its own link: "
+                "plan again with link=, link_base= and link_per='recipient' (and db=, "
+                "campaign=), then send. Nothing was sent"
+            )
+    return lambda phones: render_link(template, own[phones[0]])
 
 
 class _Pacer:
