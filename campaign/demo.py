@@ -2,10 +2,12 @@
 
 Starts the simulator and the push receiver on 127.0.0.1, loads the 20,000-member list in
 ``data/``, runs an SMS campaign with two content variants through a pushed vendor
-(veesing-sms), each with a 10% holdout, a VIP campaign through a pulled one (jzyyun-sms) and a
-small voice campaign (veesing-voice), ingests every receipt and reply, imports the orders the
-simulated shop took (attributed to the campaigns), sets the vendors' prices, and writes the
-HTML reports. Nothing leaves the machine.
+(veesing-sms), each with a 10% holdout and a tracking link, a diamond-member campaign through
+a pulled one (jzyyun-sms) with a link of each number's own, and a small voice campaign
+(veesing-voice). The simulated recipients click the links (the receiver stores the clicks);
+the demo ingests every receipt and reply, imports the orders the simulated shop took
+(attributed to the campaigns), sets the vendors' prices, and writes the HTML reports.
+Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 CONTACTS = "demo_contacts.csv"
 
 VARIANTS = {
-    "double11-A": "【云通信】双11会员专享:全场五折,今晚8点开抢!回T退订",
-    "double11-B": "【云通信】尊敬的会员,您的双11专属五折券已到账,今晚8点可用。回T退订",
+    "double11-A": "【云通信】双11会员专享:全场五折,今晚8点开抢!{link} 回T退订",
+    "double11-B": "【云通信】尊敬的会员,您的双11专属五折券已到账,今晚8点可用 {link} 回T退订",
 }
-VIP = ("vip-jzyyun", "【云通信】尊敬的金卡/钻石会员,双11专属礼包已为您预留,回T退订")
+VIP = ("vip-jzyyun", "【云通信】尊敬的钻石会员,双11专属礼包已为您预留 {link} 回T退订")
+#: Where the tracking links lead (the simulator's clicks never follow the redirect there).
+SHOP = "https://shop.example.com/d11"
 VOICE = ("voice-notice", "724", "您的双11专属礼包已预留")
 #: The share of each double11 variant held out (never sent), to measure the lift against.
 HOLDOUT = 0.1
@@ -103,7 +107,7 @@ def run_demo(
         "double11-B": sendable.iloc[half : 2 * half],
     }
     voice_group = sendable.iloc[2 * half : 2 * half + voice_calls]
-    vip_group = sendable[sendable["会员等级"].isin(["金卡", "钻石"])]
+    vip_group = sendable[sendable["会员等级"] == "钻石"]
 
     with (
         push_receiver.serve(db) as inbox,
@@ -114,7 +118,8 @@ def run_demo(
         held_out: list[str] = []
         for name, members in groups.items():
             plan = plan_batches(members, vendor=sms, content=VARIANTS[name], db=db, campaign=name,
-                                holdout=HOLDOUT, seed=seed)  # fmt: skip
+                                holdout=HOLDOUT, seed=seed, link=SHOP,
+                                link_base=inbox.url)  # fmt: skip
             held_out += plan.held_out["phone"].tolist()
             echo(
                 f"{name}: {plan.numbers:,} numbers in {len(plan.batches):,} calls (veesing-sms), "
@@ -124,8 +129,12 @@ def run_demo(
 
         pulled = vendor("jzyyun-sms", username="demo", password="demo-pw", base_url=sim.url)
         name, content = VIP
-        plan = plan_batches(vip_group, vendor=pulled, content=content, db=db, campaign=name)
-        echo(f"{name}: {plan.numbers:,} VIP numbers in {len(plan.batches)} call(s) (jzyyun-sms)")
+        plan = plan_batches(vip_group, vendor=pulled, content=content, db=db, campaign=name,
+                            link=SHOP, link_base=inbox.url, link_per="recipient")  # fmt: skip
+        echo(
+            f"{name}: {plan.numbers:,} diamond members in {len(plan.batches):,} calls "
+            "(jzyyun-sms), each with a link of its own"
+        )
         send(plan, pulled, db=db, campaign=name, progress=progress)
 
         voice = vendor("veesing-voice", app_id="demo", app_key="demo-key", base_url=sim.url)
