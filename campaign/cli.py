@@ -473,7 +473,8 @@ def simulator(host, port, seed, time_scale, push_to) -> None:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
               help="PEM private key of --tls-cert.")  # fmt: skip
 def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
-    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health, /metrics.
+    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; clicks on tracking
+    links: GET /c/<code> (302 to the link's target); GET /health, /metrics.
 
     \b
     Give each vendor's console this server's address as the push (回执/上行) URL:
@@ -487,6 +488,10 @@ def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
       campaign receive --port 8080
       campaign simulator --push-to http://127.0.0.1:8080
     (it posts to <push-to>/push/<vendor>).
+
+    \b
+    Short links point here: plan with link_base= this server's public address (e.g.
+    https://t.example.com), and its /c/<code> redirects and counts each click.
     """
     from campaign.receiver import run
     from campaign.store import describe
@@ -497,6 +502,7 @@ def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
         query = "?token=..." if token else ""
         click.echo(f"  vendors push to {receiver.url}/push/<vendor>{query}; the simulator: "
                    f"campaign simulator --push-to {receiver.url}")  # fmt: skip
+        click.echo(f"  short links redirect from {receiver.url}/c/<code>")
 
     run(db, host=host, port=port, token=token, workers=workers, tls_cert=tls_cert,
         tls_key=tls_key, on_ready=ready)  # fmt: skip
