@@ -863,6 +863,32 @@ def conversions_import(source, db, window, campaign, phone, time_column, value, 
     )
 
 
+@main.group()
+def clicks() -> None:
+    """Clicks on tracking links: those another link shortener counted."""
+
+
+@clicks.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_db_option("The store.")
+@click.option("--code", help="The column of codes or short links (default: found by its "
+              "header: code, 短码, 短链, 链接, url ...).")  # fmt: skip
+@click.option("--time", "time_column", help="The column of click times (点击时间, 访问时间 ...).")
+@click.option("--agent", help="The column of user agents or devices (user_agent, UA, 设备 ...).")
+def clicks_import(source, db, code, time_column, agent) -> None:
+    """Import a CSV or Excel export of clicks from another link shortener: each click on a
+    link of this store is stored once (code, time, agent class); importing again adds nothing."""
+    from campaign.ingest import ingest_clicks
+
+    with echo_warnings():
+        got = ingest_clicks(db, source, code=code, time=time_column, agent=agent, progress=True)
+    click.echo(
+        f"{got.inserted:,} new clicks, {got.duplicates:,} already stored, "
+        f"{got.rejected:,} rows kept in rejected"
+        + (" (see the rejected table: each row says what is wrong)" if got.rejected else "")
+    )
+
+
 @main.command()
 @click.argument("src")
 @click.argument("dst")
