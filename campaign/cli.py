@@ -761,8 +761,9 @@ def report(db, campaign, out, show_phones, compare_with) -> None:
     help="Also write the table: .csv (UTF-8 with BOM) or .xlsx.",
 )
 def funnel(db, campaign, by, out) -> None:
-    """Planned, submitted, delivered, converted and revenue per campaign, and the lift over
-    its holdout (conversions from `campaign conversions import`)."""
+    """Planned, submitted, delivered, clicked, converted and revenue per campaign, and the
+    lift over its holdout (conversions from `campaign conversions import`; clicks from the
+    receiver or `campaign clicks import`)."""
     from campaign.stats import funnel_stats
 
     with echo_warnings():
@@ -770,7 +771,10 @@ def funnel(db, campaign, by, out) -> None:
     if not len(table):
         click.echo(f"no campaign in {db} has numbers yet")
     else:
-        shown = table[[c for c in table.columns if not c.endswith(("_low", "_high"))]]
+        # no tracking links, or none that tell these groups apart: no click columns
+        hidden = ("clicks", "clicked", "click_rate") if table["clicks"].isna().all() else ()
+        shown = table[[c for c in table.columns
+                       if not c.endswith(("_low", "_high")) and c not in hidden]]  # fmt: skip
         shown.attrs = table.attrs
         click.echo(format_table(shown))
     if out is not None:
@@ -792,7 +796,8 @@ def funnel(db, campaign, by, out) -> None:
     help="Also write the table: .csv (UTF-8 with BOM) or .xlsx.",
 )
 def cost(db, campaign, by, prices, out) -> None:
-    """What each campaign was billed and cost, per delivered message, reply and conversion."""
+    """What each campaign was billed and cost, per delivered message, reply, click and
+    conversion."""
     import pandas as pd
 
     from campaign.ingest import set_prices
@@ -816,7 +821,8 @@ def cost(db, campaign, by, prices, out) -> None:
     else:  # money with the decimals it needs: a price of 0.045 is not 0.0
         shown = table.copy()
         for name, places in (("price", 4), ("cost", 2), ("revenue", 2), ("cost_per_delivered", 4),
-                             ("cost_per_reply", 4), ("cost_per_conversion", 4),
+                             ("cost_per_reply", 4), ("cost_per_click", 4),
+                             ("cost_per_conversion", 4),
                              ("return_on_spend", 2)):  # fmt: skip
             shown[name] = [f"{v:,.{places}f}" if pd.notna(v) else "–" for v in table[name]]
         shown["billed_on"] = [v or "–" for v in table["billed_on"]]
