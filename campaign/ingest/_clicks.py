@@ -271,10 +271,10 @@ def _time(text: str | None) -> str | None:
     """One cleaned cell as the stored time (ISO-8601, Asia/Shanghai, microseconds)."""
     if text is None:
         return None
-    if _EPOCH.fullmatch(text):
-        number = float(text)
-        moment = pd.Timestamp(number / 1000 if len(text.split(".")[0]) == 13 else number,
-                              unit="s", tz="UTC")  # fmt: skip
+    if _EPOCH.fullmatch(text):  # Unix time: 10 digits of seconds, 13 of milliseconds
+        whole, _, _ = text.partition(".")
+        unit = "ms" if len(whole) == 13 else "s"
+        moment = pd.Timestamp(int(whole) if whole == text else float(text), unit=unit, tz="UTC")
     elif not _DATELIKE.search(text):
         return None
     else:
@@ -293,28 +293,27 @@ def _times(column: pd.Series) -> list[str | None]:
     """Each cell as the stored time, None where it is not a time. A time without a zone is
     Asia/Shanghai; read column-wise where pandas can, else cell by cell."""
     if pd.api.types.is_datetime64_any_dtype(column):
-        stamps = column
-    else:
-        text = column.map(_clean_time).astype(object)
-        plain = text.map(lambda t: t is not None and not _EPOCH.fullmatch(t)
-                         and bool(_DATELIKE.search(t)))  # fmt: skip
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                stamps = pd.to_datetime(text.where(plain, None), errors="coerce", format="mixed")
-        except (ValueError, TypeError, OverflowError):  # zones mixed with none: one by one
-            return [_time(t) for t in text.tolist()]
-        if not pd.api.types.is_datetime64_any_dtype(stamps):
-            return [_time(t) for t in text.tolist()]
-        others = [_time(t) if t is not None and not p else None
-                  for t, p in zip(text.tolist(), plain.tolist(), strict=True)]  # fmt: skip
+        return _iso(column)
+    text = [_clean_time(v) for v in column.tolist()]
+    plain = [t is not None and not _EPOCH.fullmatch(t) and bool(_DATELIKE.search(t)) for t in text]
+    given = pd.Series([t if p else None for t, p in zip(text, plain, strict=True)], dtype=object)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stamps = pd.to_datetime(given, errors="coerce", format="mixed")
+    except (ValueError, TypeError, OverflowError):  # zones mixed with none: one by one
+        return [_time(t) for t in text]
+    if not pd.api.types.is_datetime64_any_dtype(stamps):
+        return [_time(t) for t in text]
+    return [f if p else _time(t) for f, t, p in zip(_iso(stamps), text, plain, strict=True)]
+
+
+def _iso(stamps: pd.Series) -> list[str | None]:
+    """Datetimes as stored; naive ones are Asia/Shanghai time."""
     if stamps.dt.tz is None:
         stamps = stamps.dt.tz_localize(SHANGHAI, ambiguous="NaT", nonexistent="NaT")
     stamps = stamps.dt.tz_convert(SHANGHAI)
-    found = [None if pd.isna(t) else t.isoformat(timespec="microseconds") for t in stamps]
-    if pd.api.types.is_datetime64_any_dtype(column):
-        return found
-    return [f if f is not None else o for f, o in zip(found, others, strict=True)]
+    return [None if pd.isna(t) else t.isoformat(timespec="microseconds") for t in stamps]
 
 
 def _agent(value: Any) -> str:
