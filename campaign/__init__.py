@@ -28,8 +28,10 @@ from campaign.errors import (
 )
 from campaign.experiments import assign_variants, detectable_effect, sample_size
 from campaign.ingest import (
+    ClicksResult,
     ConversionsResult,
     IngestResult,
+    ingest_clicks,
     ingest_conversions,
     ingest_receipts,
     ingest_replies,
@@ -73,6 +75,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CampaignError",
+    "ClicksResult",
     "ColumnNotFoundError",
     "ConfigError",
     "ConversionsResult",
@@ -103,6 +106,7 @@ __all__ = [
     "detectable_effect",
     "failure_reasons",
     "funnel_stats",
+    "ingest_clicks",
     "ingest_conversions",
     "ingest_receipts",
     "ingest_replies",

@@ -502,7 +502,8 @@ def simulator(host, port, seed, time_scale, push_to) -> None:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),
               help="PEM private key of --tls-cert.")  # fmt: skip
 def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
-    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; GET /health, /metrics.
+    """Receive vendors' pushed receipts and replies: POST /push/<vendor>; clicks on tracking
+    links: GET /c/<code> (302 to the link's target); GET /health, /metrics.
 
     \b
     Give each vendor's console this server's address as the push (回执/上行) URL:
@@ -516,6 +517,10 @@ def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
       campaign receive --port 8080
       campaign simulator --push-to http://127.0.0.1:8080
     (it posts to <push-to>/push/<vendor>).
+
+    \b
+    Short links point here: plan with link_base= this server's public address (e.g.
+    https://t.example.com), and its /c/<code> redirects and counts each click.
     """
     from campaign.receiver import run
     from campaign.store import describe
@@ -526,6 +531,7 @@ def receive(db, host, port, token, workers, tls_cert, tls_key) -> None:
         query = "?token=..." if token else ""
         click.echo(f"  vendors push to {receiver.url}/push/<vendor>{query}; the simulator: "
                    f"campaign simulator --push-to {receiver.url}")  # fmt: skip
+        click.echo(f"  short links redirect from {receiver.url}/c/<code>")
 
     run(db, host=host, port=port, token=token, workers=workers, tls_cert=tls_cert,
         tls_key=tls_key, on_ready=ready)  # fmt: skip
@@ -784,8 +790,9 @@ def report(db, campaign, out, show_phones, compare_with) -> None:
     help="Also write the table: .csv (UTF-8 with BOM) or .xlsx.",
 )
 def funnel(db, campaign, by, out) -> None:
-    """Planned, submitted, delivered, converted and revenue per campaign, and the lift over
-    its holdout (conversions from `campaign conversions import`)."""
+    """Planned, submitted, delivered, clicked, converted and revenue per campaign, and the
+    lift over its holdout (conversions from `campaign conversions import`; clicks from the
+    receiver or `campaign clicks import`)."""
     from campaign.stats import funnel_stats
 
     with echo_warnings():
@@ -793,7 +800,10 @@ def funnel(db, campaign, by, out) -> None:
     if not len(table):
         click.echo(f"no campaign in {db} has numbers yet")
     else:
-        shown = table[[c for c in table.columns if not c.endswith(("_low", "_high"))]]
+        # no tracking links, or none that tell these groups apart: no click columns
+        hidden = ("clicks", "clicked", "click_rate") if table["clicks"].isna().all() else ()
+        shown = table[[c for c in table.columns
+                       if not c.endswith(("_low", "_high")) and c not in hidden]]  # fmt: skip
         shown.attrs = table.attrs
         click.echo(format_table(shown))
     if out is not None:
@@ -815,7 +825,8 @@ def funnel(db, campaign, by, out) -> None:
     help="Also write the table: .csv (UTF-8 with BOM) or .xlsx.",
 )
 def cost(db, campaign, by, prices, out) -> None:
-    """What each campaign was billed and cost, per delivered message, reply and conversion."""
+    """What each campaign was billed and cost, per delivered message, reply, click and
+    conversion."""
     import pandas as pd
 
     from campaign.ingest import set_prices
@@ -839,7 +850,8 @@ def cost(db, campaign, by, prices, out) -> None:
     else:  # money with the decimals it needs: a price of 0.045 is not 0.0
         shown = table.copy()
         for name, places in (("price", 4), ("cost", 2), ("revenue", 2), ("cost_per_delivered", 4),
-                             ("cost_per_reply", 4), ("cost_per_conversion", 4),
+                             ("cost_per_reply", 4), ("cost_per_click", 4),
+                             ("cost_per_conversion", 4),
                              ("return_on_spend", 2)):  # fmt: skip
             shown[name] = [f"{v:,.{places}f}" if pd.notna(v) else "–" for v in table[name]]
         shown["billed_on"] = [v or "–" for v in table["billed_on"]]
@@ -905,6 +917,32 @@ def conversions_import(source, db, window, campaign, phone, time_column, value, 
         f"{got.inserted:,} new conversions ({got.attributed:,} attributed to a campaign, "
         f"{got.unattributed:,} to none), {got.duplicates:,} already stored, "
         f"{got.rejected:,} rows kept in rejected"
+    )
+
+
+@main.group()
+def clicks() -> None:
+    """Clicks on tracking links: those another link shortener counted."""
+
+
+@clicks.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_db_option("The store.")
+@click.option("--code", help="The column of codes or short links (default: found by its "
+              "header: code, 短码, 短链, 链接, url ...).")  # fmt: skip
+@click.option("--time", "time_column", help="The column of click times (点击时间, 访问时间 ...).")
+@click.option("--agent", help="The column of user agents or devices (user_agent, UA, 设备 ...).")
+def clicks_import(source, db, code, time_column, agent) -> None:
+    """Import a CSV or Excel export of clicks from another link shortener: each click on a
+    link of this store is stored once (code, time, agent class); importing again adds nothing."""
+    from campaign.ingest import ingest_clicks
+
+    with echo_warnings():
+        got = ingest_clicks(db, source, code=code, time=time_column, agent=agent, progress=True)
+    click.echo(
+        f"{got.inserted:,} new clicks, {got.duplicates:,} already stored, "
+        f"{got.rejected:,} rows kept in rejected"
+        + (" (see the rejected table: each row says what is wrong)" if got.rejected else "")
     )
 
 

@@ -11,6 +11,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 
 import campaign as cp
 from campaign.errors import InputError
+from campaign.store import links
 
 T = "2024-11-10T10:00:00+08:00"
 SENT = [f"1380000{i:04d}" for i in range(10)]
@@ -89,6 +90,7 @@ PEOPLE = st.lists(
         st.sampled_from(["accepted", "rejected", "held_out"]),  # its batch
         st.sampled_from([None, "delivered", "failed"]),  # latest receipt
         st.lists(st.integers(1, 500), max_size=3),  # order values, within the window
+        st.lists(st.sampled_from(["mobile", "desktop", "bot", "other"]), max_size=3),  # clicks
     ),
     min_size=1,
     max_size=30,
@@ -98,8 +100,9 @@ PEOPLE = st.lists(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(people=PEOPLE)
 def test_the_funnel_is_a_naive_recount(tmp_path_factory, people):
+    """'a' gives each number it plans to send to a code of its own, 'b' one shared code."""
     db = tmp_path_factory.mktemp("funnel") / "campaign.db"
-    rows, orders = [], []
+    rows, orders, codes, clicks = [], [], [], []
     with StoreBuilder(db) as s:
         for name in ("a", "b"):
             s.campaign(name)
@@ -111,11 +114,22 @@ def test_the_funnel_is_a_naive_recount(tmp_path_factory, people):
                     continue
                 s.batch(name, number, state=state, submitted_at=None if state == "held_out" else T,
                         recipients=[_r(p, "移动", "广东", "广州") for p, _ in mine])  # fmt: skip
-                for phone, (_, _, receipt, values) in mine:
+                for phone, (_, _, receipt, values, agents) in mine:
                     if receipt and state == "accepted":
                         s.receipt(name, phone, receipt, T)
                     orders += [(phone, "2024-11-11 09:00", v) for v in values]
-                    rows.append((name, state, receipt if state == "accepted" else None, values))
+                    if state != "held_out":
+                        code = f"a{phone}" if name == "a" else "b-shared"
+                        if name == "a" or not codes or codes[-1][0] != code:
+                            codes.append((code, name, phone if name == "a" else None))
+                        clicks += [(code, f"2024-11-11T20:00:00.{len(clicks) + i:06d}+08:00",
+                                    agent) for i, agent in enumerate(agents)]  # fmt: skip
+                    rows.append((name, state, receipt if state == "accepted" else None, values,
+                                 agents if state != "held_out" else []))  # fmt: skip
+        with s.store.transaction():
+            links.write_links(s.store, [(code, name, phone, "https://shop.example.com", code, T)
+                                        for code, name, phone in codes])  # fmt: skip
+            links.write_clicks(s.store, [(*c, "test", T) for c in clicks])
     if orders:
         frame = pd.DataFrame(orders, columns=["手机号", "支付时间", "实付金额"])
         frame["订单号"] = [f"o{i}" for i in range(len(frame))]
@@ -136,6 +150,18 @@ def test_the_funnel_is_a_naive_recount(tmp_path_factory, people):
         assert row.held_out == len(held)
         assert row.held_out_converted == len(held_bought)
         assert row.held_out_revenue == sum(sum(r[3]) for r in held_bought)
+        people_clicks = [len([a for a in r[4] if a != "bot"]) for r in mine]
+        if name == "a" and any(r[1] != "held_out" for r in mine):  # codes of its own
+            sent_clicks = [len([a for a in r[4] if a != "bot"]) for r in sent]
+            assert row.clicks == sum(sent_clicks)  # clicks on the codes of submitted numbers
+            assert row.clicked == len([n for n in sent_clicks if n])
+        elif name == "b" and any(r[1] != "held_out" for r in mine):  # one shared code
+            assert row.clicks == sum(people_clicks)  # every click on it, not by whom
+            assert pd.isna(row.clicked)
+            assert pd.isna(row.click_rate)
+        else:  # no link: nothing to count
+            assert pd.isna(row.clicks)
+            assert pd.isna(row.clicked)
 
 
 def test_the_report_shows_the_results_and_the_lift(d11, tmp_path):

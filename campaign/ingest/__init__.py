@@ -20,6 +20,9 @@ tables. The vendor's own module reads its formats (its ``PROTOCOL``, see
   Replies without a task id (a pulled vendor's carry none) are linked this way.
 - ``rejected``: anything that cannot be parsed, with its raw payload and the reason.
 
+Conversions (:func:`ingest_conversions`) and clicks exported from another link shortener
+(:func:`ingest_clicks`) come in the same way: stored once, bad rows kept in ``rejected``.
+
 Matched receipts also move ``deliveries`` forward: one row per (campaign, phone) holding its
 latest receipt (latest ``received_at``, ties by receipt id); an older receipt arriving later
 never overwrites a newer one. ``delivery_counts`` follows by the store's triggers.
@@ -43,6 +46,7 @@ from typing import Any
 import pandas as pd
 
 from campaign.errors import InputError
+from campaign.ingest._clicks import ClicksResult, ingest_clicks
 from campaign.ingest._conversions import ConversionsResult, ingest_conversions
 from campaign.ingest._prices import set_prices
 from campaign.ingest._rows import _receipt_rows, _reply_rows
@@ -52,8 +56,10 @@ from campaign.store import DbLike, Store, connect, now, records
 from campaign.vendors import Receipt, Reply, VendorClient
 
 __all__ = [
+    "ClicksResult",
     "ConversionsResult",
     "IngestResult",
+    "ingest_clicks",
     "ingest_conversions",
     "ingest_receipts",
     "ingest_replies",

@@ -1,8 +1,11 @@
-"""The push receiver: vendors POST receipts and replies here (``campaign receive``).
+"""The push receiver: vendors POST receipts and replies here (``campaign receive``), and the
+people a message reached follow its tracking link here.
 
 ::
 
     POST /push/<vendor>   a vendor's form-encoded push (receipt or reply, told apart by fields)
+    GET  /c/<code>        302 to the link's target once the click is stored (HEAD: the same
+                          answer, nothing stored); 404 for a code the store does not know
     GET  /health          200 {"status": "ok", ...} while the writer is alive
     GET  /metrics         Prometheus text format (see :mod:`campaign.receiver.metrics`)
 
@@ -15,13 +18,19 @@ Answers (short plain-text reasons):
       Content-Length and Transfer-Encoding: stored nowhere, connection closed)
 403   a token is set and the request's ``token`` (query string, or ``X-Campaign-Token``
       header) is missing or wrong: stored nowhere
-404   unknown path or a vendor that pushes nothing
+302   ``GET /c/<code>``: the click is committed; ``Location`` is the link's target
+404   unknown path, a vendor that pushes nothing, or a tracking code the store does not know
 405   another method
 413   body larger than ``max_body`` bytes (read to its end first, up to 16 MiB, so a client
       that writes before it reads gets the answer)
 503   the store could not commit, the body did not arrive in time, or the receiver is shutting
       down (the vendor should retry; nothing was acknowledged)
 ====  ==========================================================================================
+
+A click keeps the code, the time (Asia/Shanghai, microseconds) and the user agent's class
+(:mod:`campaign.agents`): never the client's IP address or its user agent string, which
+are not logged either. Its answer never names the number a per-recipient code belongs to
+(see :mod:`.app`).
 
 Nothing is acknowledged before it is committed. The ASGI app (:mod:`.app`) parses each push
 and hands it to one writer thread (:mod:`.writer`), which commits whatever has queued up as

@@ -2,7 +2,18 @@
 
 The server under it (uvicorn, see :mod:`campaign.receiver.serve`) parses HTTP, chunked bodies
 and keep-alive; this app reads the body it is handed, refuses what it must, hands each push
-to the writer and answers once the writer has committed it.
+(and each click on a tracking link) to the writer and answers once the writer has committed
+it.
+
+``GET /c/<code>`` answers 302 to the code's target once the click (its time and the user
+agent's class, :func:`campaign.agents.agent_class`; never the IP address or the user agent
+string) is committed; ``HEAD`` answers the same without storing a click (link previews ask
+with it). A code the store does not know, or a path that is not a code (letters, digits,
+``_`` and ``-``, at most 64), is a 404 whose body says nothing more than ``not found``. The
+answer names the target only, never the number a per-recipient code belongs to, and is sent
+with ``Cache-Control: no-store`` (a cached redirect would hide the next click) and
+``Referrer-Policy: no-referrer`` (the target does not learn the code). Punctuation a phone
+took into the link after the code (``。``, ``)``, ``.``) is not part of the code.
 """
 
 from __future__ import annotations
@@ -10,9 +21,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import urllib.parse
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from campaign import clock
+from campaign.agents import agent_class
+from campaign.receiver.writer import Click
 
 if TYPE_CHECKING:
     from campaign.receiver.serve import Receiver
@@ -24,6 +40,7 @@ log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Header = tuple[bytes, bytes]
 
 #: An oversized body is read (and dropped) up to this many bytes before the 413, so that a
 #: client that writes its whole body before reading gets the answer, not a reset.
@@ -33,13 +50,20 @@ _TEXT = b"text/plain; charset=utf-8"
 _JSON = b"application/json; charset=utf-8"
 #: The scope key the server's protocol sets when a body is late (see ``serve._Protocol``).
 BODY_LATE = "campaign.body_late"
+#: What a tracking code may be; anything else after ``/c/`` is answered 404 unlooked-up.
+_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Left off the end of a code: what a phone's linkifier takes in after it.
+_AFTER_CODE = "/.,;:!?)]}>'\"。，、；：！？）】》」』 \t"
+#: Headers of every answer about a link: never cached, never a Referer to the target.
+_LINK_HEADERS = [(b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer")]
 _DISCONNECTED = object()
 _TOO_LARGE = object()
 _LATE = object()
 
 
 class PushApp:
-    """``POST /push/<vendor>``, ``GET /health``, ``GET /metrics`` (see the package docstring)."""
+    """``POST /push/<vendor>``, ``GET /c/<code>``, ``GET /health``, ``GET /metrics`` (see the
+    package docstring)."""
 
     def __init__(self, receiver: Receiver, *, body_timeout: float) -> None:
         # the deadline itself is the server's (serve._Protocol); this is for the answer
@@ -60,6 +84,10 @@ class PushApp:
         framing = _framing_error(scope["headers"])
         if framing:
             return await self._answer(send, 400, framing, close=True)
+        if path.startswith("/c/"):
+            if method in ("GET", "HEAD"):
+                return await self._click(scope, send, head=method == "HEAD")
+            return await self._refuse(scope, receive, send, 405, "method not allowed")
         if method == "POST" and path.startswith("/push/"):
             return await self._push(scope, receive, send)
         if method in ("GET", "HEAD"):
@@ -94,6 +122,27 @@ class PushApp:
         content_type = _header(headers, b"content-type")
         status, reason = await receiver.accept_async(vendor, body, content_type)
         return await self._answer(send, status, reason)
+
+    # -- clicks -------------------------------------------------------------------------------
+
+    async def _click(self, scope: Scope, send: Send, *, head: bool) -> None:
+        """``GET``/``HEAD /c/<code>``: 302 to the target once the click is committed."""
+        metrics = self.receiver.metrics
+        code = scope["path"][len("/c/") :].rstrip(_AFTER_CODE)
+        if not _CODE.fullmatch(code):
+            metrics.missed_link("malformed")
+            return await self._answer(send, 404, "not found", extra=_LINK_HEADERS)
+        agent = agent_class(_header(scope["headers"], b"user-agent"))  # the class, nothing more
+        at = clock.current().isoformat(timespec="microseconds")
+        status, target = await self.receiver.click_async(Click(code, at, agent, store=not head))
+        if status == 404:
+            metrics.missed_link("unknown")
+            return await self._answer(send, 404, "not found", extra=_LINK_HEADERS)
+        if status != 302 or target is None:
+            return await self._answer(send, status, target or "retry", extra=_LINK_HEADERS)
+        location = urllib.parse.quote(target, safe="!#$%&'()*+,/:;=?@[]~").encode("ascii")
+        return await self._answer(send, 302, "found", extra=[(b"location", location),
+                                                             *_LINK_HEADERS])  # fmt: skip
 
     async def _body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The request body, or None after answering (413, 503) or when the client left."""
@@ -131,9 +180,9 @@ class PushApp:
         return await self._answer(send, status, reason, close=bool(length) or chunked)
 
     async def _answer(self, send: Send, status: int, text: str | bytes, *, kind: bytes = _TEXT,
-                      close: bool = False) -> None:  # fmt: skip
+                      close: bool = False, extra: Sequence[Header] = ()) -> None:  # fmt: skip
         body = text.encode("utf-8") if isinstance(text, str) else text
-        headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
+        headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *extra]
         if close:
             headers.append((b"connection", b"close"))
         self.receiver.metrics.answered(status)

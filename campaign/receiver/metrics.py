@@ -10,6 +10,11 @@ campaign_receiver_commit_seconds         seconds per group commit (histogram)
 campaign_receiver_commit_pushes          pushes per group commit (histogram)
 campaign_receiver_commit_failures_total  group commits given up after retries (answered 503)
 campaign_receiver_queue_depth            pushes waiting for the writer
+campaign_receiver_clicks_total           clicks on tracking links committed, by ``agent``
+                                         (mobile, desktop, bot, other; HEAD requests and
+                                         clicks seen before are not counted)
+campaign_receiver_link_misses_total      ``GET /c/<code>`` answered 404, by ``reason``
+                                         (unknown: no such code; malformed: not a code)
 =======================================  ==================================================
 
 With ``--workers N`` each worker counts its own pushes; a scrape is answered by one of them.
@@ -22,6 +27,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from campaign.agents import AGENTS
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -63,6 +70,18 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self.queue_depth.set_function(queue_depth)
+        self.clicks = Counter(
+            "campaign_receiver_clicks", "Clicks on tracking links committed, by agent class.",
+            ["agent"], registry=self.registry,
+        )  # fmt: skip
+        self.link_misses = Counter(
+            "campaign_receiver_link_misses", "Link requests answered 404, by reason.",
+            ["reason"], registry=self.registry,
+        )  # fmt: skip
+        for agent in AGENTS:  # every series from 0, so that a rate over them starts right
+            self.clicks.labels(agent=agent)
+        for reason in ("unknown", "malformed"):
+            self.link_misses.labels(reason=reason)
         self._answers: dict[int, Any] = {}
 
     def answered(self, status: int) -> None:
@@ -80,6 +99,16 @@ class Metrics:
                                ("rejected", written.rejected)):  # fmt: skip
                 if n:
                     self.pushes.labels(vendor=vendor, outcome=outcome).inc(n)
+
+    def clicked(self, stored: dict[str, int]) -> None:
+        """Clicks one group commit stored, by agent class."""
+        for agent, n in stored.items():
+            if n:
+                self.clicks.labels(agent=agent).inc(n)
+
+    def missed_link(self, reason: str) -> None:
+        """A ``GET /c/<code>`` answered 404: ``unknown`` or ``malformed``."""
+        self.link_misses.labels(reason=reason).inc()
 
     def failed_commit(self) -> None:
         self.commit_failures.inc()

@@ -38,7 +38,7 @@ from campaign.errors import ConfigError, PayloadError
 from campaign.receiver.app import BODY_LATE, PushApp, same_secret
 from campaign.receiver.forms import check_times, decode_form
 from campaign.receiver.metrics import Metrics
-from campaign.receiver.writer import Item, Writer
+from campaign.receiver.writer import Click, Item, Writer
 from campaign.store import DbLike, Store, describe, now
 from campaign.store.postgres import is_postgres_url
 from campaign.vendors import VENDORS, vendor_protocol
@@ -388,6 +388,24 @@ class Receiver:
         if not ok:
             return 503, "could not store the push: retry"
         return answer
+
+    async def click_async(self, click: Click) -> tuple[int, str | None]:
+        """Have ``click`` looked up and (unless it is a HEAD's) committed; then (302, its
+        target), (404, None) for a code the store does not know, or (503, why)."""
+        item = Item("", None, None, loop=asyncio.get_running_loop(), click=click)
+        if not self._w.submit(item):
+            return 503, "shutting down: retry"
+        assert item.future is not None
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                ok = await item.future
+        except TimeoutError:
+            return 503, "busy: retry"
+        if not ok:
+            return 503, "could not store the click: retry"
+        if click.target is None:
+            return 404, None
+        return 302, click.target
 
     def health(self) -> dict[str, Any]:
         return {

@@ -5,6 +5,10 @@ hand it over as an :class:`Item`; the writer commits whatever has queued up as o
 transaction and only then releases the waiting handlers (an Event for a thread, a future
 resolved on its event loop for a coroutine). Under load hundreds of pushes become one commit;
 alone, a push is committed at once.
+
+A click on a tracking link (``GET /c/<code>``) is an item too (:class:`Click`): in the same
+transaction the writer looks up the code's target and stores the click, so the redirect is
+answered only once the click is committed. A code the store does not know stores nothing.
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from campaign.ingest import store_records
-from campaign.store import DbLike, Store, connect, records
+from campaign.store import DbLike, Store, connect, links, now, records
 from campaign.vendors import Receipt, Reply
 
 if TYPE_CHECKING:
     from campaign.receiver.metrics import Metrics
 
-__all__ = ["MAX_GROUP", "Item", "Writer"]
+__all__ = ["MAX_GROUP", "Click", "Item", "Writer"]
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +44,26 @@ RELINK_FOR = 600.0
 MAX_UNLINKED_TASKS = 10_000
 
 
-class Item:
-    """One push waiting for its transaction. ``ok`` says whether it was committed; a thread
-    waits on ``done``, a coroutine on ``future``."""
+class Click:
+    """A click on ``code`` at ``clicked_at`` (ISO-8601, Asia/Shanghai, microseconds) by a
+    client of class ``agent``; ``store`` False only looks the code up (a HEAD request).
+    The writer sets ``target``: where the code redirects to, None for an unknown code."""
 
-    __slots__ = ("done", "future", "loop", "ok", "record", "rejected", "vendor")
+    __slots__ = ("agent", "clicked_at", "code", "store", "target")
+
+    def __init__(self, code: str, clicked_at: str, agent: str, *, store: bool = True) -> None:
+        self.code = code
+        self.clicked_at = clicked_at
+        self.agent = agent
+        self.store = store
+        self.target: str | None = None
+
+
+class Item:
+    """One push (or :class:`Click`) waiting for its transaction. ``ok`` says whether it was
+    committed; a thread waits on ``done``, a coroutine on ``future``."""
+
+    __slots__ = ("click", "done", "future", "loop", "ok", "record", "rejected", "vendor")
 
     def __init__(
         self,
@@ -53,10 +72,12 @@ class Item:
         rejected: tuple | None,
         *,
         loop: asyncio.AbstractEventLoop | None = None,
+        click: Click | None = None,
     ) -> None:
         self.vendor = vendor
         self.record = record
         self.rejected = rejected
+        self.click = click
         self.ok = False
         self.loop = loop
         self.future: asyncio.Future[bool] | None = loop.create_future() if loop else None
@@ -190,13 +211,20 @@ class Writer:
 
     def _commit(self, store: Store, group: list[Item]) -> bool:
         by_vendor: dict[str, list[Item]] = {}
+        clicks: list[Click] = []
         for item in group:
-            by_vendor.setdefault(item.vendor, []).append(item)
+            if item.click is not None:
+                clicks.append(item.click)
+            else:
+                by_vendor.setdefault(item.vendor, []).append(item)
         for attempt in range(3):
             started = time.perf_counter()
             try:
                 counts: list[tuple[str, Any]] = []
+                clicked: dict[str, int] = {}
                 with store.transaction():
+                    if clicks:
+                        clicked = _store_clicks(store, clicks)
                     before = records.last_receipt_id(store)
                     any_receipts = False
                     for vendor, items in by_vendor.items():
@@ -219,6 +247,7 @@ class Writer:
                 self.acknowledged += sum(i.record is not None for i in group)
                 if self.metrics is not None:
                     self.metrics.committed(time.perf_counter() - started, len(group), counts)
+                    self.metrics.clicked(clicked)
                 return True
             except Exception:
                 store.rollback()
@@ -227,6 +256,23 @@ class Writer:
         if self.metrics is not None:
             self.metrics.failed_commit()
         return False
+
+
+def _store_clicks(store: Store, clicks: list[Click]) -> dict[str, int]:
+    """Look up each click's target and store the clicks on known codes (not a HEAD's), inside
+    the caller's transaction; returns how many were stored, by agent class."""
+    targets: dict[str, str | None] = {}
+    rows: dict[str, list[tuple]] = {}
+    stamp = now()
+    for click in clicks:
+        if click.code not in targets:
+            targets[click.code] = links.link_target(store, click.code)
+        click.target = targets[click.code]
+        if click.target is not None and click.store:
+            rows.setdefault(click.agent, []).append(
+                (click.code, click.clicked_at, click.agent, "receiver", stamp)
+            )
+    return {agent: links.write_clicks(store, agent_rows) for agent, agent_rows in rows.items()}
 
 
 def _split(items: Iterable[Item]) -> tuple[list, list, list]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from campaign.stats._clicks import _with_clicks
 from campaign.stats._groups import (
     CONVERTED,
     DELIVERED,
@@ -38,7 +39,9 @@ def cost_stats(
     ``billed_on`` as set, ``cost`` (billed x price; NaN without a price), ``repliers``,
     ``converted`` (submitted numbers with an attributed conversion) and ``revenue``;
     ``cost_per_delivered``, ``cost_per_reply``, ``cost_per_conversion`` and
-    ``return_on_spend`` (revenue / cost), NaN where there is nothing to divide by.
+    ``return_on_spend`` (revenue / cost), NaN where there is nothing to divide by;
+    ``clicks`` (not by bots, as :func:`~campaign.funnel_stats` counts them: NA where they
+    cannot be known) and ``cost_per_click`` (cost / clicks, NaN without clicks).
 
     Reconciliation, from the balances :func:`campaign.send` records around each run:
     ``vendor_count`` (units the vendor drew from the account: the sum over the campaign's
@@ -85,6 +88,7 @@ def cost_stats(
             where="b.state <> 'held_out'",
         )  # fmt: skip
         frame = _frame(rows, dims, [*_COUNTS, "price", "billed_on"])
+        frame = _with_clicks(frame, database, campaigns, dims)
         frame = _finish_dims(frame, dims)
         runs = _balance_runs(database, campaigns)
     for name in ("submitted", "delivered", "billed", "repliers", "converted"):
@@ -95,14 +99,16 @@ def cost_stats(
         for name, by_what in (("cost_per_delivered", "delivered"), ("cost_per_reply", "repliers"),
                               ("cost_per_conversion", "converted")):  # fmt: skip
             frame[name] = np.where(frame[by_what] > 0, frame["cost"] / frame[by_what], np.nan)
+        clicks = frame["clicks"].to_numpy(dtype="float64", na_value=np.nan)
+        frame["cost_per_click"] = np.where(clicks > 0, frame["cost"] / clicks, np.nan)
         frame["return_on_spend"] = np.where(
             frame["cost"] > 0, frame["revenue"] / frame["cost"], np.nan
         )
     frame["billed_on"] = frame["billed_on"].astype(object).where(frame["billed_on"].notna(), None)
     columns = [
         *dims, "submitted", "delivered", "billed", "price", "billed_on", "cost", "repliers",
-        "converted", "revenue", "cost_per_delivered", "cost_per_reply", "cost_per_conversion",
-        "return_on_spend",
+        "clicks", "converted", "revenue", "cost_per_delivered", "cost_per_reply",
+        "cost_per_click", "cost_per_conversion", "return_on_spend",
     ]  # fmt: skip
     frame = _sort(frame[columns], dims).reset_index(drop=True)
     return _reconcile(_by(frame, dims), runs, dims)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from campaign.errors import InputError
+from campaign.stats._clicks import _with_clicks
 from campaign.stats._groups import (
     CONVERTED,
     DELIVERED,
@@ -36,13 +37,17 @@ _COUNTS = (
 def funnel_stats(
     db: DbLike, *, campaign: str | Sequence[str] | None = None, by: str | list[str] | None = None
 ) -> pd.DataFrame:
-    """What each campaign caused: numbers planned, submitted, delivered and converted, and the
-    conversion rate against its holdout.
+    """What each campaign caused: numbers planned, submitted, delivered, clicked and
+    converted, and the conversion rate against its holdout.
 
-    Conversions are those :func:`campaign.ingest_conversions` attributed to the campaign.
+    Conversions are those :func:`campaign.ingest_conversions` attributed to the campaign;
+    clicks those on its tracking links (the receiver's ``GET /c/<code>``, or
+    :func:`campaign.ingest_clicks`), bots' and link previews' left out.
     Returns one row per campaign (and ``by`` group: carrier, province, city, vendor or a
     contact-list column): ``recipients`` (numbers to send, the holdout apart),
-    ``submitted``, ``delivered`` with ``delivery_rate`` (of submitted), ``converted``
+    ``submitted``, ``delivered`` with ``delivery_rate`` (of submitted); ``clicks`` (clicks
+    not by bots) and ``clicked`` (submitted numbers with such a click on their own link)
+    with ``click_rate`` (clicked / delivered); ``converted``
     (submitted numbers with a conversion) with ``conversion_rate`` (of submitted), ``revenue``
     (their conversions' value); for a campaign with a holdout ``held_out``,
     ``held_out_converted``, ``held_out_rate`` and ``held_out_revenue``; ``lift`` =
@@ -53,9 +58,19 @@ def funnel_stats(
     submitted). Rates are fractions with 95% Wilson intervals (``*_ci_low``/``*_ci_high``);
     holdout figures are NaN without a holdout.
 
+    Who clicked is known only where each number had its own link: with one link shared by
+    the whole campaign, ``clicked``, ``click_rate`` and its interval are NA, and ``clicks``
+    is the campaign's total, known without ``by`` (or ``by="campaign"``) and NA in a split
+    by carrier, province or any other group. A campaign without links has NA for all of
+    them. ``clicks`` and ``clicked`` are nullable integers (``Int64``).
+
     >>> cp.funnel_stats("campaign.db", campaign="double11-A")[["submitted", "converted"]]
        submitted  converted
     0       9379          0
+    >>> table = cp.funnel_stats("campaign.db", campaign="double11-A")
+    >>> table[["delivered", "clicks", "clicked", "click_rate"]]  # no tracking link: NA
+       delivered  clicks  clicked  click_rate
+    0       8805    <NA>     <NA>         NaN
     """
     with _open(db) as database:
         campaigns = _campaigns(database, campaign)
@@ -75,11 +90,14 @@ def funnel_stats(
             "SUM(CASE WHEN b.state = 'held_out' THEN COALESCE(c.revenue, 0) ELSE 0 END)",
         ])  # fmt: skip
         frame = _frame(rows, dims, list(_COUNTS))
+        frame = _with_clicks(frame, database, campaigns, dims)
         frame = _finish_dims(frame, dims)
     for name in _COUNTS:
         kind = "float64" if name.endswith("revenue") else "int64"
         frame[name] = frame[name].fillna(0).astype(kind)
     _with_rate(frame, "delivery_rate", "delivered", "submitted")
+    frame["click_rate"] = frame["clicked"].to_numpy(dtype="float64", na_value=np.nan)
+    _with_rate(frame, "click_rate", "click_rate", "delivered")  # NA where clicked is
     _with_rate(frame, "conversion_rate", "converted", "submitted")
     _with_rate(frame, "held_out_rate", "held_out_converted", "held_out")
     lifts = [_lift(row) for row in frame.itertuples()]
@@ -97,7 +115,8 @@ def funnel_stats(
     frame["incremental_revenue"] = (per_sent - per_held) * frame["submitted"]
     columns = [
         *dims, "recipients", "submitted", "delivered", "delivery_rate", "delivery_ci_low",
-        "delivery_ci_high", "converted", "conversion_rate", "conversion_ci_low",
+        "delivery_ci_high", "clicks", "clicked", "click_rate", "click_ci_low", "click_ci_high",
+        "converted", "conversion_rate", "conversion_ci_low",
         "conversion_ci_high", "revenue", "held_out", "held_out_converted", "held_out_rate",
         "held_out_ci_low", "held_out_ci_high", "held_out_revenue", "lift", "lift_ci_low",
         "lift_ci_high", "lift_p_value", "relative_lift", "incremental_conversions",

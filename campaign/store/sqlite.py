@@ -46,7 +46,7 @@ def open_db(db: DbLike = DEFAULT_DB) -> sqlite_utils.Database:
     >>> db["batches"].count
     0
     >>> sorted(db.table_names())[:4]
-    ['batches', 'campaigns', 'conversions', 'deliveries']
+    ['balances', 'batches', 'campaigns', 'clicks']
     """
     if isinstance(db, sqlite_utils.Database):
         database = db
