@@ -463,10 +463,12 @@ def _results(db: DbLike, campaign: str, *, voice: bool) -> dict | None:
     row = _first(funnel)
     bill = _first(stats.cost_stats(db, campaign=campaign))
     priced = bill is not None and not pd.isna(bill.cost)
-    if row is None or (not row.converted and not row.held_out and not priced):
+    clicked = not pd.isna(row.clicks) and row.clicks > 0 if row is not None else False
+    if row is None or (not row.converted and not row.held_out and not priced and not clicked):
         return None
     out = {
         "funnel": _png(plots.plot_funnel, funnel),
+        "clicks": _clicks_line(row),
         "converted": f"{row.converted:,} of {row.submitted:,} submitted",
         "rate": _rate(row.conversion_rate, row.conversion_ci_low, row.conversion_ci_high),
         "revenue": f"{row.revenue:,.2f}",
@@ -482,6 +484,7 @@ def _results(db: DbLike, campaign: str, *, voice: bool) -> dict | None:
                 for label, value in (
                     ("per delivered", bill.cost_per_delivered),
                     ("per reply", bill.cost_per_reply),
+                    ("per click", bill.cost_per_click),
                     ("per conversion", bill.cost_per_conversion),
                 )
                 if not pd.isna(value)
@@ -506,6 +509,21 @@ def _results(db: DbLike, campaign: str, *, voice: bool) -> dict | None:
             ),
         }
     return out
+
+
+def _clicks_line(row) -> str | None:
+    """The clicks on the campaign's tracking links, in words (None: it has no clicks)."""
+    if pd.isna(row.clicks):
+        return None
+    if pd.isna(row.clicked):  # one shared link: people cannot be told apart
+        return (
+            f"{row.clicks:,} clicks on the campaign's link (one link for every number: who "
+            "clicked, and how many people, cannot be told apart)"
+        )
+    return (
+        f"{row.clicked:,} of {row.delivered:,} delivered clicked: "
+        f"{_rate(row.click_rate, row.click_ci_low, row.click_ci_high)}; {row.clicks:,} clicks"
+    )
 
 
 def _side(rate, low, high, successes, trials) -> dict:
@@ -896,6 +914,7 @@ own carrier column, which is used instead.
 <figure><figcaption>Funnel</figcaption>
 <img alt="Funnel" src="data:image/png;base64,{{ results.funnel }}"></figure>
 <table class="results">
+{% if results.clicks %}<tr><th>clicks</th><td class="num">{{ results.clicks }}</td></tr>{% endif %}
 <tr><th>converted</th><td class="num">{{ results.converted }}</td></tr>
 <tr><th>conversion rate</th><td class="num">{{ results.rate }}</td></tr>
 <tr><th>revenue</th><td class="num">{{ results.revenue }}</td></tr>
@@ -915,6 +934,8 @@ own carrier column, which is used instead.
 <p class="meta">Conversions are the orders cp.ingest_conversions attributed to this campaign:
 each to the latest campaign that sent to its number, or held it out, within the window.
 The conversion rate is of the numbers submitted; the holdout's, of the numbers held out.
+{% if results.clicks %}Clicks are those on the campaign's tracking links, by people (bots
+and link previews left out); the click rate is of the numbers delivered. {% endif %}
 {% if results.cost %}Cost is the billed messages (SMS segments) or calls times the price set
 with cp.set_prices.{% endif %}</p>
 </section>

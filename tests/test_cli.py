@@ -9,6 +9,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from campaign.cli import CREDENTIALS, main
+from campaign.store import connect
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -649,10 +650,15 @@ def test_cost_sets_prices_and_prints_the_bill(demo_store, tmp_path):
     lines = result.output.splitlines()
     assert lines[0].split()[:4] == ["campaign", "submitted", "delivered", "billed"]
     a = next(line.split() for line in lines if line.split()[0] == "double11-A")
-    assert a[:7] == ["double11-A", "9379", "8805", "9379", "0.0450", "submit", "422.06"]
+    assert a[:7] == ["double11-A", "8441", "7917", "8441", "0.0450", "submit", "379.85"]
     vip = next(line.split() for line in lines if line.split()[0] == "vip-jzyyun")
-    assert vip[3:7] == ["2667", "0.0400", "delivery", "106.68"]  # billed on delivery
-    assert "(no price set for some vendors" in result.output  # veesing-voice
+    assert vip[3:7] == ["548", "0.0400", "delivery", "21.92"]  # billed on delivery
+    voice = next(line.split() for line in lines if line.split()[0] == "voice-notice")
+    assert voice[3:7] == ["200", "0.1200", "submit", "24.00"]  # the demo's own price stays
+    with connect(db) as store, store.transaction():
+        store.execute("DELETE FROM prices WHERE vendor = 'veesing-voice'")
+    unpriced = CliRunner().invoke(main, ["cost", "--db", str(db)])
+    assert "(no price set for some vendors" in unpriced.output
     bad = CliRunner().invoke(main, ["cost", "--db", str(db), "--price", "veesing-sms"])
     assert bad.exit_code == 2
     assert "give VENDOR=YUAN" in bad.output

@@ -180,3 +180,26 @@ def test_the_report_shows_the_results_and_the_lift(d11, tmp_path):
     results = bare.split('<section id="results">')[1].split("</section>")[0]
     assert "1 of 1 submitted" in results  # 'other' has a conversion but no holdout
     assert "lift over the holdout" not in results
+
+
+def test_the_demo_reports_show_clicks_by_person_or_on_the_shared_link(demo_store, tmp_path):
+    from campaign.report import report
+
+    def results(campaign):
+        page = report(demo_store, campaign=campaign, path=tmp_path / f"{campaign}.html")
+        return page.read_text("utf-8").split('<section id="results">')[1].split("</section>")[0]
+
+    own = cp.funnel_stats(demo_store, campaign="vip-jzyyun").iloc[0]  # a link per number
+    assert 0 < own.clicked <= own.clicks
+    section = results("vip-jzyyun")
+    assert f"{own.clicked:,} of {own.delivered:,} delivered clicked: " in section
+    assert "per click " in section
+
+    shared = cp.funnel_stats(demo_store, campaign="double11-A").iloc[0]  # one link for all
+    assert shared.clicks > 0
+    assert pd.isna(shared.clicked)
+    section = results("double11-A")
+    assert (
+        f"{shared.clicks:,} clicks on the campaign&#39;s link (one link for every number" in section
+    )
+    assert "numbers delivered. Cost is" in section

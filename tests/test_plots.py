@@ -507,7 +507,7 @@ def test_plot_funnel_draws_each_step_top_down_with_its_share_of_the_step_before(
     ]  # fmt: skip
     texts = [t.get_text() for t in ax.texts]
     assert "90  (10.0% of delivered)" in texts
-    assert "30  (33.3% of clicked)" in texts
+    assert "30  (3.0% of submitted)" in texts  # the conversion rate: people buy unclicked
     assert ax.get_title() == "converted 3.03% of submitted vs 1.00% of 100 held out"
     draw_without_missing_glyphs(ax)
 
@@ -517,7 +517,7 @@ def test_plot_funnel_leaves_out_clicked_when_the_links_cannot_tell_clickers_apar
     assert [t.get_text() for t in ax.get_yticklabels()] == [
         "planned", "submitted", "delivered", "converted"
     ]  # fmt: skip
-    assert "30  (3.3% of delivered)" in [t.get_text() for t in ax.texts]
+    assert "900  (90.9% of submitted)" in [t.get_text() for t in ax.texts]
     assert ax.get_title() == ""  # no holdout, no comparison
 
 

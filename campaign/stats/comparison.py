@@ -140,12 +140,12 @@ def compare(
     --------
     >>> ab = cp.compare("campaign.db", "double11-A", "double11-B", metric="reply_rate")
     >>> print(ab.loc[0, "verdict"])
-    reply rate: double11-A 2.9% vs double11-B 3.2%, difference -0.3 points (95% CI -0.8 to +0.3);
-    p = 0.333: no difference shown; with these numbers only a change of at least 0.8 points could
+    reply rate: double11-A 2.9% vs double11-B 3.2%, difference -0.3 points (95% CI -0.9 to +0.2);
+    p = 0.256: no difference shown; with these numbers only a change of at least 0.8 points could
     have been detected.
     >>> print(ab)  # the verdict first, whole, then the table
-    reply rate: double11-A 2.9% vs double11-B 3.2%, difference -0.3 points (95% CI -0.8 to +0.3);
-    p = 0.333: no difference shown; with these numbers only a change of at least 0.8 points could
+    reply rate: double11-A 2.9% vs double11-B 3.2%, difference -0.3 points (95% CI -0.9 to +0.2);
+    p = 0.256: no difference shown; with these numbers only a change of at least 0.8 points could
     have been detected.
     <BLANKLINE>
            metric    column           a           b  ...

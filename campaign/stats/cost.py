@@ -57,12 +57,12 @@ def cost_stats(
     >>> cp.cost_stats("campaign.db", campaign="double11-A")[
     ...     ["vendor_count", "expected_count", "count_gap", "balance_gap"]]
        vendor_count  expected_count  count_gap  balance_gap
-    0          9379            9379          0        False
+    0          8441            8441          0        False
 
     >>> cp.set_prices("campaign.db", {"veesing-sms": 0.045})
     >>> cp.cost_stats("campaign.db", campaign="double11-A")[["billed", "cost"]].round(2)
        billed    cost
-    0    9379  422.06
+    0    8441  379.85
     """
     with _open(db) as database:
         campaigns = _campaigns(database, campaign)

@@ -53,11 +53,11 @@ def delivery_stats(
     >>> stats = cp.delivery_stats("campaign.db", campaign="double11-A", by="carrier")
     >>> stats[["carrier", "submitted", "delivered", "delivery_rate", "ci_low", "ci_high"]].round(3)
       carrier  submitted  delivered  delivery_rate  ci_low  ci_high
-    0    中国广电        218        197          0.904   0.857    0.936
-    1    中国电信       1689       1548          0.917   0.902    0.929
-    2    中国移动       5071       4806          0.948   0.941    0.954
-    3    中国联通       2376       2234          0.940   0.930    0.949
-    4    None         25         20          0.800   0.609    0.911
+    0    中国广电        196        178          0.908   0.860    0.941
+    1    中国电信       1520       1389          0.914   0.899    0.927
+    2    中国移动       4564       4325          0.948   0.941    0.954
+    3    中国联通       2138       2007          0.939   0.928    0.948
+    4    None         23         18          0.783   0.581    0.903
     """
     database = _open(db)
     campaigns = _campaigns(database, campaign)
@@ -107,11 +107,11 @@ def failure_reasons(
     --------
     >>> cp.failure_reasons("campaign.db", campaign="double11-A").round(3)
          reason  count  share                                     codes
-    0        停机    156  0.331                             UNDELIV (156)
-    1  空号/停机/关机    116  0.246  MN:0001 (43), MN:0054 (37), MK:0005 (36)
-    2    黑名单/拦截     82  0.174                MA:0001 (44), REJECTD (38)
-    3     过期未送达     81  0.172                              EXPIRED (81)
-    4        空号     36  0.076                              MK:0001 (36)
+    0        停机    143  0.334                             UNDELIV (143)
+    1  空号/停机/关机    107  0.250  MN:0001 (38), MN:0054 (37), MK:0005 (32)
+    2     过期未送达     73  0.171                              EXPIRED (73)
+    3    黑名单/拦截     71  0.166                MA:0001 (38), REJECTD (33)
+    4        空号     34  0.079                              MK:0001 (34)
     """
     database = _open(db)
     campaigns = _campaigns(database, campaign)

@@ -38,9 +38,9 @@ def reply_stats(
     >>> replies = cp.reply_stats("campaign.db", campaign="double11-A", by="province")
     >>> replies[["province", "delivered", "repliers", "opt_outs", "reply_rate"]].head(3).round(3)
       province  delivered  repliers  opt_outs  reply_rate
-    0       上海        212         5         1       0.024
-    1       云南        154         2         0       0.013
-    2      内蒙古        137         8         3       0.058
+    0       上海        193         5         1       0.026
+    1       云南        143         2         0       0.014
+    2      内蒙古        123         7         3       0.057
     """
     database = _open(db)
     campaigns = _campaigns(database, campaign)
@@ -107,7 +107,7 @@ def replies_by_hour(
     --------
     >>> by_hour = cp.replies_by_hour("campaign.db", campaign="double11-A")
     >>> list(by_hour.columns), int(by_hour["replies"].sum()), int(by_hour["opt_outs"].sum())
-    (['hour', 'replies', 'opt_outs'], 256, 95)
+    (['hour', 'replies', 'opt_outs'], 230, 87)
     """
     database = _open(db)
     campaigns = _campaigns(database, campaign)

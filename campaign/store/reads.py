@@ -96,13 +96,17 @@ def latest_replies(store: Store, campaign: str, limit: int) -> list[tuple]:
 
 
 def outcome_kinds(store: Store, campaign: str) -> dict[str, bool]:
-    """Whether ``campaign`` has conversions attributed to it, a holdout, and a price set for
-    its vendor: three index lookups, so a report need not compute what is not there."""
+    """Whether ``campaign`` has conversions attributed to it, a holdout, a price set for its
+    vendor, and tracking links: four index lookups, so a report need not compute what is not
+    there."""
     row = store.one(
         "SELECT EXISTS (SELECT 1 FROM conversions WHERE campaign = ?1),"
         " EXISTS (SELECT 1 FROM batches WHERE campaign = ?1 AND state = 'held_out'),"
         " EXISTS (SELECT 1 FROM prices p JOIN campaigns c ON c.vendor = p.vendor"
-        " WHERE c.name = ?1)",
+        " WHERE c.name = ?1),"
+        # each half matches one of the two partial indexes of links
+        " EXISTS (SELECT 1 FROM links WHERE campaign = ?1 AND phone IS NULL)"
+        " OR EXISTS (SELECT 1 FROM links WHERE campaign = ?1 AND phone IS NOT NULL)",
         [campaign],
     )
-    return dict(zip(("conversions", "holdout", "price"), map(bool, row), strict=True))
+    return dict(zip(("conversions", "holdout", "price", "links"), map(bool, row), strict=True))
