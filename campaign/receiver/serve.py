@@ -377,32 +377,29 @@ class Receiver:
     async def accept_async(self, vendor: str, body: bytes, content_type: str) -> tuple[int, str]:
         """:meth:`accept` for a coroutine on the server's event loop."""
         item, answer = self.parse(vendor, body, content_type, loop=asyncio.get_running_loop())
+        why = await self._written(item, "push")
+        return (503, why) if why else answer
+
+    async def _written(self, item: Item, what: str) -> str | None:
+        """Hand ``item`` to the writer and wait for its commit: None once committed, else
+        why not, for a 503."""
         if not self._w.submit(item):
-            return 503, "shutting down: retry"
+            return "shutting down: retry"
         assert item.future is not None
         try:
             async with asyncio.timeout(WRITE_TIMEOUT):
                 ok = await item.future
         except TimeoutError:
-            return 503, "busy: retry"
-        if not ok:
-            return 503, "could not store the push: retry"
-        return answer
+            return "busy: retry"
+        return None if ok else f"could not store the {what}: retry"
 
     async def click_async(self, click: Click) -> tuple[int, str | None]:
         """Have ``click`` looked up and (unless it is a HEAD's) committed; then (302, its
         target), (404, None) for a code the store does not know, or (503, why)."""
         item = Item("", None, None, loop=asyncio.get_running_loop(), click=click)
-        if not self._w.submit(item):
-            return 503, "shutting down: retry"
-        assert item.future is not None
-        try:
-            async with asyncio.timeout(WRITE_TIMEOUT):
-                ok = await item.future
-        except TimeoutError:
-            return 503, "busy: retry"
-        if not ok:
-            return 503, "could not store the click: retry"
+        why = await self._written(item, "click")
+        if why:
+            return 503, why
         if click.target is None:
             return 404, None
         return 302, click.target
