@@ -128,14 +128,15 @@ def chunk_groups(groups: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.nd
 
     ``groups`` numbers each row's group 0, 1, ...; the batches go group by group in that
     order, each group cut into batches of at most ``batch_size`` rows in the rows' order.
+    Batches of one row each (single-number vendors) simply keep the rows' order.
 
     >>> batch_of, group_of = chunk_groups(np.array([0, 1, 0, 0, 2, 1]), 2)
     >>> batch_of.tolist(), group_of.tolist()
     ([0, 2, 0, 1, 3, 2], [0, 0, 1, 2])
     """
     groups = np.asarray(groups, dtype=np.int64)
-    if not len(groups):
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if batch_size == 1 or not len(groups):
+        return np.arange(len(groups), dtype=np.int64), groups
     order = np.argsort(groups, kind="stable")
     counts = np.bincount(groups)
     starts = np.cumsum(counts) - counts
