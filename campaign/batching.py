@@ -8,9 +8,12 @@ from the store.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import functools
 import html
 import logging
 import math
+import re
 import secrets
 import urllib.parse
 import warnings
@@ -26,12 +29,13 @@ from campaign.experiments import assign_variants
 from campaign.phones import OUTPUT_COLUMNS, load_phones
 from campaign.store import DbLike, connect, reads
 from campaign.store import links as store_links
-from campaign.store.batches import recorded_phones
+from campaign.store.batches import chunk_groups, recorded_phones
 from campaign.vendors import (
     VendorClient,
     VendorLimits,
     check_message,
     check_send_at,
+    check_value,
     vendor_keys,
     vendor_limits,
 )
@@ -41,24 +45,28 @@ __all__ = [
     "LINK_ALPHABET",
     "LINK_CODE_LENGTH",
     "LINK_COLUMNS",
+    "LINK_FIELD",
     "LINK_PER",
     "LINK_PLACEHOLDER",
     "SKIP_REASONS",
     "Plan",
     "check_stored_links",
     "count_segments",
+    "field_value",
     "new_link_codes",
     "plan_batches",
     "render_link",
     "sendable_at",
     "short_url",
     "store_skips",
+    "template_fields",
+    "template_text",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Columns of :attr:`Plan.batches`.
-BATCH_COLUMNS = ("batch", "size", "phones", "segments", "messages")
+BATCH_COLUMNS = ("batch", "size", "phones", "segments", "messages", "content", "variables")
 
 INVALID = "invalid number"
 REPEAT = "repeat of an earlier row"
@@ -99,8 +107,10 @@ class Plan:
         The limits the plan was made within.
     batches : DataFrame
         One row per vendor call: ``batch`` (1, 2, ...), ``size`` (numbers), ``phones`` (list of
-        11-digit strings), ``segments`` (billed SMS per number; 1 for voice) and ``messages``
-        (size x segments).
+        11-digit strings), ``segments`` (billed SMS per number of this call; 1 for voice),
+        ``messages`` (size x segments), and the call's text as sent: ``content`` (content
+        vendors) or ``variables`` (template vendors), the other None. A call carries one
+        text: personalised numbers with the same text share calls, different texts never do.
     recipients : DataFrame
         One row per planned number: ``phone``, ``batch``, ``carrier``, ``province``, ``city``
         and the contact list's own columns.
@@ -120,6 +130,13 @@ class Plan:
         The tracking links: ``code``, ``phone`` (None for the campaign's one code),
         ``target`` (where it leads) and ``url`` (the short link the message carries). Held-out
         numbers get none.
+    content, variables : str or None
+        The message as given, a template when it has ``{column}`` fields (with the campaign's
+        link in place of ``{link}``); each call's own text is in ``batches``.
+    templates : list of (content, variables), or None
+        For a personalised plan, each batch's text in template form, as the store keeps it
+        (fields filled in, ``{link}`` left for each number's own link, braces doubled); None
+        when every call sends ``content`` / ``variables`` themselves.
     """
 
     vendor: str
@@ -137,6 +154,7 @@ class Plan:
     link: str | None = None
     link_per: str | None = None
     links: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(LINK_COLUMNS)))
+    templates: list[tuple[str | None, str | None]] | None = field(default=None, repr=False)
 
     @property
     def numbers(self) -> int:
@@ -150,8 +168,28 @@ class Plan:
 
     @property
     def segments(self) -> int:
-        """Billed SMS per number (1 for voice and template sends)."""
-        return int(self.batches["segments"].iloc[0]) if len(self.batches) else 0
+        """Billed SMS per number: the most any number is billed when personalised texts
+        differ in length (each call's own is in ``batches["segments"]``); 1 for voice and
+        template sends, 0 for a plan of nobody."""
+        return int(self.batches["segments"].max()) if len(self.batches) else 0
+
+    @property
+    def texts(self) -> int:
+        """Distinct texts the plan sends: 1 for one message to everyone, more when
+        personalised (``{column}`` fields) or with a link per number."""
+        if not len(self.batches):
+            return 0
+        column = "variables" if self.limits.message == "template" else "content"
+        if self.templates is None and self.link_per != "recipient":
+            return 1
+        return int(self.batches[column].nunique())
+
+    def _segments_note(self) -> str:
+        """``1 segment``, or ``1-2 segments`` when the texts differ in length."""
+        low = int(self.batches["segments"].min()) if len(self.batches) else 0
+        if low == self.segments:
+            return _count(low, "segment")
+        return f"{low}-{self.segments} segments"
 
     def __len__(self) -> int:
         return self.numbers
@@ -163,6 +201,7 @@ class Plan:
             "campaign": self.campaign,
             "numbers": self.numbers,
             "calls": len(self.batches),
+            "texts": self.texts,
             "segments": self.segments,
             "messages": self.messages,
             "skipped": len(self.skipped),
@@ -193,9 +232,12 @@ class Plan:
 
     def __repr__(self) -> str:
         s = self.summary()
+        calls = _count(s["calls"], "call")
+        if s["texts"] > 1:
+            calls = f"{_count(s['texts'], 'text')} in {calls}"
         lines = [
-            f"<Plan {s['vendor']}: {_count(s['numbers'], 'number')} in "
-            f"{_count(s['calls'], 'call')}, {_count(s['segments'], 'segment')} each, "
+            f"<Plan {s['vendor']}: {_count(s['numbers'], 'number')}"
+            f"{', ' if s['texts'] > 1 else ' in '}{calls}, {self._segments_note()} each, "
             f"{_count(s['messages'], 'message')}; {s['skipped']:,} skipped>"
         ]
         if self.send_at is not None:
@@ -215,7 +257,8 @@ class Plan:
             ("campaign", s["campaign"] or "—"),
             ("numbers", f"{s['numbers']:,}"),
             ("vendor calls", f"{s['calls']:,}"),
-            ("segments per number", s["segments"]),
+            ("distinct texts", f"{_count(s['texts'], 'text')} in {_count(s['calls'], 'call')}"),
+            ("segments per number", self._segments_note().split(" ")[0]),
             ("messages billed", f"{s['messages']:,}"),
             ("send at", _scheduled(self.send_at)),
         ]
@@ -291,6 +334,22 @@ def plan_batches(
         What :func:`~campaign.load_phones` returns, or anything it accepts.
     vendor
         A vendor key (``"jzyyun-sms"``) or a client from :func:`campaign.vendor`.
+    content, template_id, variables
+        The message: ``content`` for SMS vendors and ihuyi-voice (its code), ``template_id``
+        and ``variables`` for template vendors (veesing-code, veesing-voice).
+        ``content`` (or ``variables``) may take fields from the contact list's columns:
+        ``"【云通信】{姓名}您好,您的{券}已到账,回T退订"``, any column by its name (Chinese or
+        English, also phone, carrier, province, city); ``{link}`` is the tracking link and
+        combines with fields; write ``{{`` and ``}}`` for a brace in the text. Values are
+        stripped of surrounding blanks, whole numbers lose the ``.0`` Excel gives them
+        (``100.0`` -> ``100``) and dates read ``2026-11-11``. Each distinct text is checked
+        against the vendor's rules and billed by its own segments; numbers with the same text
+        share calls (up to ``batch_size``), different texts never do, and
+        ``batches["content"]`` (or ``"variables"``) shows each call's text. A field naming no
+        column, a row to send to without a value for a field (missing, empty or blank), or a
+        value the vendor cannot carry (an emoji, a character outside GBK for jzyyun) is an
+        InputError naming the row (the contact list's index, as :attr:`Plan.skipped` shows
+        it) and the column. Skipped and held-out rows need no values.
     send_at
         When the vendor should send (vendors that schedule): text such as
         ``"2026-11-11 20:00"`` is Asia/Shanghai time; a ``datetime`` without a time zone is
@@ -346,6 +405,20 @@ def plan_batches(
     >>> plan.links[["phone", "target"]]
       phone                        target
     0  None  https://shop.example.com/d11
+
+    Personalised, from the list's columns: numbers with the same text share a call.
+
+    >>> plan = cp.plan_batches(contacts, vendor="jzyyun-sms",
+    ...                        content="【云通信】{会员等级}会员专享双11五折,回T退订")
+    >>> plan
+    <Plan jzyyun-sms: 40 numbers, 4 texts in 4 calls, 1 segment each, 40 messages; 10 skipped>
+    ...
+    >>> plan.batches[["size", "content"]]
+       size                content
+    0    15  【云通信】银卡会员专享双11五折,回T退订
+    1     9  【云通信】普通会员专享双11五折,回T退订
+    2     9  【云通信】钻石会员专享双11五折,回T退订
+    3     7  【云通信】金卡会员专享双11五折,回T退订
     """
     key, limits = _vendor(vendor)
     link_per = _check_link(content, link=link, link_base=link_base, link_per=link_per,
@@ -354,12 +427,14 @@ def plan_batches(
     if link_per == "recipient":
         size = _one_number_per_call(batch_size)
     base = link_base.rstrip("/") if link_per else None
-    sample = content  # the text as sent: any code gives the same length and characters
-    if link_per:
-        sample = render_link(content, short_url(base, new_link_codes(1)[0]))
-    plan_warnings = check_message(
-        content=sample, template_id=template_id, variables=variables, limits=limits, vendor=key
-    )
+    sample_url = short_url(base, new_link_codes(1)[0]) if link_per else None
+    # the part of the message that may take fields: content, or a template's variables
+    what = "variables" if limits.message == "template" else "content"
+    template = variables if what == "variables" else content
+    fields = _fields_of(template, what)
+    plan_warnings: list[str] = []
+    if not fields:  # one text for everyone: checked once, before the list is read
+        plan_warnings = _check_text(content, variables, template_id, limits, key, sample_url)
     moment = check_send_at(send_at, limits=limits, vendor=key)
 
     frame = contacts
@@ -367,6 +442,7 @@ def plan_batches(
         frame = load_phones(contacts)
     if link_per:
         _check_one_variant(frame)
+    columns = _field_columns(frame, fields, what)
 
     valid = frame["valid"].to_numpy(dtype=bool)
     duplicate = frame["duplicate"].to_numpy(dtype=bool)
@@ -390,8 +466,6 @@ def plan_batches(
     held = _held_out(frame, keep, holdout=holdout, seed=seed)
     planned = frame.loc[keep & ~held]
     phones = planned["phone"].tolist()
-    segments = count_segments(sample, limits)
-    batches = _split(phones, size, segments)
     links = pd.DataFrame(columns=list(LINK_COLUMNS))
     if link_per:
         existing = []
@@ -401,9 +475,31 @@ def plan_batches(
                             campaign=campaign)  # fmt: skip
         if link_per == "campaign":
             content = render_link(content, links["url"].iloc[0])
+            if what == "content":
+                template = content
+
+    templates: list[tuple[str | None, str | None]] | None = None
+    if fields:  # a text per recipient: rendered, checked and billed text by text
+        groups, texts = _render(planned, template, columns, what=what, limits=limits, vendor=key)
+        plan_warnings = _check_texts(planned, groups, texts, content=content,
+                                     variables=variables, template_id=template_id,
+                                     limits=limits, vendor=key, url=sample_url)  # fmt: skip
+        segments = [count_segments(_as_sent(t, sample_url), limits) if what == "content" else 1
+                    for t in texts]  # fmt: skip
+        batches, batch_group, row_batch = _split_groups(phones, groups, size, segments)
+        templates = [(texts[g], None) if what == "content" else (content, texts[g])
+                     for g in batch_group.tolist()]  # fmt: skip
+        chosen = [t[0] if what == "content" else t[1] for t in templates]
+    else:
+        batches = _split(phones, size, count_segments(_as_sent(content, sample_url), limits))
+        chosen = [template] * len(batches)
+        row_batch = np.repeat(np.arange(1, len(batches) + 1), batches["size"].to_numpy())
+    sent = _sent_texts(chosen, batches["phones"], links if link_per == "recipient" else None)
+    batches["content"] = sent if what == "content" else None
+    batches["variables"] = sent if what == "variables" else None
 
     recipients = planned.copy()
-    recipients["batch"] = np.repeat(np.arange(1, len(batches) + 1), batches["size"].to_numpy())
+    recipients["batch"] = row_batch
     ordered = ["phone", "batch", "carrier", "province", "city"]
     user_columns = [c for c in frame.columns if c not in OUTPUT_COLUMNS]
     recipients = recipients[ordered + user_columns].reset_index(drop=True)
@@ -431,9 +527,344 @@ def plan_batches(
         link=link if link_per else None,
         link_per=link_per,
         links=links,
+        templates=templates,
     )
     log.info("%r", plan)
     return plan
+
+
+# --------------------------------------------------------------------------- personalised content
+
+#: A template's tokens: a brace written twice (a literal brace), a field, or a stray brace.
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+#: The field that is the tracking link (``link=``), never a column of the list.
+LINK_FIELD = "link"
+#: Rows named in an error about a field before "and N more".
+SHOWN_ROWS = 5
+
+
+class _Template:
+    """A parsed template: the text around its fields, in template form (``raw``: braces
+    still doubled) and as sent (``text``), and the fields' names."""
+
+    __slots__ = ("names", "raw", "text")
+
+    def __init__(self, template: str, what: str):
+        raw, text, names = [""], [""], []
+        at = 0
+        for m in _TOKEN.finditer(template):
+            between = template[at : m.start()]
+            raw[-1] += between
+            text[-1] += between
+            token, name = m.group(0), m.group(1)
+            if token in ("{{", "}}"):
+                raw[-1] += token
+                text[-1] += token[0]
+            elif name is None or not name.strip():
+                raise _brace_error(template, m.start(), token, what)
+            else:
+                names.append(name)
+                raw.append("")
+                text.append("")
+            at = m.end()
+        raw[-1] += template[at:]
+        text[-1] += template[at:]
+        self.raw, self.text, self.names = raw, text, names
+
+    def fill(self, values: dict[str, str]) -> str:
+        """Still a template: the fields in ``values`` filled in (their braces doubled), the
+        others left as ``{name}``."""
+        out = [self.raw[0]]
+        for name, after in zip(self.names, self.raw[1:], strict=True):
+            value = values.get(name)
+            out.append("{" + name + "}" if value is None else _escape(value))
+            out.append(after)
+        return "".join(out)
+
+    def render(self, values: dict[str, str]) -> str:
+        """The text as sent: every field filled in, braces single."""
+        out = [self.text[0]]
+        for name, after in zip(self.names, self.text[1:], strict=True):
+            out.append(values[name])
+            out.append(after)
+        return "".join(out)
+
+
+def _brace_error(template: str, at: int, token: str, what: str) -> InputError:
+    near = template[max(at - 6, 0) : at + 7]
+    if token in ("{", "}"):
+        why = f"has a lone {token!r} at character {at + 1} (near {near!r})"
+    else:
+        why = f"has an empty field {token} at character {at + 1} (near {near!r})"
+    return InputError(
+        f"{what} {why}: a field is a column's name in braces, e.g. {{姓名}}; for a brace in "
+        "the text itself write it twice, {{ or }}"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(template: str, what: str = "content") -> _Template:
+    return _Template(template, what)
+
+
+def _escape(value: str) -> str:
+    return value.replace("{", "{{").replace("}", "}}")
+
+
+def template_fields(template: str, *, what: str = "content") -> list[str]:
+    """The fields of a ``content=`` or ``variables=`` template, once each in order of first
+    appearance, ``link`` (the tracking link) included.
+
+    A field is a column's name in braces, ``{姓名}``; ``{{`` and ``}}`` are a literal ``{``
+    and ``}``, as in :meth:`str.format`. A lone brace or an empty ``{}`` is an InputError
+    that says how to write it.
+
+    >>> template_fields("【云通信】{姓名}您好,您的{券}已到账 {link} 回T退订")
+    ['姓名', '券', 'link']
+    >>> template_fields("【云通信】{{VIP}}专享,回T退订")
+    []
+    >>> template_fields("【云通信】满100{减20")
+    Traceback (most recent call last):
+    ...
+    campaign.errors.InputError: content has a lone '{' at character 10 (near '信】满100{减20'): ...
+    """
+    return list(dict.fromkeys(_parsed(template, what).names))
+
+
+def template_text(template: str, values: dict[str, str] | None = None) -> str:
+    """A template as the text that is sent: its fields filled in from ``values`` and each
+    ``{{``/``}}`` a single brace. A field without a value is an InputError naming it.
+
+    >>> template_text("【云通信】{姓名}您好,{{VIP}}专享", {"姓名": "张三"})
+    '【云通信】张三您好,{VIP}专享'
+    """
+    parsed = _parsed(template)
+    missing = [n for n in parsed.names if n not in (values or {})]
+    if missing:
+        raise InputError(f"no value for the field {{{missing[0]}}} of {template!r}")
+    return parsed.render(values or {})
+
+
+def field_value(value: Any) -> str | None:
+    """A cell of the contact list as it goes into a message, or None when it has no value
+    (None, NaN, NaT, empty or blank text).
+
+    Text is stripped of surrounding blanks; whole numbers lose the ``.0`` a spreadsheet adds
+    (``100.0`` -> ``100``), other numbers are written in full (``12.5``); a date (a time of
+    midnight) is ``2026-11-11``, another time ``2026-11-11 20:00``.
+
+    >>> [field_value(v) for v in ["  张三 ", 100.0, 12.5, 7, pd.Timestamp("2026-11-11"), " ", None]]
+    ['张三', '100', '12.5', '7', '2026-11-11', None, None]
+    """
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    elif isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float | decimal.Decimal):
+        if value != value:  # NaN
+            return None
+        finite = value.is_finite() if isinstance(value, decimal.Decimal) else math.isfinite(value)
+        return str(int(value)) if finite and value == int(value) else str(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M" if value.second == 0 else "%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip() or None
+
+
+def _fields_of(template: Any, what: str) -> list[str]:
+    """The columns a message template names (its fields but ``{link}``); none for a message
+    that is not text (the vendor's check says what it should be)."""
+    if not isinstance(template, str):
+        return []
+    return [f for f in template_fields(template, what=what) if f != LINK_FIELD]
+
+
+def _as_sent(template: Any, url: str | None) -> Any:
+    """A template with no fields but ``{link}`` as the text sent: ``url`` in place of
+    ``{link}`` and braces single. What is not text is given back as it is."""
+    if not isinstance(template, str):
+        return template
+    return template_text(template, {LINK_FIELD: url} if url is not None else None)
+
+
+def _check_text(content, variables, template_id, limits, vendor, url) -> list[str]:
+    """The vendor's rules on a message with one text for everyone."""
+    if limits.message == "template":
+        variables = _as_sent(variables, None)
+    else:
+        content = _as_sent(content, url)
+    return check_message(content=content, template_id=template_id, variables=variables,
+                         limits=limits, vendor=vendor)  # fmt: skip
+
+
+def _field_columns(frame: pd.DataFrame, fields: list[str], what: str) -> dict[str, Any]:
+    """The contact list's column for each field; a field naming none is an InputError that
+    lists the columns there are."""
+    by_name: dict[str, Any] = {}
+    for column in frame.columns:
+        by_name.setdefault(str(column), column)
+    unknown = [f for f in fields if f not in by_name]
+    if unknown:
+        own = [str(c) for c in frame.columns if c not in OUTPUT_COLUMNS]
+        listed = ", ".join([*own, "phone", "carrier", "province", "city"])
+        raise InputError(
+            f"{what} has the field {{{unknown[0]}}} but the contact list has no column "
+            f"{unknown[0]!r}; its columns are: {listed}. Put a column's name in braces (e.g. "
+            f"{{{own[0] if own else 'city'}}}), or write {{{{ and }}}} for a brace in the text"
+        )
+    return {f: by_name[f] for f in fields}
+
+
+def _row(planned: pd.DataFrame, at: int) -> str:
+    """A row of the contact list for an error: its index label (as load_phones numbers the
+    rows, and as :attr:`Plan.skipped` shows them) and its number."""
+    label = planned.index[at]
+    label = label if isinstance(label, int | np.integer) else repr(label)
+    return f"row {label} ({planned['phone'].iat[at]})"
+
+
+def _rows(planned: pd.DataFrame, where: np.ndarray) -> tuple[str, str]:
+    """The first few rows of ``where`` for an error, and their labels as a pandas list."""
+    first = where[:SHOWN_ROWS]
+    named = ", ".join(_row(planned, int(r)) for r in first)
+    if len(where) > SHOWN_ROWS:
+        named += f" and {len(where) - SHOWN_ROWS:,} more"
+    labels = ", ".join(repr(planned.index[int(r)]) for r in first)
+    return named, labels + (", ..." if len(where) > SHOWN_ROWS else "")
+
+
+def _field_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each row's value as a code into the distinct texts of the column (-1: no value)."""
+    try:
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        formatted = [field_value(u) for u in uniques]
+    except TypeError:  # cells pandas cannot hash (lists): formatted one by one
+        codes = np.arange(len(column))
+        formatted = [field_value(v) for v in column]
+    text_codes, texts = pd.factorize(pd.Series(formatted, dtype=object), use_na_sentinel=True)
+    text_codes = np.append(text_codes, -1)  # code -1 (no value) stays -1
+    return text_codes[codes], [str(t) for t in texts]
+
+
+def _render(
+    planned: pd.DataFrame, template: str, columns: dict[str, Any], *, what: str,
+    limits: VendorLimits, vendor: str,
+) -> tuple[np.ndarray, list[str]]:  # fmt: skip
+    """Each planned row's text: the group (0, 1, ... in order of first appearance) of rows
+    whose texts are the same, and each group's text in template form (``{link}`` left).
+
+    A row without a value for a field, or a value the vendor cannot carry (an emoji, a
+    character outside GBK for jzyyun), is an InputError naming the row and the column."""
+    parsed = _parsed(template, what)
+    key = np.zeros(len(planned), dtype=np.int64)
+    values: dict[str, tuple[np.ndarray, list[str]]] = {}
+    for name, column in columns.items():
+        codes, texts = _field_codes(planned[column])
+        missing = np.flatnonzero(codes < 0)
+        if len(missing):
+            named, labels = _rows(planned, missing)
+            many = len(missing) > 1
+            raise InputError(
+                f"{what} field {{{name}}}: {_count(len(missing), 'row')} to send to "
+                f"{'have' if many else 'has'} no {name}: {named}. Fill in the {name!r} column "
+                f"for {'them' if many else 'it'}, or drop {'those rows' if many else 'that row'} "
+                f"(e.g. contacts.drop(index=[{labels}]))"
+            )
+        _check_values(planned, codes, texts, name, limits=limits, vendor=vendor)
+        key = pd.factorize(key * len(texts) + codes)[0]
+        values[name] = (codes, texts)
+    groups = key.astype(np.int64, copy=False)
+    first = np.zeros(int(groups.max()) + 1 if len(groups) else 0, dtype=np.int64)
+    first[groups[::-1]] = np.arange(len(groups) - 1, -1, -1)
+    rendered = [
+        parsed.fill({name: texts[codes[row]] for name, (codes, texts) in values.items()})
+        for row in first.tolist()
+    ]
+    return groups, rendered
+
+
+def _check_values(planned, codes, texts, name, *, limits, vendor) -> None:
+    """Every distinct value of a field, checked once for what the vendor cannot carry."""
+    try:  # the characters are checked one by one: all values at once, unless one fails
+        check_value("".join(texts), what=name, limits=limits, vendor=vendor)
+        return
+    except InputError:
+        pass
+    for at, text in enumerate(texts):
+        try:
+            check_value(text, what=f"{name} {text!r}", limits=limits, vendor=vendor)
+        except InputError as exc:
+            row = int(np.flatnonzero(codes == at)[0])
+            raise InputError(
+                f"{_row(planned, row)}, column {name!r}: {exc}; fix it in the contact list, "
+                "or drop that row"
+            ) from None
+
+
+def _check_texts(planned, groups, texts, *, content, variables, template_id, limits, vendor,
+                 url) -> list[str]:  # fmt: skip
+    """Each distinct text against the vendor's rules (signature, pattern...); an error
+    names the first row that has the text. Returns the warnings, once each."""
+    notes: dict[str, None] = {}
+    for at, text in enumerate(texts):
+        if limits.message == "template":
+            message = {"content": content, "variables": _as_sent(text, None)}
+        else:
+            message = {"content": _as_sent(text, url), "variables": variables}
+        try:
+            found = check_message(**message, template_id=template_id, limits=limits,
+                                  vendor=vendor)  # fmt: skip
+        except InputError as exc:
+            row = int(np.flatnonzero(groups == at)[0])
+            shown = message["variables" if limits.message == "template" else "content"]
+            raise InputError(f"{exc} (the text of {_row(planned, row)}: {shown!r})") from None
+        notes.update(dict.fromkeys(found))
+    return list(notes)
+
+
+def _split_groups(
+    phones: list[str], groups: np.ndarray, size: int, segments: list[int]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Calls that never mix texts: the batches (as :func:`_split` makes them), each batch's
+    text (group) and each row's batch (1, 2, ...)."""
+    batch_of, group_of = chunk_groups(groups, size)
+    order = np.argsort(batch_of, kind="stable")
+    sizes = np.bincount(batch_of, minlength=len(group_of))
+    ordered = np.asarray(phones, dtype=object)[order].tolist()
+    ends = np.cumsum(sizes)
+    chunks = [ordered[a:b] for a, b in zip((ends - sizes).tolist(), ends.tolist(), strict=True)]
+    per_batch = np.asarray(segments, dtype=np.int64)[group_of]
+    batches = pd.DataFrame(
+        {
+            "batch": np.arange(1, len(chunks) + 1, dtype=np.int64),
+            "size": sizes.astype(np.int64),
+            "phones": pd.Series(chunks, dtype=object),
+            "segments": per_batch,
+            "messages": sizes * per_batch,
+        },
+        columns=list(BATCH_COLUMNS[:5]),
+    )
+    return batches, group_of, batch_of + 1
+
+
+def _sent_texts(templates: list[Any], phones: pd.Series, links: pd.DataFrame | None) -> list:
+    """Each call's text as sent, from its template: with the number's own link when
+    ``links`` are per number (each such call has one number)."""
+    if links is None:
+        done: dict[Any, Any] = {}
+        return [done[t] if t in done else done.setdefault(t, _as_sent(t, None))
+                for t in templates]  # fmt: skip
+    urls = dict(zip(links["phone"], links["url"], strict=True))
+    return [_as_sent(t, urls.get(ps[0])) for t, ps in zip(templates, phones, strict=True)]
 
 
 # --------------------------------------------------------------------------- tracking links
@@ -472,12 +903,13 @@ def short_url(base: str, code: str) -> str:
 
 
 def render_link(content: str, url: str) -> str:
-    """``content`` with ``url`` in place of ``{link}``.
+    """``content`` with ``url`` in place of ``{link}``; still a template: its other fields
+    and its doubled braces stay as they are.
 
-    >>> render_link("【云通信】双11五折 {link} 回T退订", "https://t.example.com/c/Ab3dEfG")
-    '【云通信】双11五折 https://t.example.com/c/Ab3dEfG 回T退订'
+    >>> render_link("【云通信】{姓名},双11五折 {link} 回T退订", "https://t.example.com/c/Ab3dEfG")
+    '【云通信】{姓名},双11五折 https://t.example.com/c/Ab3dEfG 回T退订'
     """
-    return content.replace(LINK_PLACEHOLDER, url)
+    return _parsed(content).fill({LINK_FIELD: url})
 
 
 def _takes_links(limits: VendorLimits) -> bool:
@@ -492,7 +924,7 @@ def _check_link(content, *, link, link_base, link_per, limits: VendorLimits, ven
             "link_per must be 'campaign' (one link for the whole campaign, the default) or "
             f"'recipient' (one link per number), not {link_per!r}"
         )
-    has_placeholder = isinstance(content, str) and LINK_PLACEHOLDER in content
+    has_placeholder = isinstance(content, str) and LINK_FIELD in template_fields(content)
     if link is None:
         if has_placeholder:
             raise InputError(
@@ -687,7 +1119,7 @@ def _split(phones: list[str], size: int, segments: int) -> pd.DataFrame:
             "segments": np.full(len(chunks), segments, dtype=np.int64),
             "messages": sizes * segments,
         },
-        columns=list(BATCH_COLUMNS),
+        columns=list(BATCH_COLUMNS[:5]),
     )
 
 

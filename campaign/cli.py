@@ -115,7 +115,9 @@ def summarize_plan(plan) -> str:
     if plan.numbers and plan.limits.channel == "voice":
         lines.append(f"  billed:   {plan.messages:,} calls")
     elif plan.numbers:
-        per = f"{plan.segments} segment{'s' * (plan.segments != 1)} per number"
+        low = int(batches["segments"].min())
+        per = f"{low}-{plan.segments}" if low != plan.segments else f"{low}"
+        per += f" segment{'s' * (plan.segments != 1)} per number"
         lines.append(f"  billed:   {plan.messages:,} messages ({per})")
     if plan.send_at is None:
         lines.append("  schedule: now")
@@ -132,6 +134,15 @@ def summarize_plan(plan) -> str:
     if len(counts):
         lines.append(f"  skipped:  {int(counts.sum()):,}")
         lines += [f"    {n:>8,}  {reason}" for reason, n in counts.items()]
+    if len(batches):  # what people will read: the first call's text, as sent
+        column = "variables" if plan.limits.message == "template" else "content"
+        first = batches[column].iloc[0]
+        if plan.texts > 1:
+            lines.append(f"  texts:    {plan.texts:,} distinct in {len(batches):,} calls; the "
+                         f"first, to {batches['phones'].iloc[0][0]}:")  # fmt: skip
+            lines.append(f"            {first}")
+        else:
+            lines.append(f"  text:     {first}")
     lines += [f"  warning: {w}" for w in plan.warnings]
     return "\n".join(lines)
 
@@ -186,12 +197,17 @@ def _message_options(command):
     options = [
         click.argument("contacts", type=click.Path(dir_okay=False, path_type=Path)),
         click.option("--vendor", required=True, help="Vendor key, e.g. jzyyun-sms."),
-        click.option("--content", help="Message text, with its 【signature】."),
+        click.option(
+            "--content",
+            help="Message text, with its 【signature】; {column} takes each number's value from"
+            " the list's column (e.g. {姓名}), {link} the tracking link, {{ and }} are braces.",
+        ),
         click.option("--template-id", help="Template id (template vendors)."),
         click.option(
             "--variables",
             help="Template variables (template vendors), as the vendor takes them: veesing-code"
-            " a 4-6 digit code, veesing-voice the text read out; see cp.vendor_limits(key).",
+            " a 4-6 digit code, veesing-voice the text read out; see cp.vendor_limits(key)."
+            " {column} takes each number's value from the list's column, e.g. {券码}.",
         ),
         click.option("--send-at", help="Scheduled time, e.g. '2026-11-11 20:00:00' (Shanghai)."),
         click.option("--batch-size", type=int, help="Numbers per call (default: the maximum)."),

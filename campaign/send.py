@@ -35,15 +35,16 @@ from campaign import clock
 from campaign.batching import (
     DAILY_CAP,
     INVALID,
-    LINK_PLACEHOLDER,
+    LINK_FIELD,
     TOO_SOON,
     Plan,
     check_stored_links,
     new_link_codes,
-    render_link,
     sendable_at,
     short_url,
     store_skips,
+    template_fields,
+    template_text,
 )
 from campaign.errors import (
     InputError,
@@ -269,10 +270,11 @@ def _record(store: Store, plan: Plan, campaign: str) -> dict[int, list[str]]:
         )  # fmt: skip
     recorded = {}
     if fresh.any():
+        groups, texts = _texts_of(plan, fresh)
         recorded = batches.record_plan(
             store, campaign, recipients.loc[fresh], vendor=plan.vendor,
             batch_size=int(plan.batches["size"].max()) if len(plan.batches) else 1,
-            segments=plan.segments or 1,
+            segments=plan.segments or 1, groups=groups, texts=texts,
         )  # fmt: skip
     held = plan.held_out
     if len(held):  # the holdout: recorded with the campaign, in a batch that is never sent
@@ -282,6 +284,27 @@ def _record(store: Store, plan: Plan, campaign: str) -> dict[int, list[str]]:
     if plan.link_per is not None:
         _record_links(store, plan, campaign, phones[fresh].tolist())
     return recorded
+
+
+def _texts_of(plan: Plan, fresh: np.ndarray) -> tuple[np.ndarray | None, list | None]:
+    """For a personalised plan, the text (0, 1, ...) of each recipient in ``fresh`` and each
+    text with its segments, for :func:`~campaign.store.batches.record_plan`; (None, None) when
+    the plan sends one text."""
+    if plan.templates is None:
+        return None, None
+    index: dict[tuple, int] = {}
+    texts: list[batches.Text] = []
+    segments = plan.batches["segments"].tolist()
+    batch_text = np.empty(len(plan.templates), dtype=np.int64)
+    for at, ((content, variables), billed) in enumerate(zip(plan.templates, segments,
+                                                            strict=True)):  # fmt: skip
+        key = (content, variables, int(billed))
+        if key not in index:
+            index[key] = len(texts)
+            texts.append(batches.Text(*key))
+        batch_text[at] = index[key]
+    planned_batch = plan.recipients["batch"].to_numpy(dtype=np.int64)[fresh] - 1
+    return batch_text[planned_batch], texts
 
 
 #: Times a number's own code is drawn again when another campaign took it meanwhile.
@@ -526,14 +549,15 @@ def _run(store, plan, client, campaign, todo, states, concurrency, rate, progres
     total = sum(len(p) for _, p in todo)
     claims: dict[int, batches.Claim] = {}  # what a claimed batch was, to restore it
     marks: list[tuple[int, str, object]] = []  # answers not yet committed: batch, kind, what
-    content_of = _contents(store, plan, campaign, todo)
+    message_of = _contents(store, plan, campaign, todo)
 
     def submit(batch: int, phones: list[str]) -> SendResult:
+        content, variables = message_of(batch, phones)
         return client.send(
             phones,
-            content=content_of(phones),
+            content=content,
             template_id=plan.template_id,
-            variables=plan.variables,
+            variables=variables,
             send_at=plan.send_at,
         )
 
@@ -644,26 +668,62 @@ def _run(store, plan, client, campaign, todo, states, concurrency, rate, progres
 
 
 def _contents(store: Store, plan: Plan, campaign: str, todo: list[tuple[int, list[str]]]):
-    """What each call's numbers get: the plan's content, or, when it has ``{link}`` (one
-    link per number), the template with that number's own link, read once from the store (so
-    batches an earlier plan made get theirs too). Checked before the first call: a number
-    without a link fails the run, and ``{link}`` is never sent as it is."""
-    template = plan.content
-    if template is None or LINK_PLACEHOLDER not in template:
-        return lambda phones: template
-    _shared, own = store_links.link_urls(store, campaign)
-    for batch, phones in todo:
-        if len(phones) != 1 or phones[0] not in own:
-            why = (
-                f"has {len(phones):,} numbers, and a call carries one text"
-                if len(phones) != 1 else "has a number with no tracking link in the store"
-            )  # fmt: skip
-            raise InputError(
-                f"campaign {campaign!r}: batch {batch} {why}; each number has its own link: "
-                "plan again with link=, link_base= and link_per='recipient' (and db=, "
-                "campaign=), then send. Nothing was sent"
-            )
-    return lambda phones: render_link(template, own[phones[0]])
+    """What each call sends, as ``(content, variables)`` for a batch and its numbers.
+
+    The plan's content or variables; for a personalised campaign (``{column}`` fields), the
+    batch's own text, kept in the store with the batch when it was recorded (so batches an
+    earlier plan made, resumed after a crash, send theirs); and where the text has ``{link}``
+    (one link per number), that number's own link, read once from the store. Checked before
+    the first call: a batch without its text or a number without its link fails the run,
+    and no ``{field}`` is ever sent as it is."""
+    limits = plan.limits
+    what = "variables" if limits.message == "template" else "content"
+    template = plan.variables if what == "variables" else plan.content
+    fields = template_fields(template, what=what) if isinstance(template, str) else []
+    personal = any(f != LINK_FIELD for f in fields)
+    linked = what == "content" and LINK_FIELD in fields
+    stored = batches.batch_texts(store, campaign) if personal else {}
+    if personal:
+        for batch, _phones in todo:
+            if batch not in stored:
+                raise InputError(
+                    f"campaign {campaign!r}: batch {batch} has no text of its own in the store "
+                    f"but the campaign's {what} has fields ({', '.join(fields)}): plan again "
+                    "with db= and campaign= (the numbers not yet sent get their texts), then "
+                    "send. Nothing was sent"
+                )
+    own: dict[str, str] = {}
+    if linked:
+        _shared, own = store_links.link_urls(store, campaign)
+        for batch, phones in todo:
+            if len(phones) != 1 or phones[0] not in own:
+                why = (
+                    f"has {len(phones):,} numbers, and a call carries one text"
+                    if len(phones) != 1 else "has a number with no tracking link in the store"
+                )  # fmt: skip
+                raise InputError(
+                    f"campaign {campaign!r}: batch {batch} {why}; each number has its own "
+                    "link: plan again with link=, link_base= and link_per='recipient' (and "
+                    "db=, campaign=), then send. Nothing was sent"
+                )
+
+    def text(form: str | None, phones: list[str]) -> str | None:
+        if form is None:
+            return None
+        return template_text(form, {LINK_FIELD: own[phones[0]]} if linked else None)
+
+    if not personal and not linked:  # one text for every call: made once
+        one = text(template, [])
+        message = (one, plan.variables) if what == "content" else (plan.content, one)
+        return lambda batch, phones: message
+
+    def message_of(batch: int, phones: list[str]) -> tuple[str | None, str | None]:
+        content, variables = stored[batch] if personal else (plan.content, plan.variables)
+        if what == "content":
+            return text(content, phones), variables
+        return content, text(variables, phones)
+
+    return message_of
 
 
 class _Pacer:

@@ -347,7 +347,8 @@ def test_empty_plan():
     plan = plan_batches(["x"], vendor="jzyyun-sms", content=SMS)
     assert plan.numbers == 0
     assert plan.messages == 0
-    assert list(plan.batches.columns) == ["batch", "size", "phones", "segments", "messages"]
+    assert list(plan.batches.columns) == ["batch", "size", "phones", "segments", "messages",
+                                          "content", "variables"]  # fmt: skip
 
 
 def test_unknown_vendor():

@@ -7,7 +7,8 @@ batch (the numbers of a holdout) never moves:
 transition             what it does
 =====================  ==========================================================================
 :func:`record_plan`    a plan's new numbers become recipients in new ``planned`` batches
-                       (and ``recipient_counts`` follows), or in one ``held_out`` batch
+                       (and ``recipient_counts`` follows), or in one ``held_out`` batch;
+                       a personalised plan's batches each keep their own text
 :func:`claim`          ``planned`` (or a state being re-sent) -> ``submitting``, only if it still
                        is: two senders can never both claim one batch
 :func:`mark_accepted`  the vendor took it (its task id, count, code and message kept)
@@ -38,9 +39,12 @@ from campaign.store.connection import Store
 __all__ = [
     "BATCH_COLUMNS",
     "Claim",
+    "Text",
+    "batch_texts",
     "batches_frame",
     "campaign_names",
     "campaign_row",
+    "chunk_groups",
     "claim",
     "count_in_state",
     "drop_opted_out",
@@ -108,6 +112,43 @@ def recorded_phones(store: Store, campaign: str) -> set[str]:
 # --------------------------------------------------------------------------- recording a plan
 
 
+class Text(NamedTuple):
+    """One text of a personalised plan, as the store keeps it with each batch that sends it:
+    ``content`` (content vendors) or ``variables`` (template vendors) with the contact's
+    fields filled in, still in template form (``{{`` and ``}}`` for braces, and ``{link}``
+    where each number's own link goes), and the SMS ``segments`` it is billed."""
+
+    content: str | None
+    variables: str | None
+    segments: int
+
+
+def chunk_groups(groups: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batches that never mix groups: each row's batch (0-based) and each batch's group.
+
+    ``groups`` numbers each row's group 0, 1, ...; the batches go group by group in that
+    order, each group cut into batches of at most ``batch_size`` rows in the rows' order.
+    Batches of one row each (single-number vendors) simply keep the rows' order.
+
+    >>> batch_of, group_of = chunk_groups(np.array([0, 1, 0, 0, 2, 1]), 2)
+    >>> batch_of.tolist(), group_of.tolist()
+    ([0, 2, 0, 1, 3, 2], [0, 0, 1, 2])
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    if batch_size == 1 or not len(groups):
+        return np.arange(len(groups), dtype=np.int64), groups
+    order = np.argsort(groups, kind="stable")
+    counts = np.bincount(groups)
+    starts = np.cumsum(counts) - counts
+    ordered = groups[order]
+    position = np.arange(len(groups)) - starts[ordered]
+    per_group = -(-counts // batch_size)
+    offset = np.cumsum(per_group) - per_group
+    batch_of = np.empty(len(groups), dtype=np.int64)
+    batch_of[order] = offset[ordered] + position // batch_size
+    return batch_of, np.repeat(np.arange(len(counts)), per_group)
+
+
 def record_plan(
     store: Store,
     campaign: str,
@@ -117,9 +158,17 @@ def record_plan(
     batch_size: int,
     segments: int,
     held_out: bool = False,
+    groups: np.ndarray | None = None,
+    texts: Sequence[Text] | None = None,
 ) -> dict[int, list[str]]:
     """Record ``recipients`` (phone, carrier, province, city and the contact list's own
     columns) as new ``planned`` batches of ``batch_size`` numbers after the campaign's last.
+
+    A personalised plan passes ``groups``, the text (0, 1, ...) of each recipient, and
+    ``texts``, each text with its segments: batches then never mix two texts, and each keeps
+    its text (``batches.content`` or ``variables``) and segments. Without them every batch
+    sends the campaign's own content or variables (``NULL`` in the batch) and is billed
+    ``segments`` per number.
 
     With ``held_out=True`` they are a holdout instead: one ``held_out`` batch that is never
     claimed (so never sent, never counted as submitted), kept to compare outcomes with.
@@ -130,18 +179,33 @@ def record_plan(
     if not len(recipients):
         return {}
     if held_out:
-        batch_size = len(recipients)
+        batch_size, groups = len(recipients), None
     state = "held_out" if held_out else "planned"
     start = store.scalar(
         "SELECT COALESCE(MAX(batch), 0) FROM batches WHERE campaign = ?", [campaign]
     )
-    numbers = np.arange(len(recipients))
-    batch_of = start + 1 + numbers // batch_size
-    sizes = np.bincount(numbers // batch_size)
+    if groups is None:  # one text: batches in the list's order, nothing per batch to keep
+        numbers = np.arange(len(recipients))
+        batch_of = start + 1 + numbers // batch_size
+        sizes = np.bincount(numbers // batch_size)
+        rows = [(campaign, start + 1 + i, vendor, int(n), segments,
+                 0 if held_out else int(n) * segments, state, None, None)
+                for i, n in enumerate(sizes)]  # fmt: skip
+    else:
+        if texts is None or len(groups) != len(recipients):
+            raise ValueError("record_plan: groups needs texts, and one group per recipient")
+        local, group_of = chunk_groups(groups, batch_size)
+        batch_of = start + 1 + local
+        sizes = np.bincount(local, minlength=len(group_of))
+        pairs = zip(sizes.tolist(), group_of.tolist(), strict=True)
+        rows = [(campaign, start + 1 + i, vendor, int(n), texts[g].segments,
+                 int(n) * texts[g].segments, state, texts[g].content, texts[g].variables)
+                for i, (n, g) in enumerate(pairs)]  # fmt: skip
     store.bulk_insert(
-        "batches", ("campaign", "batch", "vendor", "size", "segments", "messages", "state"),
-        [(campaign, start + 1 + i, vendor, int(n), segments,
-          0 if held_out else int(n) * segments, state) for i, n in enumerate(sizes)],
+        "batches",
+        ("campaign", "batch", "vendor", "size", "segments", "messages", "state", "content",
+         "variables"),
+        rows,
     )  # fmt: skip
     # inserted in phone order: the key order of both b-trees, so pages fill in sequence
     # (a list in its natural, random order takes twice as long to insert)
@@ -179,7 +243,26 @@ def record_plan(
         return {}
     log.info("%s: recorded %d numbers in %d batches", campaign, len(recipients), len(sizes))
     phones = recipients["phone"].tolist()
-    return {start + 1 + i: phones[i * batch_size : (i + 1) * batch_size] for i in range(len(sizes))}
+    if groups is None:
+        return {start + 1 + i: phones[i * batch_size : (i + 1) * batch_size]
+                for i in range(len(sizes))}  # fmt: skip
+    found: dict[int, list[str]] = {}
+    for phone, batch in zip(phones, batch_of.tolist(), strict=True):
+        found.setdefault(batch, []).append(phone)
+    return dict(sorted(found.items()))
+
+
+def batch_texts(store: Store, campaign: str) -> dict[int, tuple[str | None, str | None]]:
+    """The batches of ``campaign`` that keep a text of their own (a personalised plan's):
+    batch -> (content, variables), in template form (see :class:`Text`)."""
+    return {
+        batch: (content, variables)
+        for batch, content, variables in store.execute(
+            "SELECT batch, content, variables FROM batches WHERE campaign = ? AND"
+            " (content IS NOT NULL OR variables IS NOT NULL)",
+            [campaign],
+        )
+    }
 
 
 def _nullable(column: pd.Series) -> list[Any]:

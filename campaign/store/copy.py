@@ -28,7 +28,7 @@ TABLES: tuple[tuple[str, tuple[str | None, ...]], ...] = (
                    "send_at", "created_at")),
     ("batches", (None, "campaign", "batch", "vendor", "size", "segments", "messages", "state",
                  "task_id", "accepted", "code", "message", "submitted_at", "finished_at",
-                 "attempts")),
+                 "attempts", "content", "variables")),
     ("recipients", ("campaign", "phone", "batch", "carrier", "province", "city", "attrs")),
     ("recipient_counts", ("campaign", "batch", "carrier", "province", "city", "n")),
     ("receipts", ("id", "vendor", "task_id", "phone", "status", "code", "reason",

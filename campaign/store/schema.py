@@ -8,7 +8,9 @@ table           one row per         key
 campaigns       campaign            name
 batches         vendor call         (campaign, batch); state planned / submitting / accepted /
                                     rejected / unknown / expired, or held_out: the numbers
-                                    of a holdout, never sent
+                                    of a holdout, never sent; ``content`` / ``variables``
+                                    the batch's own text (personalised plans; NULL: the
+                                    campaign's)
 recipients      phone in campaign   (campaign, phone); its batch, carrier, province, city and
                                     the contact list's own columns as JSON (``attrs``);
                                     its state is its batch's
@@ -398,9 +400,25 @@ def _migrate_6(conn: Any) -> None:
         conn.execute(statement)
 
 
+# Personalised content (issue 19): the text each batch sends when a plan's texts differ by
+# recipient, in template form (fields filled in, {link} left for each number's own link);
+# NULL for the batches of a plan with one text, which send the campaign's content or
+# variables. The same DDL on PostgreSQL.
+BATCH_TEXTS_DDL = """
+ALTER TABLE batches ADD COLUMN content TEXT;
+ALTER TABLE batches ADD COLUMN variables TEXT
+"""
+
+
+def _migrate_7_batch_texts(conn: Any) -> None:
+    for statement in statements(BATCH_TEXTS_DDL):
+        conn.execute(statement)
+
+
 #: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5, _migrate_6,
+    _migrate_7_batch_texts,
 ]  # fmt: skip
 #: The migrations that replace a table others refer to: they run with foreign keys off (a
 #: PRAGMA that only takes effect outside a transaction) and check every reference after.

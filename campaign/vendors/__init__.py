@@ -22,7 +22,7 @@ from typing import Any
 from campaign.errors import InputError
 from campaign.vendors import ihuyi_voice, jzyyun_sms, veesing_code, veesing_sms, veesing_voice
 from campaign.vendors._client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, VendorClient
-from campaign.vendors._limits import VendorLimits, check_message, check_send_at
+from campaign.vendors._limits import VendorLimits, check_message, check_send_at, check_value
 from campaign.vendors._protocol import Pulled, PushFormat, PushTable, VendorProtocol
 from campaign.vendors._records import RECEIPT_COLUMNS, REPLY_COLUMNS, Receipt, Reply, SendResult
 
@@ -43,6 +43,7 @@ __all__ = [
     "VendorProtocol",
     "check_message",
     "check_send_at",
+    "check_value",
     "parse_push",
     "vendor",
     "vendor_keys",

@@ -26,6 +26,7 @@ __all__ = [
     "as_shanghai",
     "check_message",
     "check_send_at",
+    "check_value",
     "phone_list",
 ]
 
@@ -210,6 +211,20 @@ def check_message(
             "should tell people how to stop them"
         )
     return notes
+
+
+def check_value(text: str, *, what: str, limits: VendorLimits, vendor: str) -> None:
+    """Check a piece of a message (a personalised field's value) against the rules each of
+    its characters must meet: no emoji where the vendor forbids them, and characters the vendor
+    can encode (GBK for jzyyun). Raises InputError naming ``what`` and the character.
+
+    >>> check_value("张三", what="姓名", limits=cp.vendor_limits("jzyyun-sms"), vendor="jzyyun-sms")
+    >>> check_value("€5", what="券", limits=cp.vendor_limits("jzyyun-sms"), vendor="jzyyun-sms")
+    Traceback (most recent call last):
+    ...
+    campaign.errors.InputError: jzyyun-sms: 券 character '€' (at character 1) cannot be sent: ...
+    """
+    _check_text(what, text, limits, vendor, None, None)
 
 
 def _check_text(
