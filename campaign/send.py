@@ -840,10 +840,11 @@ class _Gate:
 
     - ``("go", None, None)``;
     - ``("wait", until, why)``: not before ``until`` (``why`` None for the pace, else what
-      the progress bar says while waiting for the window);
-    - ``("halt", resume_at, why)``: not in this run: outside the window with
-      ``wait=False`` (``resume_at`` when it opens), or the next chance comes after the
-      expiry (``resume_at`` None);
+      the progress bar says while waiting for the window, or for the expiry when the next
+      chance comes after it: then the rest expire, counted in this run's result);
+    - ``("halt", resume_at, why)``: not in this run (``wait=False``): outside the window
+      (``resume_at`` when it opens), or the next chance comes after the expiry
+      (``resume_at`` None);
     - ``("expired", None, None)``: the expiry has passed: the rest expire."""
 
     def __init__(self, controls: SendControls, pacer: _Pacer, *, scheduled: bool):
@@ -856,30 +857,22 @@ class _Gate:
             return "expired", None, None
         due = max(now, self.pacer.next) if self.controls.paced else now
         opens = window.opens_at(due) if window is not None else due
-        if expiry is not None and opens >= expiry:
+        if expiry is not None and opens >= expiry:  # the rest can only expire
             why = "the window opens" if opens > due else "the next call is due"
-            return (
-                "halt",
-                None,
-                (
-                    f"stopped: {why} at {_at(opens)}, after the campaign expires at {_at(expiry)}; "
-                    "the batches still planned expire unsent then"
-                ),
-            )
+            if self.controls.wait:
+                return "wait", expiry, f"{why} at {_at(opens)}: waiting for the expiry"
+            text = (f"stopped: {why} at {_at(opens)}, after the campaign expires at "
+                    f"{_at(expiry)}; the batches still planned expire unsent then")  # fmt: skip
+            return "halt", None, text
         if opens <= now:
             return "go", None, None
         if opens == due:
             return "wait", due, None
         if not self.controls.wait:
-            return (
-                "halt",
-                opens,
-                (
-                    f"stopped outside the send window {window} (Asia/Shanghai), wait=False: the "
-                    f"batches still planned are left for the next run; run send again from "
-                    f"{_at(opens)} to resume"
-                ),
-            )
+            text = (f"stopped outside the send window {window} (Asia/Shanghai), wait=False: "
+                    "the batches still planned are left for the next run; run send again from "
+                    f"{_at(opens)} to resume")  # fmt: skip
+            return "halt", opens, text
         return "wait", opens, f"outside the window {window}: waiting until {_at(opens)}"
 
 
