@@ -217,8 +217,13 @@ class Plan:
         >>> plan = cp.plan_batches("data/contacts.csv", vendor="jzyyun-sms",
         ...                        content="【云通信】双11会员专享,回T退订", batch_size=10)
         >>> timing = plan.timing(window=False, rate=20, expires_in="6h")
-        >>> timing.duration, timing.warnings[0][:40]
-        (datetime.timedelta(seconds=120), 'calls of up to 10 numbers are more than')
+        >>> timing.duration, timing.finishes_at - timing.start, timing.warnings
+        (datetime.timedelta(seconds=120), datetime.timedelta(seconds=120), [])
+        >>> slow = plan.timing(window=False, rate=5, expires_in="5min")
+        >>> slow.unsent_at_expiry  # calls 2 min apart: the fourth comes after the expiry
+        10
+        >>> slow.warnings[1].split(";")[1]
+        ' plan with batch_size=5 to spread the numbers'
         """
         controls = SendControls.read(self.limits, window=window, wait=wait, rate=rate,
                                      calls_per_second=calls_per_second, expires_at=expires_at,
