@@ -516,6 +516,8 @@ def _this_run(batches, before, *, resend: bool) -> str:
     sent = batches[batches["attempts"] > previous]
     if len(sent):
         return f"this run: submitted {len(sent):,} batch(es), {int(sent['size'].sum()):,} numbers"
+    if batches.attrs.get("stopped"):  # the window or the expiry held it back: said below
+        return "this run: submitted nothing"
     hint = (
         "" if resend else " (a batch with an unknown outcome is re-sent only with --resend-unknown)"
     )

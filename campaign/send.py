@@ -113,7 +113,7 @@ def send(
         At most this many numbers a minute (``rate=6000``): after a call of N numbers (a
         group call counts every number in it) the next starts N / rate minutes later at the
         soonest. The progress bar shows the expected finish. Default: as fast as the vendor
-        answers. (Before 0.2 this was calls per second: that is ``calls_per_second`` now.)
+        answers. (It used to mean calls per second: that is ``calls_per_second`` now.)
     calls_per_second
         At most this many calls a second; with ``rate`` both hold.
     window

@@ -487,5 +487,6 @@ def test_cli_send_stops_at_the_window_then_shows_what_expired(sim, tmp_path, fak
     fake.set(at(12, 9))
     again = CliRunner().invoke(main, args[:-2])
     assert again.exit_code == 0, again.output
+    assert "this run: submitted nothing\n" in again.output
     assert "  expired         2 batches         20 numbers" in again.output
     assert "expired: 20 numbers in 2 batches, never sent" in again.output
