@@ -119,7 +119,7 @@ def send(
     window
         The hours of the day, Asia/Shanghai, calls are submitted in: ``("08:00", "21:00")``
         or ``"08:00-21:00"``; an end before the start runs overnight (``("21:00",
-        "08:00")``). ``None`` (the default): the vendor's ``send_window`` (marketing SMS,
+        "08:00")``). ``None`` (the default): the plan's ``limits.send_window`` (marketing SMS,
         veesing-sms and jzyyun-sms: 08:00-21:00; verify codes, notices and voice: none).
         ``False``: any hour. A scheduled plan (``send_at``) is checked against the window at
         its ``send_at`` instead, and refused when outside it.
