@@ -306,7 +306,7 @@ client = cp.vendor("veesing-sms", app_id="a", app_key="k", base_url=url)
 text = "【云通信】双11会员专享,回T退订"
 plan = cp.plan_batches(phones, vendor=client, content=text, batch_size=50)
 try:
-    cp.send(plan, client, db=db, campaign="shared", progress=False)
+    cp.send(plan, client, db=db, campaign="shared", progress=False, window=False)  # any hour
     print("sent")
 except cp.SendInProgress:
     print("refused")
