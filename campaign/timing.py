@@ -202,8 +202,8 @@ def schedule(
     sizes: Any, *, start: dt.datetime, controls: SendControls, scheduled: bool = False
 ) -> tuple[np.ndarray, float, float | None]:
     """When each call would start (POSIX seconds), when the last one's share of the pace
-    ends (the finish), and when the window first shuts on the send (None: it never does),
-    for calls of ``sizes`` numbers started at ``start``. A scheduled send (``send_at``) is
+    ends (the finish), and when the window first holds the send up (``start`` itself when it
+    is shut then; None: never), for calls of ``sizes`` numbers started at ``start``. A scheduled send (``send_at``) is
     not held by the window at submission (its ``send_at`` is checked instead)."""
     gaps = controls.spacing(sizes)
     starts = np.empty(len(gaps))
@@ -413,7 +413,7 @@ def estimate(
     duration = None
     if controls.paced:
         duration = dt.timedelta(seconds=float(controls.spacing(sizes).sum()))
-    # held_at: when the window first holds the send: at its start (shut then), or later
+    # first_close: when the window first holds the send up: its start (shut then), or later
     left = 0
     if first_close is not None and not controls.wait:
         left = int(sizes[starts >= first_close].sum())
