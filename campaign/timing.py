@@ -203,8 +203,9 @@ def schedule(
 ) -> tuple[np.ndarray, float, float | None]:
     """When each call would start (POSIX seconds), when the last one's share of the pace
     ends (the finish), and when the window first holds the send up (``start`` itself when it
-    is shut then; None: never), for calls of ``sizes`` numbers started at ``start``. A scheduled send (``send_at``) is
-    not held by the window at submission (its ``send_at`` is checked instead)."""
+    is shut then; None: never), for calls of ``sizes`` numbers started at ``start``. A
+    scheduled send (``send_at``) is not held by the window at submission (its ``send_at``
+    is checked instead)."""
     gaps = controls.spacing(sizes)
     starts = np.empty(len(gaps))
     window = None if scheduled else controls.window
