@@ -52,6 +52,29 @@ def _loopback_only():
     socket.getaddrinfo = real
 
 
+@pytest.fixture(autouse=True)
+def _vendor_windows(request):
+    """Marketing SMS vendors send only 08:00-21:00 Shanghai time by default, so a test that
+    sends through them would pass or wait all night by the hour it runs at: for tests not
+    about the window those defaults are lifted. Mark a test ``vendor_windows`` to keep them
+    (tests/test_send_controls.py does, with a fake clock); docstring examples keep them.
+
+    The lift has a MonkeyPatch of its own: a test's ``monkeypatch.undo()`` (as migration
+    tests do) must not bring the window back halfway through, or the test waits till 08:00."""
+    if isinstance(request.node, DoctestItem) or request.node.get_closest_marker("vendor_windows"):
+        yield
+        return
+    from campaign.vendors import VENDORS
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module in VENDORS.values():
+            if module.LIMITS.send_window is not None:
+                lifted = module.LIMITS.replace(send_window=None)
+                patch.setattr(module, "LIMITS", lifted)
+                patch.setattr(module.Client, "LIMITS", lifted)
+        yield
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A real PostgreSQL server for the tests: the one ``$CAMPAIGN_TEST_POSTGRES`` names (a URL

@@ -69,7 +69,8 @@ from campaign.stats import (
 )
 from campaign.stats.srm import SampleRatioWarning, srm_check
 from campaign.store import copy_store, open_db
-from campaign.vendors import VendorLimits, vendor, vendor_keys, vendor_limits
+from campaign.timing import SendTiming
+from campaign.vendors import SendWindow, VendorLimits, vendor, vendor_keys, vendor_limits
 
 __version__ = "0.1.0"
 
@@ -87,6 +88,8 @@ __all__ = [
     "Plan",
     "SampleRatioWarning",
     "SendInProgress",
+    "SendTiming",
+    "SendWindow",
     "StoreError",
     "StoreUnavailable",
     "VendorError",

@@ -30,6 +30,7 @@ from campaign.phones import OUTPUT_COLUMNS, load_phones
 from campaign.store import DbLike, connect, reads
 from campaign.store import links as store_links
 from campaign.store.batches import chunk_groups, recorded_phones
+from campaign.timing import SendControls, SendTiming, estimate
 from campaign.vendors import (
     VendorClient,
     VendorLimits,
@@ -229,6 +230,46 @@ class Plan:
     def skip_counts(self) -> pd.Series:
         """Skipped rows per reason."""
         return self.skipped["skip_reason"].value_counts()
+
+    def timing(
+        self,
+        *,
+        window: Any = None,
+        rate: float | None = None,
+        calls_per_second: float | None = None,
+        expires_at: dt.datetime | str | None = None,
+        expires_in: str | dt.timedelta | None = None,
+        wait: bool = True,
+        start: dt.datetime | str | None = None,
+    ) -> SendTiming:
+        """How :func:`~campaign.send` would send this plan with these options (the same
+        keywords), before anything is sent: the window, how long the send takes at the
+        rate, when it would finish if started now (or at ``start``) given the window, and
+        the expiry, with a warning when the expiry comes before the send could finish.
+
+        ``window=None`` is the vendor's default (marketing SMS 08:00-21:00 Asia/Shanghai),
+        ``False`` any hour; ``rate`` numbers a minute, ``calls_per_second`` calls a second.
+        Returns a :class:`~campaign.timing.SendTiming` (its repr lists it all; ``warnings``).
+
+        Examples
+        --------
+        >>> plan = cp.plan_batches("data/contacts.csv", vendor="jzyyun-sms",
+        ...                        content="【云通信】双11会员专享,回T退订", batch_size=10)
+        >>> timing = plan.timing(window=False, rate=20, expires_in="6h")
+        >>> timing.duration, timing.finishes_at - timing.start, timing.warnings
+        (datetime.timedelta(seconds=120), datetime.timedelta(seconds=120), [])
+        >>> slow = plan.timing(window=False, rate=5, expires_in="5min")
+        >>> slow.unsent_at_expiry  # calls 2 min apart: the fourth comes after the expiry
+        10
+        >>> slow.warnings[1].split(";")[1]
+        ' plan with batch_size=5 to spread the numbers'
+        """
+        controls = SendControls.read(self.limits, window=window, wait=wait, rate=rate,
+                                     calls_per_second=calls_per_second, expires_at=expires_at,
+                                     expires_in=expires_in)  # fmt: skip
+        return estimate(self.batches["size"].to_numpy(), vendor=self.vendor,
+                        messages=self.messages, controls=controls, send_at=self.send_at,
+                        start=start)  # fmt: skip
 
     def __repr__(self) -> str:
         s = self.summary()

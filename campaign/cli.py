@@ -237,6 +237,41 @@ def _message_options(command):
     return command
 
 
+def _timing_options(command):
+    """Options shared by `plan` and `send`: when the calls go out (send window, pace, expiry)."""
+    options = [
+        click.option(
+            "--window",
+            metavar="HH:MM-HH:MM|none",
+            help="Hours (Asia/Shanghai) calls go out in, e.g. 08:00-21:00 (21:00-08:00 runs "
+            "overnight); none: any hour. Default: the vendor's (marketing SMS 08:00-21:00).",
+        ),
+        click.option("--rate", type=float, help="At most this many numbers a minute."),
+        click.option("--calls-per-second", type=float, help="At most this many calls a second."),
+        click.option("--expires-in", metavar="SPAN",
+                     help="Batches not sent within this span never are, e.g. 6h, 30min."),
+        click.option("--expires-at", metavar="TIME",
+                     help="Batches not sent by then never are, e.g. '2026-11-11 23:00'."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _window_arg(text: str | None):
+    """--window as send takes it: None (the vendor's), False (none) or the text."""
+    if text is None:
+        return None
+    return False if text.strip().lower() in ("none", "off", "any") else text
+
+
+def _timing(plan, window, rate, calls_per_second, expires_in, expires_at, *, wait=True) -> str:
+    """The plan's timing lines for these options (see Plan.timing)."""
+    timing = plan.timing(window=_window_arg(window), rate=rate, calls_per_second=calls_per_second,
+                         expires_in=expires_in, expires_at=expires_at, wait=wait)  # fmt: skip
+    return "\n".join(timing.lines())
+
+
 #: Each vendor credential as an option: keyword of cp.vendor(...), the vendors, the env variable.
 CREDENTIALS = (
     ("app_id", "veesing-*", "VEESING_APP_ID"),
@@ -340,11 +375,14 @@ def _plan(
 @main.command()
 @_message_options
 @click.option("--campaign", help="Campaign name: numbers already in it are skipped.")
+@_timing_options
 def plan(
     contacts, vendor, content, template_id, variables, send_at, batch_size, link, link_base,
-    link_per, column, db, campaign,
+    link_per, column, db, campaign, window, rate, calls_per_second, expires_in, expires_at,
 ):  # fmt: skip
-    """Plan the vendor calls for a contact list, and say who is skipped and why."""
+    """Plan the vendor calls for a contact list, and say who is skipped and why, and when the
+    send would run: its window, how long it takes at --rate, when it would finish if started
+    now, and its expiry (with a warning when the expiry comes first)."""
     shown: set[str] = set()
     with echo_warnings(shown):
         result = _plan(
@@ -353,6 +391,7 @@ def plan(
         )  # fmt: skip
         shown.update(result.warnings)  # the summary lists them
     click.echo(summarize_plan(result))
+    click.echo(_timing(result, window, rate, calls_per_second, expires_in, expires_at))
 
 
 @main.command()
@@ -360,7 +399,12 @@ def plan(
 @click.option("--campaign", required=True, help="Campaign name (sending again resumes it).")
 @click.option("--base-url", help="Vendor address, e.g. the simulator's http://127.0.0.1:8000.")
 @click.option("--concurrency", default=4, show_default=True, help="Calls in flight (1-phone).")
-@click.option("--rate", type=float, help="At most this many calls per second.")
+@_timing_options
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Outside the window, stop (the rest stay planned for the next run).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the batches; record and send nothing.")
 @click.option("--resend-unknown", is_flag=True, help="Also resend batches of unknown outcome.")
 @click.option("--resend-rejected", is_flag=True, help="Also resend batches the vendor refused.")
@@ -381,7 +425,12 @@ def send(
     campaign,
     base_url,
     concurrency,
+    window,
     rate,
+    calls_per_second,
+    expires_in,
+    expires_at,
+    no_wait,
     dry_run,
     resend_unknown,
     resend_rejected,
@@ -411,13 +460,20 @@ def send(
         )  # fmt: skip
         shown.update(planned.warnings)  # the summary lists them
         click.echo(summarize_plan(planned))
+        click.echo(_timing(planned, window, rate, calls_per_second, expires_in, expires_at,
+                           wait=not no_wait))  # fmt: skip
         batches = send_plan(
             planned,
             client,
             db=db,
             campaign=campaign,
             concurrency=concurrency,
+            window=_window_arg(window),
+            wait=not no_wait,
             rate=rate,
+            calls_per_second=calls_per_second,
+            expires_in=expires_in,
+            expires_at=expires_at,
             dry_run=dry_run,
             resend_unknown=resend_unknown,
             resend_rejected=resend_rejected,
@@ -428,6 +484,12 @@ def send(
     click.echo(f"{campaign}: {len(batches)} batches")
     for state, row in by_state.iterrows():
         click.echo(f"  {state:<10} {row['count']:>6} batches {row['sum']:>10,} numbers")
+    if "expired" in by_state.index:
+        count, numbers = by_state.loc["expired", "count"], by_state.loc["expired", "sum"]
+        click.echo(f"expired: {numbers:,} numbers in {count:,} batches, never sent (the "
+                   "campaign's expiry passed before they were submitted)")  # fmt: skip
+    if batches.attrs.get("stopped"):
+        click.echo(f"{campaign}: {batches.attrs['stopped']}")
     if not dry_run:
         _fail_unless_sent(batches)
 
@@ -470,6 +532,8 @@ def _this_run(batches, before, *, resend: bool) -> str:
     sent = batches[batches["attempts"] > previous]
     if len(sent):
         return f"this run: submitted {len(sent):,} batch(es), {int(sent['size'].sum()):,} numbers"
+    if batches.attrs.get("stopped"):  # the window or the expiry held it back: said below
+        return "this run: submitted nothing"
     hint = (
         "" if resend else " (a batch with an unknown outcome is re-sent only with --resend-unknown)"
     )

@@ -3,17 +3,22 @@
 China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact and
 needs no time-zone database on the user's machine.
 
-"Now" comes from :func:`current`, looked up at each call, so a test fixes the clock for
-everything campaign does by replacing it::
+"Now" comes from :func:`current`, and every wait (a send window, pacing) goes through
+:func:`sleep`, both looked up at each call, so a test fixes the clock for everything campaign
+does by replacing them, and a fake clock whose ``sleep`` moves its ``current`` on makes a
+six-hour wait take no time::
 
     monkeypatch.setattr(campaign.clock, "current", lambda: fixed_shanghai_datetime)
+    monkeypatch.setattr(campaign.clock, "sleep", fake.sleep)  # advances fake.current
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
-__all__ = ["SHANGHAI", "current", "duration", "now", "to_shanghai"]
+__all__ = ["SHANGHAI", "current", "duration", "now", "sleep", "to_shanghai"]
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
@@ -25,6 +30,24 @@ def current() -> dt.datetime:
     datetime.timedelta(seconds=28800)
     """
     return dt.datetime.now(SHANGHAI)
+
+
+def sleep(seconds: float, stop: threading.Event | None = None) -> bool:
+    """Wait ``seconds`` (real time), or less when ``stop`` is set meanwhile; True if it was.
+
+    Every wait of :func:`campaign.send` goes through here (see the module's docstring to
+    replace it in tests); a caller that waits long re-reads :func:`current` afterwards, as a
+    sleeping laptop may wake late.
+
+    >>> sleep(0.01)
+    False
+    """
+    if seconds <= 0:
+        return bool(stop is not None and stop.is_set())
+    if stop is None:
+        time.sleep(seconds)
+        return False
+    return stop.wait(seconds)
 
 
 def now() -> str:

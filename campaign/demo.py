@@ -125,7 +125,9 @@ def run_demo(
                 f"{name}: {plan.numbers:,} numbers in {len(plan.batches):,} calls (veesing-sms), "
                 f"{len(plan.held_out):,} held out"
             )
-            send(plan, sms, db=db, campaign=name, progress=progress)
+            # the simulator's numbers are nobody's phones: no quiet hours (window=False); a
+            # real marketing send keeps the vendor's default window, 08:00-21:00 Shanghai
+            send(plan, sms, db=db, campaign=name, progress=progress, window=False)
 
         pulled = vendor("jzyyun-sms", username="demo", password="demo-pw", base_url=sim.url)
         name, content = VIP
@@ -135,7 +137,7 @@ def run_demo(
             f"{name}: {plan.numbers:,} diamond members in {len(plan.batches):,} calls "
             "(jzyyun-sms), each with a link of its own"
         )
-        send(plan, pulled, db=db, campaign=name, progress=progress)
+        send(plan, pulled, db=db, campaign=name, progress=progress, window=False)
 
         voice = vendor("veesing-voice", app_id="demo", app_key="demo-key", base_url=sim.url)
         name, template, variables = VOICE

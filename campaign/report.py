@@ -206,6 +206,8 @@ def report(
     if summary["held_out"]:
         headline.append(("held out", f"{int(summary['held_out']):,}",
                          "never sent: the group the outcomes are compared with"))  # fmt: skip
+    if summary["expired"]:
+        headline.append(("expired", f"{int(summary['expired_numbers']):,}", _expired_note(summary)))
     if total is not None and no_delivery:
         headline.append(("delivery", "–", "this vendor reports no delivery data"))
     elif total is not None:
@@ -685,6 +687,13 @@ def _empty_note(store, campaign: str) -> list[str]:
             f"it said: {said}. Fix what it names (balance, signature, template, content), then "
             f"send again with resend_rejected=True ({command} --resend-rejected)."
         )
+    if "expired" in states:
+        batches, numbers = states["expired"]
+        notes.append(
+            f"{_count(numbers, 'number')} in {_count(batches, 'batch')} expired: the campaign's "
+            "expiry passed before they were submitted, and they are never sent (a send of the "
+            "same message later is a new campaign)."
+        )
     if "unknown" in states:
         batches, numbers = states["unknown"]
         notes.append(
@@ -695,6 +704,15 @@ def _empty_note(store, campaign: str) -> list[str]:
             f"({command} --resend-unknown)."
         )
     return notes
+
+
+def _expired_note(summary: dict) -> str:
+    """The headline's words for numbers that expired unsent."""
+    batches = int(summary["expired"])
+    return (
+        f"numbers in {_count(batches, 'batch')}, never sent: the campaign expired before "
+        "they were submitted"
+    )
 
 
 def _count(n: int, noun: str) -> str:

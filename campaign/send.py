@@ -12,6 +12,12 @@ to the store before the next happens:
 Calling :func:`send` again for the same campaign resumes: it sends only the batches never
 submitted, plus numbers of the plan not yet in the campaign.
 
+When calls go out is :mod:`campaign.timing`'s: a send window (Asia/Shanghai; the vendor's
+default, marketing SMS 08:00-21:00) that ``send`` waits for or, with ``wait=False``, stops at;
+a pace (``rate=`` numbers a minute, ``calls_per_second=``); and an expiry after which the
+batches still ``planned`` become ``expired`` and are never sent, by this run or any later one.
+Every wait goes through :func:`campaign.clock.sleep`.
+
 Around each run that submits a batch, the vendor account's balance before and after and the
 messages (or calls) the run got accepted are recorded in the store's ``balances`` table, so
 that :func:`~campaign.cost_stats` can set the vendor's own count beside the expected one.
@@ -20,10 +26,11 @@ that :func:`~campaign.cost_stats` can set the vendor's own count beside the expe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 import logging
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -55,6 +62,7 @@ from campaign.errors import (
 )
 from campaign.store import DbLike, Store, batches, connect
 from campaign.store import links as store_links
+from campaign.timing import SendControls, check_expiry, finish_time
 from campaign.vendors import SendResult, VendorClient
 
 __all__ = ["SEND_COLUMNS", "campaign_batches", "send"]
@@ -73,6 +81,11 @@ def send(
     campaign: str,
     concurrency: int = 4,
     rate: float | None = None,
+    calls_per_second: float | None = None,
+    window: tuple[str, str] | str | bool | None = None,
+    wait: bool = True,
+    expires_at: dt.datetime | str | None = None,
+    expires_in: str | dt.timedelta | None = None,
     dry_run: bool = False,
     resend_unknown: bool = False,
     resend_rejected: bool = False,
@@ -98,7 +111,31 @@ def send(
         Calls in flight at once for single-phone vendors (voice, verify code); group sends
         go one call at a time.
     rate
-        At most this many calls per second (default: as fast as the vendor answers).
+        At most this many numbers a minute (``rate=6000``): after a call of N numbers (a
+        group call counts every number in it) the next starts N / rate minutes later at the
+        soonest. The progress bar shows the expected finish. Default: as fast as the vendor
+        answers. (It used to mean calls per second: that is ``calls_per_second`` now.)
+    calls_per_second
+        At most this many calls a second; with ``rate`` both hold.
+    window
+        The hours of the day, Asia/Shanghai, calls are submitted in: ``("08:00", "21:00")``
+        or ``"08:00-21:00"``; an end before the start runs overnight (``("21:00",
+        "08:00")``). ``None`` (the default): the plan's ``limits.send_window`` (marketing SMS,
+        veesing-sms and jzyyun-sms: 08:00-21:00; verify codes, notices and voice: none).
+        ``False``: any hour. A scheduled plan (``send_at``) is checked against the window at
+        its ``send_at`` instead, and refused when outside it.
+    wait
+        Outside the window, wait until it opens (the progress bar says until when, in
+        Shanghai time), and at its end wait for the next day's. ``False``: stop there
+        instead, leaving the rest planned for the next run (a warning says so, and
+        ``result.attrs["stopped"]`` and ``["resume_at"]``).
+    expires_at, expires_in
+        When the campaign's unsent batches expire: a time (text is Shanghai time, e.g.
+        ``"2026-11-11 23:00"``; a naive datetime is this machine's local time) or a span from
+        now (``"6h"``, ``"30min"``, a timedelta). Batches not submitted by then become
+        ``expired`` and are never sent by any later run (resume included); ``expired`` rows
+        of the result count them. Recorded with the campaign on its first run: a later run
+        can bring the expiry forward, never push it back.
     dry_run
         Return the batches that would be sent; record and send nothing.
     resend_unknown, resend_rejected
@@ -122,7 +159,11 @@ def send(
     DataFrame
         Every batch of the campaign (not only this call's): campaign, batch, size, state,
         task_id, accepted (numbers the vendor took), code and message (the vendor's own),
-        submitted_at, finished_at (ISO-8601, Asia/Shanghai) and attempts.
+        submitted_at, finished_at (ISO-8601, Asia/Shanghai) and attempts. ``attrs``:
+        ``stopped`` says why this run stopped with batches still planned (outside the window
+        with ``wait=False``, or the rest due after the expiry; None when it went through),
+        ``resume_at`` when a run could send the rest (a datetime, or None) and
+        ``expires_at`` the campaign's expiry (a datetime, or None).
 
     Raises
     ------
@@ -132,6 +173,11 @@ def send(
         records nothing.
     VendorUnreachable
         The vendor could not be reached; the batches not sent stay planned.
+    InputError
+        A wrong argument, named with what to pass: a window that is not two times of day,
+        a rate or calls_per_second not above 0, an expiry already past (unless the campaign
+        already expired at it: then its batches are marked expired and nothing is sent), a
+        scheduled ``send_at`` outside the window.
 
     Examples
     --------
@@ -143,9 +189,16 @@ def send(
     state
     accepted    40
     Name: size, dtype: int64
+    >>> cp.send(plan, client, db="campaign.db", campaign="d11", window=("08:00", "21:00"),
+    ...         rate=6000, expires_in="6h")  # doctest: +SKIP
     """
-    _check_arguments(plan, client, campaign, concurrency, rate)
+    _check_arguments(plan, client, campaign, concurrency)
+    controls = SendControls.read(plan.limits, window=window, wait=wait, rate=rate,
+                                 calls_per_second=calls_per_second, expires_at=expires_at,
+                                 expires_in=expires_in)  # fmt: skip
+    _check_scheduled(plan, controls)
     if dry_run:
+        controls.check_expiry()
         frame = plan.batches.drop(columns=["phones"]).assign(
             campaign=campaign, state="planned", attempts=0
         )
@@ -153,18 +206,25 @@ def send(
 
     store = connect(db)
     states = ["planned"] + ["unknown"] * resend_unknown + ["rejected"] * resend_rejected
+    stopped: tuple[str | None, dt.datetime | None] = (None, None)
     with store.send_lock(campaign):
         with store.transaction():  # the reads in _record belong to the same transaction
             recorded = _record(store, plan, campaign)
+            expiry = _campaign_expiry(store, campaign, controls.expires_at)
+        controls = dataclasses.replace(controls, expires_at=expiry)
         _mark_interrupted(store, campaign)
+        expired = _expire_if_due(store, campaign, expiry)
+        if expired:
+            stopped = (expired, None)
         _drop_opted_out(store, campaign, states, recorded)
-        todo = batches.pending(store, campaign, states, known=recorded)
+        todo = [] if expired else batches.pending(store, campaign, states, known=recorded)
         if todo:
-            _run_with_balance(
-                store, plan, client, campaign, todo, states, concurrency, rate, progress,
+            stopped = _run_with_balance(
+                store, plan, client, campaign, todo, states, concurrency, controls, progress,
                 balance=balance,
             )  # fmt: skip
     result = batches.batches_frame(store, campaign)
+    result.attrs.update(stopped=stopped[0], resume_at=stopped[1], expires_at=expiry)
     unknown = result[result["state"] == "unknown"]
     if len(unknown) and not resend_unknown:
         log.warning(
@@ -201,7 +261,7 @@ def campaign_batches(db: DbLike, campaign: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- recording
 
 
-def _check_arguments(plan, client, campaign, concurrency, rate) -> None:
+def _check_arguments(plan, client, campaign, concurrency) -> None:
     if not isinstance(plan, Plan):
         raise InputError(f"send needs a Plan from cp.plan_batches, not {type(plan).__name__}")
     if not isinstance(client, VendorClient):
@@ -222,8 +282,66 @@ def _check_arguments(plan, client, campaign, concurrency, rate) -> None:
         raise InputError("campaign must be a non-empty name, e.g. campaign='double11'")
     if not isinstance(concurrency, int) or concurrency < 1:
         raise InputError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
-    if rate is not None and not rate > 0:
-        raise InputError(f"rate must be calls per second > 0, not {rate!r}")
+
+
+def _check_scheduled(plan: Plan, controls: SendControls) -> None:
+    """A scheduled plan goes out at its ``send_at``: that is what the window must allow."""
+    window = controls.window
+    if plan.send_at is not None and window is not None and not window.is_open(plan.send_at):
+        raise InputError(
+            f"the plan is scheduled for {plan.send_at:%Y-%m-%d %H:%M:%S} Asia/Shanghai, outside "
+            f"the send window {window} ({controls.window_source}): plan with a send_at inside "
+            "it, or pass window=False to send outside it"
+        )
+
+
+# --------------------------------------------------------------------------- expiry
+
+
+def _campaign_expiry(store: Store, campaign: str, given: dt.datetime | None) -> dt.datetime | None:
+    """The campaign's expiry (inside the caller's transaction): the one recorded, or
+    ``given`` when there is none or ``given`` is earlier (an expiry is brought forward,
+    never pushed back: re-running ``expires_in="6h"`` the next morning must not revive a
+    campaign). An expiry given in the past is an InputError, unless the campaign already
+    expired then."""
+    text = batches.campaign_expiry(store, campaign)
+    recorded = clock.to_shanghai(dt.datetime.fromisoformat(text)) if text else None
+    if given is None:
+        return recorded
+    if recorded is not None and given >= recorded:
+        if given > recorded:
+            log.warning(
+                "%s: expires at %s, as recorded; the later expiry %s is ignored (an expiry "
+                "can be brought forward, never pushed back: send as a new campaign instead)",
+                campaign, _at(recorded), _at(given),
+            )  # fmt: skip
+        return recorded
+    check_expiry(given)
+    batches.set_expiry(store, campaign, given.isoformat(timespec="seconds"))
+    if recorded is not None:
+        log.info("%s: expiry brought forward from %s to %s", campaign, _at(recorded), _at(given))
+    return given
+
+
+def _expire_if_due(store: Store, campaign: str, expiry: dt.datetime | None) -> str | None:
+    """When the expiry has passed: the batches still planned become expired (said in a
+    warning) and nothing is sent, re-sends included. Returns what happened, or None."""
+    if expiry is None or clock.current() < expiry:
+        return None
+    note = _expire_rest(store, campaign, expiry)
+    log.warning("%s: %s", campaign, note)
+    return note
+
+
+def _expire_rest(store: Store, campaign: str, expiry: dt.datetime) -> str:
+    """The expiry has passed: the batches still planned become expired. Returns it in
+    words."""
+    with store.transaction():
+        gone = batches.expire(store, campaign, expires_at=expiry.isoformat(timespec="seconds"))
+    return (
+        f"expired at {_at(expiry)}: {len(gone):,} batch(es), {sum(n for _, n in gone):,} numbers "
+        "not submitted before it are never sent"
+    )
 
 
 def _record(store: Store, plan: Plan, campaign: str) -> dict[int, list[str]]:
@@ -433,20 +551,20 @@ def _drop_opted_out(
 # --------------------------------------------------------------------------- balances
 
 
-def _run_with_balance(store, plan, client, campaign, todo, states, *run, balance) -> None:
+def _run_with_balance(store, plan, client, campaign, todo, states, *run, balance):
     """:func:`_run`, with the vendor's balance read before and after when ``balance``; the
     run is recorded (:func:`_record_balance`) whenever a call reached the vendor, even when
     the run then stopped on an error (what was accepted was drawn from the balance), but not
-    after a second Ctrl-C (stop at once: no further vendor call)."""
+    after a second Ctrl-C (stop at once: no further vendor call). Returns what :func:`_run`
+    does."""
     if not balance:
-        _run(store, plan, client, campaign, todo, states, *run)
-        return
+        return _run(store, plan, client, campaign, todo, states, *run)
     started_at = clock.now()
     before = _read_balance(client, campaign, "before")
     tally = _Tally(client)
     interrupted = False
     try:
-        _run(store, plan, tally, campaign, todo, states, *run)
+        return _run(store, plan, tally, campaign, todo, states, *run)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -536,13 +654,22 @@ class _Tally:
 # --------------------------------------------------------------------------- sending
 
 
-def _run(store, plan, client, campaign, todo, states, concurrency, rate, progress) -> None:
+def _run(store, plan, client, campaign, todo, states, concurrency, controls, progress):
     """Send the batches ``todo``: each claimed (committed) before its call, each answer's
     state committed before the next claim. The answers of one round and the claims of the
     next go in one transaction: one commit per call instead of two (on PostgreSQL each
-    commit waits for a WAL flush)."""
+    commit waits for a WAL flush).
+
+    Before each claim the :class:`_Gate` says whether the call may go now (the pace, the
+    window, the expiry), must wait (done here with nothing in flight, through
+    :func:`campaign.clock.sleep`; with calls in flight, by waiting for their answers at most
+    that long), or must not go at all. Returns (why the run stopped early, when a later run
+    could go on), or (None, None)."""
     workers = concurrency if plan.limits.single_phone_only else 1
-    pacer = _Pacer(rate)
+    pacer = _Pacer(controls)
+    gate = _Gate(controls, pacer, scheduled=plan.send_at is not None)
+    halted: tuple[str | None, dt.datetime | None] = (None, None)
+    expire_now = False
     stop = threading.Event()
     unreachable: VendorUnreachable | None = None
     failure: BaseException | None = None
@@ -604,26 +731,48 @@ def _run(store, plan, client, campaign, todo, states, concurrency, rate, progres
             inflight: dict[Future, tuple[int, list[str]]] = {}
             queue = iter(todo)
             upcoming = next(queue, None)
+            taken = 0  # items of todo claimed so far
+            _show_finish(bar, todo, controls, plan)
             while True:
                 starting: list[tuple[int, list[str]]] = []
+                hold: dt.datetime | None = None  # the next claim waits until then
                 while upcoming is not None and len(inflight) + len(starting) < workers:
-                    if stop.is_set() or (starting and pacer.interval):
+                    if stop.is_set() or halted[0] or (starting and controls.paced):
                         break  # paced: one claim a round, the next when its time comes
-                    pacer.wait(stop)
-                    if stop.is_set():
+                    step, until, why = gate.check(clock.current())
+                    if step == "expired":
+                        expire_now = True
                         break
+                    if step == "halt":
+                        halted = (why, until)
+                        break
+                    if step == "wait":
+                        if inflight or starting:  # their answers first, then wait
+                            hold = until
+                            break
+                        _sleep_until(until, stop, bar, campaign, why)
+                        if why:  # a window wait: the finish moved
+                            _show_finish(bar, todo[taken:], controls, plan)
+                        continue
                     starting.append(upcoming)
+                    pacer.started(clock.current(), len(upcoming[1]))
+                    taken += 1
                     upcoming = next(queue, None)
                 if marks or starting:
                     for item in commit(starting):
                         inflight[pool.submit(submit, *item)] = item
+                if expire_now:
+                    halted = (_expire_rest(store, campaign, controls.expires_at), None)
+                    expire_now = False
                 if not inflight:
-                    if upcoming is None or stop.is_set():
+                    if upcoming is None or stop.is_set() or halted[0]:
                         break
                     continue
-                timeout = None  # room for another paced call: wake up when it is due
-                if pacer.interval and upcoming is not None and len(inflight) < workers:
-                    timeout = max(pacer.next - time.monotonic(), 0.0)
+                timeout = None  # room for another call: wake up when it is due
+                if upcoming is not None and not halted[0] and len(inflight) < workers:
+                    due = hold or (pacer.next if controls.paced else None)
+                    if due is not None:
+                        timeout = max((due - clock.current()).total_seconds(), 0.0)
                 done, _ = wait(inflight, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
                     batch, phones = inflight.pop(future)
@@ -665,6 +814,9 @@ def _run(store, plan, client, campaign, todo, states, concurrency, rate, progres
         ) from unreachable
     if stop.is_set():
         log.warning("%s: stopped by Ctrl-C between calls; run send again to resume", campaign)
+    elif halted[0]:
+        log.warning("%s: %s", campaign, halted[0])
+    return halted
 
 
 def _contents(store: Store, plan: Plan, campaign: str, todo: list[tuple[int, list[str]]]):
@@ -727,19 +879,90 @@ def _contents(store: Store, plan: Plan, campaign: str, todo: list[tuple[int, lis
 
 
 class _Pacer:
-    """Spaces calls so that at most ``rate`` start per second."""
+    """Spaces calls: after a call of N numbers the next starts no sooner than N / rate
+    minutes (``rate``: numbers a minute) and 1 / calls_per_second seconds later. Times are
+    :func:`campaign.clock.current`'s, so a test's fake clock paces too."""
 
-    def __init__(self, rate: float | None):
-        self.interval = 1.0 / rate if rate else 0.0
-        self.next = time.monotonic()
+    def __init__(self, controls: SendControls):
+        self.controls = controls
+        self.next = clock.current()
 
-    def wait(self, stop: threading.Event) -> None:
-        if not self.interval:
-            return
-        delay = self.next - time.monotonic()
-        if delay > 0:
-            stop.wait(delay)
-        self.next = max(self.next, time.monotonic()) + self.interval
+    def started(self, now: dt.datetime, numbers: int) -> None:
+        """A call of ``numbers`` numbers starts ``now``: when the next may."""
+        if self.controls.paced:
+            gap = float(self.controls.spacing(np.array([numbers]))[0])
+            self.next = max(self.next, now) + dt.timedelta(seconds=gap)
+
+
+class _Gate:
+    """Whether the next call may go now: the pace, the window (for a scheduled plan its
+    ``send_at`` was checked instead) and the expiry. :meth:`check` answers one of
+
+    - ``("go", None, None)``;
+    - ``("wait", until, why)``: not before ``until`` (``why`` None for the pace, else what
+      the progress bar says while waiting for the window, or for the expiry when the next
+      chance comes after it: then the rest expire, counted in this run's result);
+    - ``("halt", resume_at, why)``: not in this run (``wait=False``): outside the window
+      (``resume_at`` when it opens), or the next chance comes after the expiry
+      (``resume_at`` None);
+    - ``("expired", None, None)``: the expiry has passed: the rest expire."""
+
+    def __init__(self, controls: SendControls, pacer: _Pacer, *, scheduled: bool):
+        self.controls, self.pacer = controls, pacer
+        self.window = None if scheduled else controls.window
+
+    def check(self, now: dt.datetime) -> tuple[str, dt.datetime | None, str | None]:
+        expiry, window = self.controls.expires_at, self.window
+        if expiry is not None and now >= expiry:
+            return "expired", None, None
+        due = max(now, self.pacer.next) if self.controls.paced else now
+        opens = window.opens_at(due) if window is not None else due
+        if expiry is not None and opens >= expiry:  # the rest can only expire
+            why = "the window opens" if opens > due else "the next call is due"
+            if self.controls.wait:
+                return "wait", expiry, f"{why} at {_at(opens)}: waiting for the expiry"
+            text = (f"stopped: {why} at {_at(opens)}, after the campaign expires at "
+                    f"{_at(expiry)}; the batches still planned expire unsent then")  # fmt: skip
+            return "halt", None, text
+        if opens <= now:
+            return "go", None, None
+        if opens == due:
+            return "wait", due, None
+        if not self.controls.wait:
+            text = (f"stopped outside the send window {window} (Asia/Shanghai), wait=False: "
+                    "the batches still planned are left for the next run; run send again from "
+                    f"{_at(opens)} to resume")  # fmt: skip
+            return "halt", opens, text
+        return "wait", opens, f"outside the window {window}: waiting until {_at(opens)}"
+
+
+#: The longest single sleep: a long wait re-reads the clock this often (a laptop that slept
+#: wakes to the right time, and Ctrl-C is never far away).
+_NAP = 60.0
+
+
+def _sleep_until(moment: dt.datetime, stop: threading.Event, bar, campaign: str, why) -> None:
+    """Wait until ``moment`` through :func:`campaign.clock.sleep` (``stop`` ends it early);
+    a window wait is logged and shown in the progress bar's description."""
+    if why:
+        log.info("%s: %s", campaign, why)
+        bar.set_description(f"{campaign} ({why})", refresh=True)
+    while not stop.is_set():
+        left = (moment - clock.current()).total_seconds()
+        if left <= 0:
+            break
+        clock.sleep(min(left, _NAP), stop)
+    if why:
+        bar.set_description(campaign, refresh=True)
+
+
+def _show_finish(bar, todo, controls: SendControls, plan: Plan) -> None:
+    """The expected finish (paced sends) in the progress bar, in Shanghai time."""
+    sizes = [len(phones) for _, phones in todo]
+    window = controls if plan.send_at is None else dataclasses.replace(controls, window=None)
+    finish = finish_time(sizes, start=clock.current(), controls=window)
+    if finish is not None:
+        bar.set_postfix_str(f"finish ≈ {_at(finish)}", refresh=True)
 
 
 @contextlib.contextmanager

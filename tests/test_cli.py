@@ -337,9 +337,11 @@ def test_an_unreachable_vendor_is_one_plain_line_per_retry(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "VEESING_APP_ID": "app", "VEESING_APP_KEY": "k3y-secret"}
+    # --window none: any hour (a child process keeps the vendor's 08:00-21:00)
     args = [sys.executable, "-m", "campaign.cli", "send", str(DATA / "contacts.csv"),
             "--vendor", "veesing-sms", "--content", SMS, "--campaign", "d11",
-            "--db", str(tmp_path / "c.db"), "--base-url", f"http://127.0.0.1:{port}"]  # fmt: skip
+            "--db", str(tmp_path / "c.db"), "--base-url", f"http://127.0.0.1:{port}",
+            "--window", "none"]  # fmt: skip
     result = subprocess.run(args, capture_output=True, text=True, encoding="utf-8", env=env,
                             check=False)  # fmt: skip
     assert result.returncode == 1

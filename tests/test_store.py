@@ -213,6 +213,28 @@ def test_statement_splitting_keeps_triggers_whole():
     assert all(t.endswith("END") for t in triggers)
 
 
+def test_a_version_7_file_is_migrated_to_record_campaign_expiries(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    for where in (store, store.schema):
+        monkeypatch.setattr(where, "MIGRATIONS", store.schema.MIGRATIONS[:7])
+        monkeypatch.setattr(where, "SCHEMA_VERSION", 7)
+    old = store.open_db(path)
+    with old.conn as c:
+        c.execute(
+            "INSERT INTO campaigns (name, vendor, channel, created_at) VALUES ('c','v','sms','t')"
+        )
+        with pytest.raises(sqlite3.OperationalError, match="expires_at"):
+            c.execute("SELECT expires_at FROM campaigns")
+    old.close()
+    monkeypatch.undo()
+    db = store.open_db(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 8
+    assert db.execute("SELECT name, expires_at FROM campaigns").fetchall() == [("c", None)]
+    with db.conn as c:
+        c.execute("UPDATE campaigns SET expires_at = '2026-11-11T23:00:00+08:00'")
+    assert db.execute("SELECT expires_at FROM campaigns").fetchone()[0].startswith("2026-11-11")
+
+
 def test_a_version_1_file_is_migrated(tmp_path, monkeypatch):
     path = tmp_path / "old.db"
     for where in (store, store.schema):

@@ -1,7 +1,8 @@
 """Campaigns, their recipients and batches: the batch state machine as named transitions.
 
-A batch moves ``planned -> submitting -> accepted | rejected | unknown``; a ``held_out``
-batch (the numbers of a holdout) never moves:
+A batch moves ``planned -> submitting -> accepted | rejected | unknown``, or
+``planned -> expired`` when the campaign's expiry passes first; a ``held_out`` batch (the
+numbers of a holdout) never moves, and an ``expired`` one never moves again:
 
 =====================  ==========================================================================
 transition             what it does
@@ -17,6 +18,8 @@ transition             what it does
 :func:`restore`        the request certainly never left: back to what it was, with the reason
 :func:`mark_interrupted`  batches a crash left ``submitting`` become ``unknown``
 :func:`drop_opted_out` numbers that opted out since they were recorded leave unsent batches
+:func:`set_expiry`     the campaign's unsent batches expire at this time (``campaigns.expires_at``)
+:func:`expire`         ``planned`` -> ``expired``: the expiry passed before they were submitted
 =====================  ==========================================================================
 
 Every transition runs inside the caller's transaction (``with store.transaction():``), so a
@@ -42,12 +45,14 @@ __all__ = [
     "Text",
     "batch_texts",
     "batches_frame",
+    "campaign_expiry",
     "campaign_names",
     "campaign_row",
     "chunk_groups",
     "claim",
     "count_in_state",
     "drop_opted_out",
+    "expire",
     "mark_accepted",
     "mark_interrupted",
     "mark_rejected",
@@ -57,6 +62,7 @@ __all__ = [
     "record_plan",
     "recorded_phones",
     "restore",
+    "set_expiry",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,6 +107,16 @@ def record_campaign(
         " send_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [campaign, vendor, channel, content, template_id, variables, send_at, now()],
     )
+
+
+def campaign_expiry(store: Store, campaign: str) -> str | None:
+    """When the campaign's unsent batches expire (ISO-8601, Asia/Shanghai), or None."""
+    return store.scalar("SELECT expires_at FROM campaigns WHERE name = ?", [campaign])
+
+
+def set_expiry(store: Store, campaign: str, expires_at: str) -> None:
+    """The campaign's unsent batches expire at ``expires_at`` (ISO-8601, Asia/Shanghai)."""
+    store.execute("UPDATE campaigns SET expires_at = ? WHERE name = ?", [expires_at, campaign])
 
 
 def recorded_phones(store: Store, campaign: str) -> set[str]:
@@ -346,6 +362,8 @@ def claim(store: Store, campaign: str, batch: int, states: Sequence[str]) -> Cla
     someone else moved it (it must not be sent twice). A holdout is never claimed."""
     if "held_out" in states:
         raise ValueError("a held_out batch is never sent: it is the holdout")
+    if "expired" in states:
+        raise ValueError("an expired batch is never sent: its campaign's expiry passed")
     before = store.one(
         "SELECT state, submitted_at, attempts, message FROM batches"
         " WHERE campaign = ? AND batch = ?",
@@ -426,6 +444,23 @@ def mark_interrupted(store: Store, campaign: str) -> int:
         " state = 'submitting'",
         [now(), campaign],
     ).rowcount
+
+
+def expire(store: Store, campaign: str, *, expires_at: str) -> list[tuple[int, int]]:
+    """planned -> expired: the campaign's expiry (``expires_at``) passed before these batches
+    were submitted; they are never sent. Returns the (batch, size) of each batch expired."""
+    gone = store.rows(
+        "SELECT batch, size FROM batches WHERE campaign = ? AND state = 'planned' ORDER BY batch",
+        [campaign],
+    )
+    if gone:
+        store.execute(
+            "UPDATE batches SET state = 'expired', finished_at = ?, message = ? WHERE"
+            " campaign = ? AND state = 'planned'",
+            [now(), f"expired at {expires_at}: not submitted before the campaign's expiry",
+             campaign],
+        )  # fmt: skip
+    return [(int(batch), int(size)) for batch, size in gone]
 
 
 def drop_opted_out(store: Store, campaign: str, states: Sequence[str]) -> list[tuple[int, str]]:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 #: stands for the engine's row number (SQLite's rowid, PostgreSQL's id).
 TABLES: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("campaigns", ("name", "vendor", "channel", "content", "template_id", "variables",
-                   "send_at", "created_at")),
+                   "send_at", "created_at", "expires_at")),
     ("batches", (None, "campaign", "batch", "vendor", "size", "segments", "messages", "state",
                  "task_id", "accepted", "code", "message", "submitted_at", "finished_at",
                  "attempts", "content", "variables")),

@@ -16,6 +16,7 @@ from campaign.store.schema import (
     BATCH_STATES,
     BATCH_TEXTS_DDL,
     CONVERSIONS_DDL,
+    EXPIRY_DDL,
     LINKS_DDL,
     PRICES_DDL,
 )
@@ -245,5 +246,7 @@ _V6 = LINKS_DDL.replace(
 
 # 7: batches.content and batches.variables, each batch's own text (personalised content)
 _V7_BATCH_TEXTS = BATCH_TEXTS_DDL
+# 8: campaigns.expires_at (send's expiry)
+_V8_EXPIRY = EXPIRY_DDL
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7_BATCH_TEXTS]
+MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7_BATCH_TEXTS, _V8_EXPIRY]

@@ -71,18 +71,21 @@ def campaign_info(store: Store, campaign: str) -> dict[str, Any]:
 
 def batch_summary(store: Store, campaign: str) -> dict[str, Any]:
     """first and last submitted_at, batches, accepted / rejected / unknown batches, the
-    numbers the vendor said it accepted (``vendor_accepted``) and those held out."""
+    numbers the vendor said it accepted (``vendor_accepted``), those held out, and the
+    batches and numbers that expired unsent (``expired``, ``expired_numbers``)."""
     row = store.one(
         "SELECT MIN(submitted_at), MAX(submitted_at), COUNT(*),"
         " SUM(CASE WHEN state = 'accepted' THEN 1 ELSE 0 END),"
         " SUM(CASE WHEN state = 'rejected' THEN 1 ELSE 0 END),"
         " SUM(CASE WHEN state = 'unknown' THEN 1 ELSE 0 END),"
-        " SUM(accepted), SUM(CASE WHEN state = 'held_out' THEN size ELSE 0 END)"
+        " SUM(accepted), SUM(CASE WHEN state = 'held_out' THEN size ELSE 0 END),"
+        " SUM(CASE WHEN state = 'expired' THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN state = 'expired' THEN size ELSE 0 END)"
         " FROM batches WHERE campaign = ?",
         [campaign],
     )
     names = ("first", "last", "batches", "accepted", "rejected", "unknown", "vendor_accepted",
-             "held_out")  # fmt: skip
+             "held_out", "expired", "expired_numbers")  # fmt: skip
     return dict(zip(names, row, strict=True))
 
 

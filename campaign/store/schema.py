@@ -5,7 +5,8 @@ Tables (DESIGN.md, "Data model"); times are ISO-8601 text in Asia/Shanghai, the 
 ==============  ==================  ==========================================================
 table           one row per         key
 ==============  ==================  ==========================================================
-campaigns       campaign            name
+campaigns       campaign            name; its message, send_at and ``expires_at`` (when its
+                                    unsent batches expire, or NULL)
 batches         vendor call         (campaign, batch); state planned / submitting / accepted /
                                     rejected / unknown / expired, or held_out: the numbers
                                     of a holdout, never sent; ``content`` / ``variables``
@@ -415,10 +416,19 @@ def _migrate_7_batch_texts(conn: Any) -> None:
         conn.execute(statement)
 
 
+# A campaign's expiry (send(expires_at= / expires_in=)): batches not submitted by then become
+# expired, whichever later run finds them. The same DDL on PostgreSQL.
+EXPIRY_DDL = "ALTER TABLE campaigns ADD COLUMN expires_at TEXT"
+
+
+def _migrate_8_expiry(conn: Any) -> None:
+    conn.execute(EXPIRY_DDL)
+
+
 #: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5, _migrate_6,
-    _migrate_7_batch_texts,
+    _migrate_7_batch_texts, _migrate_8_expiry,
 ]  # fmt: skip
 #: The migrations that replace a table others refer to: they run with foreign keys off (a
 #: PRAGMA that only takes effect outside a transaction) and check every reference after.

@@ -25,6 +25,7 @@ from campaign.vendors._client import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEO
 from campaign.vendors._limits import VendorLimits, check_message, check_send_at, check_value
 from campaign.vendors._protocol import Pulled, PushFormat, PushTable, VendorProtocol
 from campaign.vendors._records import RECEIPT_COLUMNS, REPLY_COLUMNS, Receipt, Reply, SendResult
+from campaign.vendors._window import SendWindow
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -38,6 +39,7 @@ __all__ = [
     "Receipt",
     "Reply",
     "SendResult",
+    "SendWindow",
     "VendorClient",
     "VendorLimits",
     "VendorProtocol",

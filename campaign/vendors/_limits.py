@@ -18,6 +18,7 @@ from typing import Any, Literal
 from campaign import clock
 from campaign.clock import SHANGHAI
 from campaign.errors import InputError
+from campaign.vendors._window import SendWindow
 
 __all__ = [
     "Channel",
@@ -80,6 +81,10 @@ class VendorLimits:
         How delivery receipts arrive.
     replies : {"push", "pull", "none"}
         How inbound replies arrive.
+    send_window : (str, str) or None
+        The hours of the day (Asia/Shanghai) a send submits in unless ``send(window=...)``
+        says otherwise, e.g. ``("08:00", "21:00")`` for marketing SMS; ``None``: any hour
+        (verify codes, notices). Given as ``"08:00-21:00"`` too; kept as a pair of texts.
 
     Examples
     --------
@@ -108,8 +113,12 @@ class VendorLimits:
     long_sms: bool = False
     delivery: DataMode = "none"
     replies: DataMode = "none"
+    send_window: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
+        if self.send_window is not None:
+            window = SendWindow.parse(self.send_window, name="send_window")
+            object.__setattr__(self, "send_window", window.as_tuple())
         if not isinstance(self.max_phones_per_call, int) or self.max_phones_per_call < 1:
             raise InputError(
                 f"max_phones_per_call must be a positive integer, not {self.max_phones_per_call!r}"

@@ -78,10 +78,13 @@ LIMITS = VendorLimits(
     long_sms=True,
     delivery="pull",
     replies="pull",
+    send_window=("08:00", "21:00"),
 )
 """jzyyun limits: up to 20,000 numbers a call (最大2万个号码), content must encode in GBK (so no
 emoji), a 【signature】 as for every mainland marketing SMS (the page itself does not say), no
-scheduling, no published per-number interval or daily caps (None); reports and replies pulled."""
+scheduling, no published per-number interval or daily caps (None); reports and replies pulled.
+Marketing SMS go out 08:00-21:00 Shanghai time by default (``send_window``), the hours
+mainland gateways and carriers expect for them; ``send(window=...)`` changes it."""
 
 
 def encode_password(password: str) -> str:

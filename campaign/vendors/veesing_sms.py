@@ -44,11 +44,13 @@ LIMITS = VendorLimits(
     multipart_segment_chars=67,
     delivery="push",
     replies="push",
+    send_window=("08:00", "21:00"),
 )
 """Group SMS limits. ``max_phones_per_call`` (1,000) is our conservative default, not a
 published number; the per-number interval (60 s) is the seed's
 相同手机号码一分钟之内只可发送一次; the daily caps exist (该号码今日发送次数已达上限,
-当日发送量已超出最大发送限制) but are unpublished (None)."""
+当日发送量已超出最大发送限制) but are unpublished (None). Marketing SMS go out 08:00-21:00
+Shanghai time by default (``send_window``); ``send(window=...)`` changes it."""
 
 
 def build_send(
