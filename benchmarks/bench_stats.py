@@ -1,6 +1,7 @@
 """cp.delivery_stats on a store of 10,000,000 receipts, against the ways people write it by hand.
 
     python benchmarks/bench_stats.py [--rebuild] [--quick] [--db postgresql://...]
+    python benchmarks/bench_stats.py --all [--only name,name] [--no-duckdb]
 
 The store (benchmarks/_data/stats-10m.db, git-ignored, built once and reused; about 4 GB and
 a few minutes to build) holds one campaign of 9,500,000 numbers in 475 batches of 20,000:
@@ -26,6 +27,18 @@ Goal (issue 7): cp.delivery_stats under 2 s and 500 MB, at least 5x faster than 
 ``cp.copy_store``, skipped when it already holds the 10,000,000 receipts) and times
 cp.delivery_stats there, by carrier and by the other dimensions, beside SQLite's in the same
 run, with the same numbers required. Goal (issue 11): under 2 s on PostgreSQL too.
+
+``--all`` (issue 18; ``--only name,name`` for some of them, ``--no-duckdb`` for ours alone)
+times every public statistic (delivery_stats by carrier, carrier and city, send_hour and the
+contact-list column ``variant``; latency_stats, latency_distribution, delivery_curve,
+failure_reasons, reply_stats, replies_by_hour, voice_stats, talk_time_distribution, compare,
+funnel_stats, cost_stats) and cp.report, each once in a fresh child, and beside each DuckDB
+reading the same file through its sqlite extension and computing the same numbers, which must
+equal ours. It needs the ``bench`` extra (duckdb and duckdb-ext-sqlite of one version: the
+extension is loaded from that package's file, nothing is downloaded). The 10M store has one
+SMS campaign and no replies, conversions, prices or voice calls: those figures time the
+queries over empty tables. Goal: each under 2 s (the report 5 s) and 500 MB, and no slower
+than DuckDB.
 """
 
 from __future__ import annotations
@@ -382,6 +395,12 @@ def _extension() -> str:
     )
 
 
+def _duckdb_threads() -> str:
+    import duckdb
+
+    return duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0]
+
+
 def _duckdb(path: str):
     """A DuckDB connection with the store attached read-only (and USEd), the extension loaded
     from the package's file; DuckDB may neither download nor autoload extensions."""
@@ -683,11 +702,14 @@ def all_cases(path: Path, only: list[str] | None, duck: bool) -> None:
     if unknown:
         raise SystemExit(f"--only: no case {unknown}; the cases: {', '.join(CASES)}")
     if duck:
+        extension = _extension()  # fails here, with what to install, before anything runs
+        from importlib import metadata
+
         import duckdb
 
-        extension = _extension()  # fails here, with what to install, before anything runs
-        carried = __import__("importlib.metadata").metadata.version("duckdb-ext-sqlite")
-        print(f"DuckDB {duckdb.__version__}, duckdb-ext-sqlite {carried}: {extension}")
+        carried = metadata.version("duckdb-ext-sqlite")
+        print(f"DuckDB {duckdb.__version__} (threads {_duckdb_threads()}),"
+              f" duckdb-ext-sqlite {carried}: {extension}")  # fmt: skip
     print(f"{os.cpu_count()} CPUs; load average at the start {_load()}")
     started = time.perf_counter()
     _warm(path)
