@@ -32,13 +32,13 @@ run, with the same numbers required. Goal (issue 11): under 2 s on PostgreSQL to
 times every public statistic (delivery_stats by carrier, carrier and city, send_hour and the
 contact-list column ``variant``; latency_stats, latency_distribution, delivery_curve,
 failure_reasons, reply_stats, replies_by_hour, voice_stats, talk_time_distribution, compare,
-funnel_stats, cost_stats) and cp.report, each once in a fresh child, and beside each DuckDB
-reading the same file through its sqlite extension and computing the same numbers, which must
-equal ours. It needs the ``bench`` extra (duckdb and duckdb-ext-sqlite of one version: the
-extension is loaded from that package's file, nothing is downloaded). The 10M store has one
-SMS campaign and no replies, conversions, prices or voice calls: those figures time the
-queries over empty tables. Goal: each under 2 s (the report 5 s) and 500 MB, and no slower
-than DuckDB.
+funnel_stats, cost_stats, unlinked_receipts) and cp.report, each once in a fresh child, and
+beside each DuckDB reading the same file through its sqlite extension and computing the same
+numbers, which must equal ours. It needs the ``bench`` extra (duckdb and duckdb-ext-sqlite
+of one version: the extension is loaded from that package's file, nothing is downloaded). The
+10M store has one SMS campaign and no replies, conversions, prices or voice calls: those
+figures time the queries over empty tables. Goal: each under 2 s (the report 5 s) and 500 MB,
+and no slower than DuckDB.
 """
 
 from __future__ import annotations
@@ -608,6 +608,13 @@ def d_cost_stats(con):
     return con.execute(sql).fetchall()
 
 
+def d_unlinked_receipts(con):
+    return con.execute(
+        "SELECT vendor, task_id, count(*) FROM receipts"
+        " WHERE matched = 0 OR campaign IS NULL GROUP BY 1, 2"
+    ).fetchall()
+
+
 # -- ours: the public calls, and the columns of theirs compared
 
 
@@ -684,6 +691,8 @@ CASES = {
     "compare variant A/B": (o_compare, d_compare, 2),
     "funnel_stats": (o_call("funnel_stats", FUNNEL, campaign=CAMPAIGN), d_funnel_stats, 2),
     "cost_stats": (o_call("cost_stats", COST, campaign=CAMPAIGN), d_cost_stats, 2),
+    "unlinked_receipts": (
+        o_call("unlinked_receipts", ["vendor", "task_id", "receipts"]), d_unlinked_receipts, 2),
     "report": (o_report, None, 5),
 }  # fmt: skip
 #: What each case reads, for the notes under the table.
