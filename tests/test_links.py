@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sending import jzyyun, numbers, rows, veesing
 
 import campaign as cp
 from campaign import clock
@@ -29,34 +30,6 @@ TARGET = "https://shop.example.com/d11"
 BASE = "https://t.example.com"
 LINK = {"link": TARGET, "link_base": BASE}
 SHORT = re.compile(r"https://t\.example\.com/c/([A-Za-z0-9]{7})")
-
-
-def numbers(n: int, start: int = 13800000000) -> list[str]:
-    return [str(start + i) for i in range(n)]
-
-
-@pytest.fixture
-def sim():
-    with serve(seed=3) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def db(store_url):
-    return store_url
-
-
-def rows(db, sql, params=()):
-    with connect(db) as store:
-        return store.rows(sql, params)
-
-
-def veesing(sim):
-    return cp.vendor("veesing-sms", app_id="a", app_key="k", base_url=sim.url)
-
-
-def jzyyun(sim):
-    return cp.vendor("jzyyun-sms", username="u", password="p", base_url=sim.url)
 
 
 def received(sim, vendor: str) -> dict[str, list[str]]:

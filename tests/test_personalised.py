@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sending import jzyyun, numbers, rows, veesing
 
 import campaign as cp
 from campaign import store as store_pkg
@@ -35,10 +36,6 @@ BASE = "https://t.example.com"
 LINK = {"link": TARGET, "link_base": BASE}
 
 
-def numbers(n: int, start: int = 13800000000) -> list[str]:
-    return [str(start + i) for i in range(n)]
-
-
 def contacts(names, coupons=None, start: int = 13800000000) -> pd.DataFrame:
     frame = pd.DataFrame({"手机号码": numbers(len(names), start), "姓名": names})
     if coupons is not None:
@@ -48,30 +45,6 @@ def contacts(names, coupons=None, start: int = 13800000000) -> pd.DataFrame:
 
 def coupon_text(name, coupon) -> str:
     return f"【云通信】{name}您好,您的{coupon}已到账,回T退订"
-
-
-@pytest.fixture
-def sim():
-    with serve(seed=3) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def db(store_url):
-    return store_url
-
-
-def rows(db, sql, params=()):
-    with connect(db) as store:
-        return store.rows(sql, params)
-
-
-def jzyyun(sim):
-    return cp.vendor("jzyyun-sms", username="u", password="p", base_url=sim.url)
-
-
-def veesing(sim):
-    return cp.vendor("veesing-sms", app_id="a", app_key="k", base_url=sim.url)
 
 
 def received(sim, vendor: str, field: str = "content") -> dict[str, list[str]]:

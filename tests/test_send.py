@@ -17,39 +17,17 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+from sending import jzyyun, numbers, rows
 
 import campaign as cp
 from campaign import clock
 from campaign.batching import TOO_SOON, plan_batches
 from campaign.errors import NothingToSend
 from campaign.send import SEND_COLUMNS, send
-from campaign.simulator import serve
 from campaign.store import SCHEMA_VERSION, connect
 from campaign.store.postgres import is_postgres_url
 
 SMS = "【云通信】双11会员专享,全场五折,回T退订"
-
-
-def numbers(n: int, start: int = 13800000000) -> list[str]:
-    return [str(start + i) for i in range(n)]
-
-
-@pytest.fixture
-def sim():
-    with serve(seed=3) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def db(store_url):
-    """The store, on both engines: a SQLite file (not created yet), or an empty PostgreSQL
-    database."""
-    return store_url
-
-
-def rows(db, sql, params=()):
-    with connect(db) as store:
-        return store.rows(sql, params)
 
 
 def scalar(db, sql, params=()):
@@ -87,10 +65,6 @@ def dump_store(db) -> str:
         return "\n".join(
             f"{table}: {row!r}" for table in tables for row in store.rows(f"SELECT * FROM {table}")
         )
-
-
-def jzyyun(sim, **kw):
-    return cp.vendor("jzyyun-sms", username="u", password="p", base_url=sim.url, **kw)
 
 
 def submitted_phones(sim, vendor: str) -> collections.Counter:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sending import jzyyun, numbers
 
 import campaign as cp
 from campaign import clock
 from campaign.cli import main
 from campaign.send import send
-from campaign.simulator import serve
 from campaign.store import connect
 from campaign.vendors import SendWindow
 
@@ -40,10 +40,6 @@ def at(day: int, hour: int, minute: int = 0, second: int = 0) -> dt.datetime:
 
 def iso(moment: dt.datetime) -> str:
     return moment.isoformat(timespec="seconds")
-
-
-def numbers(n: int, start: int = 13800000000) -> list[str]:
-    return [str(start + i) for i in range(n)]
 
 
 class FakeClock:
@@ -79,21 +75,6 @@ def fake(monkeypatch):
     yield fake
     # nothing really slept: a fake-clock test is quick whatever the waits it simulated
     assert time.monotonic() - started < 20
-
-
-@pytest.fixture
-def sim():
-    with serve(seed=3) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def db(store_url):
-    return store_url
-
-
-def jzyyun(sim):
-    return cp.vendor("jzyyun-sms", username="u", password="p", base_url=sim.url)
 
 
 def calls_at(client, fake) -> list[tuple[dt.datetime, int]]:
