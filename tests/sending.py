@@ -5,6 +5,8 @@ The ``sim`` and ``db`` fixtures that go with them are in ``tests/conftest.py``.
 
 from __future__ import annotations
 
+import signal
+
 import campaign as cp
 from campaign.store import connect
 
@@ -28,3 +30,17 @@ def veesing(sim, **kw):
 def jzyyun(sim, **kw):
     """A jzyyun-sms client on the simulator."""
     return cp.vendor("jzyyun-sms", username="u", password="p", base_url=sim.url, **kw)
+
+
+def stop_after_first_call(client):
+    """The user presses Ctrl-C during the client's first call: send stops after it."""
+    real, calls = client.send, []
+
+    def send_then_interrupt(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    client.send = send_then_interrupt
+    return real

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import signal
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sending import jzyyun, numbers, rows, veesing
+from sending import jzyyun, numbers, rows, stop_after_first_call, veesing
 
 import campaign as cp
 from campaign import clock
@@ -44,20 +43,6 @@ def received(sim, vendor: str) -> dict[str, list[str]]:
 
 def own_links(plan) -> dict[str, str]:
     return dict(zip(plan.links["phone"], plan.links["url"], strict=True))
-
-
-def stop_after_first_call(client):
-    """The user presses Ctrl-C during the client's first call: send stops after it."""
-    real, calls = client.send, []
-
-    def send_then_interrupt(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            signal.raise_signal(signal.SIGINT)
-        return real(*args, **kwargs)
-
-    client.send = send_then_interrupt
-    return real
 
 
 # --------------------------------------------------------------------------- planning

@@ -8,7 +8,6 @@ Sends run against the real simulator on 127.0.0.1, on both store engines.
 from __future__ import annotations
 
 import math
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sending import jzyyun, numbers, rows, veesing
+from sending import jzyyun, numbers, rows, stop_after_first_call, veesing
 
 import campaign as cp
 from campaign import store as store_pkg
@@ -61,20 +60,6 @@ def text_of_each_number(plan) -> dict[str, str]:
     column = "variables" if plan.limits.message == "template" else "content"
     return {p: text for ps, text in zip(plan.batches["phones"], plan.batches[column],
                                         strict=True) for p in ps}  # fmt: skip
-
-
-def stop_after_first_call(client):
-    """The user presses Ctrl-C during the client's first call: send stops after it."""
-    real, calls = client.send, []
-
-    def send_then_interrupt(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            signal.raise_signal(signal.SIGINT)
-        return real(*args, **kwargs)
-
-    client.send = send_then_interrupt
-    return real
 
 
 # --------------------------------------------------------------------------- grouping
