@@ -1,7 +1,9 @@
 """Latency: how long after the send the receipts arrived, and the delivery curve over time.
 
 Latency is the latest receipt's ``received_at`` - its batch's ``submitted_at`` in whole
-seconds, never below 0 (the engine spells it: ``seconds_between``).
+seconds, never below 0 (the engine spells it: ``seconds_between``). Grouped by campaign,
+vendor, carrier and province (or not at all) they read the store's roll-up of it
+(``latency_counts``); by anything else, every delivery.
 """
 
 from __future__ import annotations
@@ -12,10 +14,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from campaign.stats._groups import _campaigns, _dims, _open, _status_filter
+from campaign.stats._groups import (
+    _campaign_filter,
+    _campaigns,
+    _dims,
+    _open,
+    _select,
+    _status_filter,
+)
 from campaign.stats._intervals import _percentiles
-from campaign.stats._tables import _by, _counts, _finish_dims, _histogram, _sort
-from campaign.store import DbLike
+from campaign.stats._tables import _by, _counts, _finish_dims, _frame, _histogram, _sort
+from campaign.store import DbLike, Store
 
 if TYPE_CHECKING:
     from campaign.store.engine import Engine
@@ -26,6 +35,38 @@ __all__ = ["delivery_curve", "latency_distribution", "latency_stats"]
 def _latency(dialect: Engine) -> str:
     """SQL for the latency of a delivery ``d`` of a batch ``b``, in whole seconds (>= 0)."""
     return dialect.seconds_between("d.received_at", "b.submitted_at")
+
+
+#: The dimensions the store's latency roll-up (``latency_counts``) carries.
+_TIMED = ("campaign", "vendor", "carrier", "province")
+
+
+def _latencies(database: Store, campaigns, dims, status: str | None) -> pd.DataFrame:
+    """Deliveries counted per group and latency (``value``, ``n``; dimension columns ``d0``,
+    ``d1``...), of the given latest ``status`` (None: any). From the roll-up where it has the
+    dimensions, else from every delivery (the same numbers: the roll-up's triggers store the
+    latency the same expression computes)."""
+    if not all(d in _TIMED for d in dims):
+        where = "d.received_at IS NOT NULL AND b.submitted_at IS NOT NULL"
+        where += _status_filter(status)
+        return _histogram(database, campaigns, dims, _latency(database.dialect), where)
+    select, group = _select(dims, "l", database.dialect)
+    select = select.replace("b.vendor", "l.vendor")
+    conditions, params = _campaign_filter("l.campaign", campaigns)
+    if status is not None:
+        _status_filter(status)  # checks it
+        conditions = " AND ".join(c for c in (conditions, "l.status = ?") if c)
+        params = [*params, status]
+    rows = database.execute(
+        f"SELECT {select}l.seconds, SUM(l.n) FROM latency_counts l"
+        f"{' WHERE ' + conditions if conditions else ''}"
+        f" GROUP BY {group + ', ' if group else ''}{len(dims) + 1} HAVING SUM(l.n) > 0",
+        params,
+    ).fetchall()
+    frame = _frame(rows, dims, ["value", "n"])
+    frame["value"] = frame["value"].astype("int64")
+    frame["n"] = frame["n"].astype("int64")
+    return frame
 
 
 def latency_distribution(
@@ -59,8 +100,7 @@ def latency_distribution(
     database = _open(db)
     campaigns = _campaigns(database, campaign)
     dims = _dims(database, by, campaigns)
-    where = "d.received_at IS NOT NULL AND b.submitted_at IS NOT NULL" + _status_filter(status)
-    frame = _histogram(database, campaigns, dims, _latency(database.dialect), where)
+    frame = _latencies(database, campaigns, dims, status)
     frame = _finish_dims(frame.rename(columns={"value": "seconds", "n": "receipts"}), dims)
     return _by(_sort(frame, [*dims, "seconds"]), dims)
 
@@ -136,8 +176,7 @@ def delivery_curve(
     campaigns = _campaigns(database, campaign)
     dims = _dims(database, by, campaigns)
     keys = [f"d{i}" for i in range(len(dims))]
-    where = "d.received_at IS NOT NULL AND b.submitted_at IS NOT NULL AND d.status = 'delivered'"
-    hist = _histogram(database, campaigns, dims, _latency(database.dialect), where)
+    hist = _latencies(database, campaigns, dims, "delivered")
     hist = hist.sort_values([*keys, "value"], kind="stable")
     hist["delivered"] = (
         hist.groupby(keys, dropna=False)["n"].cumsum() if keys else hist["n"].cumsum()

@@ -301,10 +301,7 @@ class PostgresEngine(Engine):
         return f"jsonb_each(CAST({column} AS jsonb)) AS {alias}"
 
     def seconds_between(self, later: str, earlier: str) -> str:
-        return (
-            f"GREATEST(0, CAST(ROUND(EXTRACT(EPOCH FROM (CAST({later} AS timestamptz)"
-            f" - CAST({earlier} AS timestamptz)))) AS INTEGER))"
-        )
+        return postgres_schema.SECONDS_BETWEEN.format(later=later, earlier=earlier)
 
 
 # Not yet in receipts: the expressions of receipts_once (postgres_schema), probed row by row.

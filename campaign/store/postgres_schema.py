@@ -249,4 +249,105 @@ _V7_BATCH_TEXTS = BATCH_TEXTS_DDL
 # 8: campaigns.expires_at (send's expiry)
 _V8_EXPIRY = EXPIRY_DDL
 
-MIGRATIONS: list[str] = [_V1, _V2, _V3, _V4, _V5, _V6, _V7_BATCH_TEXTS, _V8_EXPIRY]
+#: Whole seconds from ``{earlier}`` to ``{later}`` (ISO-8601 texts), never below 0: the
+#: PostgreSQL engine's ``seconds_between``, and what the latency roll-up stores.
+SECONDS_BETWEEN = (
+    "GREATEST(0, CAST(ROUND(EXTRACT(EPOCH FROM (CAST({later} AS timestamptz)"
+    " - CAST({earlier} AS timestamptz)))) AS INTEGER))"
+)
+
+_TIMED_KEY = "campaign, vendor, carrier, province, status, seconds"
+
+
+def _timed_group(rows: str, submitted: str, batches: str) -> str:
+    """Deliveries of ``rows`` counted per latency_counts key, their latency taken from
+    ``submitted`` over ``batches`` (joined on campaign and batch as ``b``)."""
+    latency = SECONDS_BETWEEN.format(later="x.received_at", earlier=submitted)
+    return f"""SELECT x.campaign, x.vendor, COALESCE(x.carrier, ''), COALESCE(x.province, ''),
+           x.status, {latency}, COUNT(*)
+    FROM {rows} AS x JOIN {batches} AS b ON b.campaign = x.campaign AND b.batch = x.batch
+    WHERE x.received_at IS NOT NULL AND {submitted} IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5, 6"""
+
+
+def _timed_add(rows: str, submitted: str = "b.submitted_at", batches: str = "batches") -> str:
+    return f"""
+    INSERT INTO latency_counts ({_TIMED_KEY}, n)
+    {_timed_group(rows, submitted, batches)} ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT ({_TIMED_KEY}) DO UPDATE SET n = latency_counts.n + excluded.n;"""
+
+
+def _timed_take(rows: str, submitted: str = "b.submitted_at", batches: str = "batches") -> str:
+    return f"""
+    UPDATE latency_counts AS l SET n = l.n - g.k
+    FROM ({_timed_group(rows, submitted, batches)}) AS g ({_TIMED_KEY}, k)
+    WHERE (l.campaign, l.vendor, l.carrier, l.province, l.status, l.seconds)
+        = (g.campaign, g.vendor, g.carrier, g.province, g.status, g.seconds);"""
+
+
+#: The batches of an UPDATE statement whose submitted_at moved, before and after.
+_RETIMED = """(SELECT o.campaign, o.batch, o.submitted_at AS before, n.submitted_at AS after
+        FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
+        WHERE o.submitted_at IS DISTINCT FROM n.submitted_at)"""
+_RETIMED_OUT = _timed_take("deliveries", "b.before", _RETIMED)
+_RETIMED_IN = _timed_add("deliveries", "b.after", _RETIMED)
+
+# 9: latency_counts and receipts_unlinked (schema.LATENCY_DDL says why). Statement triggers
+# here too; batches' has no column list (PostgreSQL allows none with transition tables): it
+# looks for the batches whose submitted_at moved and re-counts their deliveries.
+_V9_LATENCY = f"""
+CREATE TABLE latency_counts (
+    campaign TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    province TEXT NOT NULL,
+    status TEXT NOT NULL,
+    seconds INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY ({_TIMED_KEY})
+);
+{_timed_add("deliveries")}
+
+CREATE FUNCTION deliveries_timed_in() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{_timed_add("new_rows")}
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION deliveries_timed_out() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{_timed_take("old_rows")}
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION deliveries_timed_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{_timed_take("old_rows")}{_timed_add("new_rows")}
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION batches_retimed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
+                   WHERE o.submitted_at IS DISTINCT FROM n.submitted_at) THEN
+        RETURN NULL;
+    END IF;{_RETIMED_OUT}{_RETIMED_IN}
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER deliveries_timed_on_insert AFTER INSERT ON deliveries
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION deliveries_timed_in();
+CREATE TRIGGER deliveries_timed_on_update AFTER UPDATE ON deliveries
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION deliveries_timed_moved();
+CREATE TRIGGER deliveries_timed_on_delete AFTER DELETE ON deliveries
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION deliveries_timed_out();
+CREATE TRIGGER batches_retimed AFTER UPDATE ON batches
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION batches_retimed();
+
+CREATE INDEX receipts_unlinked ON receipts(vendor, task_id) WHERE matched = 0 OR campaign IS NULL;
+"""
+
+MIGRATIONS: list[str] = [
+    _V1, _V2, _V3, _V4, _V5, _V6, _V7_BATCH_TEXTS, _V8_EXPIRY, _V9_LATENCY,
+]  # fmt: skip

@@ -214,9 +214,7 @@ class SQLiteEngine(Engine):
         return f"json_each({column}) AS {alias}"
 
     def seconds_between(self, later: str, earlier: str) -> str:
-        return (
-            f"MAX(0, CAST(ROUND((julianday({later}) - julianday({earlier})) * 86400) AS INTEGER))"
-        )
+        return schema.SECONDS_BETWEEN.format(later=later, earlier=earlier)
 
 
 def _checkpoint(path: str, stop: threading.Event) -> None:
