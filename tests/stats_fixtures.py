@@ -426,3 +426,28 @@ def replies_before_receipts(db: Path | str) -> Path | str:
             s.reply(name, p, "TD" if i == 0 else "好", "2024-11-11T10:01:00+08:00", opt_out=i == 0)
     s.close()
     return _given(db)
+
+
+def rollups_counted(db) -> list[tuple]:
+    """Both roll-ups as the triggers keep them, rows of n 0 left out."""
+    with connect(db, existing=True) as store:
+        return sorted(store.rows(
+            "SELECT campaign, vendor, carrier, province, status, seconds, n"
+            " FROM latency_counts WHERE n != 0"))  + sorted(store.rows(
+            "SELECT campaign, vendor, carrier, province, reason, code, n"
+            " FROM failure_counts WHERE n != 0"))  # fmt: skip
+
+
+def rollups_recounted(db) -> list[tuple]:
+    """Both roll-ups recounted from every delivery, latency as the statistics compute it."""
+    with connect(db, existing=True) as store:
+        seconds = store.dialect.seconds_between("d.received_at", "b.submitted_at")
+        return sorted(store.rows(
+            f"SELECT d.campaign, d.vendor, COALESCE(d.carrier, ''), COALESCE(d.province, ''),"
+            f" d.status, {seconds}, COUNT(*) FROM deliveries d JOIN batches b"
+            " ON b.campaign = d.campaign AND b.batch = d.batch"
+            " WHERE d.received_at IS NOT NULL AND b.submitted_at IS NOT NULL"
+            " GROUP BY 1, 2, 3, 4, 5, 6")) + sorted(store.rows(
+            "SELECT campaign, vendor, COALESCE(carrier, ''), COALESCE(province, ''),"
+            " COALESCE(reason, ''), COALESCE(code, ''), COUNT(*) FROM deliveries"
+            " WHERE status = 'failed' GROUP BY 1, 2, 3, 4, 5, 6"))  # fmt: skip

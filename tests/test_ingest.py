@@ -30,6 +30,7 @@ from campaign.send import send
 from campaign.simulator import serve
 from campaign.store import connect, now
 from campaign.vendors import veesing_code, veesing_sms, veesing_voice
+from tests.stats_fixtures import rollups_counted, rollups_recounted
 
 SMS = "【云通信】双11会员专享,全场五折,回T退订"
 
@@ -80,26 +81,6 @@ def execute(db, sql, params=()):
     """One write, committed, on either engine."""
     with connect(db) as store, store.transaction():
         store.execute(sql, params)
-
-
-def latency_counted(db):
-    """latency_counts as the store's triggers keep it, rows of n 0 left out."""
-    return sorted(rows(db, "SELECT campaign, vendor, carrier, province, status, seconds, n"
-                           " FROM latency_counts WHERE n != 0"))  # fmt: skip
-
-
-def latency_recounted(db):
-    """latency_counts recounted from every delivery, with the statistics' own latency."""
-    with connect(db, existing=True) as store:
-        latency = store.dialect.seconds_between("d.received_at", "b.submitted_at")
-    return sorted(rows(
-        db,
-        f"SELECT d.campaign, d.vendor, COALESCE(d.carrier, ''), COALESCE(d.province, ''),"
-        f" d.status, {latency}, COUNT(*) FROM deliveries d JOIN batches b"
-        " ON b.campaign = d.campaign AND b.batch = d.batch"
-        " WHERE d.received_at IS NOT NULL AND b.submitted_at IS NOT NULL"
-        " GROUP BY 1, 2, 3, 4, 5, 6",
-    ))  # fmt: skip
 
 
 def text(body):
@@ -697,7 +678,7 @@ def test_ingest_in_any_order_gives_the_statistics_of_a_naive_recount(new_store, 
             " WHERE n != 0",
         )
         assert sorted(counted) == sorted(grouped)
-        assert latency_counted(db) == latency_recounted(db)
+        assert rollups_counted(db) == rollups_recounted(db)
         want = sorted((c, p, s) for (c, p), (_, _, s) in latest.items())
         assert rows(db, "SELECT campaign, phone, status FROM deliveries ORDER BY 1, 2") == want
 

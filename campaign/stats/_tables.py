@@ -24,6 +24,21 @@ from campaign.stats._groups import (
 )
 from campaign.store import Store
 
+#: The dimensions the roll-ups by latency and by failure reason carry (``latency_counts``,
+#: ``failure_counts``; ``delivery_counts`` has batch and city as well).
+_ROLLED = ("campaign", "vendor", "carrier", "province")
+
+
+def _rolled(dims: list[str]) -> bool:
+    """Whether the latency and failure roll-ups have every one of ``dims``."""
+    return all(d in _ROLLED for d in dims)
+
+
+def _rolled_select(dims: list[str], alias: str, dialect) -> tuple[str, str]:
+    """:func:`_select` over a roll-up ``alias`` that carries its own vendor."""
+    select, group = _select(dims, alias, dialect)
+    return select.replace("b.vendor", f"{alias}.vendor"), group
+
 
 def _frame(rows, dims: list[str], columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=[f"d{i}" for i in range(len(dims))] + columns)

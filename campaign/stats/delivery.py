@@ -16,7 +16,15 @@ from campaign.stats._groups import (
     _select,
 )
 from campaign.stats._intervals import _with_rate
-from campaign.stats._tables import _by, _counts, _finish_dims, _frame, _sort
+from campaign.stats._tables import (
+    _by,
+    _counts,
+    _finish_dims,
+    _frame,
+    _rolled,
+    _rolled_select,
+    _sort,
+)
 from campaign.store import DbLike
 from campaign.vendors import vendor_keys
 
@@ -117,16 +125,28 @@ def failure_reasons(
     campaigns = _campaigns(database, campaign)
     dims = _dims(database, by, campaigns)
     keys = [f"d{i}" for i in range(len(dims))]
-    select, group = _select(dims, "d", database.dialect)
-    cwhere, params = _campaign_filter("d.campaign", campaigns)
-    join_r = _recipients_join(dims)
-    rows = database.execute(
-        f"SELECT {select}COALESCE(NULLIF(d.reason, ''), '其他'), COALESCE(d.code, ''), COUNT(*)"
-        " FROM deliveries d JOIN batches b ON b.campaign = d.campaign AND b.batch = d.batch"
-        f"{join_r} WHERE d.status = 'failed'{' AND ' + cwhere if cwhere else ''}"
-        f" GROUP BY {group + ', ' if group else ''}{len(dims) + 1}, {len(dims) + 2}",
-        params,
-    ).fetchall()
+    if _rolled(dims):  # the store's roll-up of failed deliveries
+        select, group = _rolled_select(dims, "f", database.dialect)
+        cwhere, params = _campaign_filter("f.campaign", campaigns)
+        rows = database.execute(
+            f"SELECT {select}COALESCE(NULLIF(f.reason, ''), '其他'), f.code, SUM(f.n)"
+            f" FROM failure_counts f{' WHERE ' + cwhere if cwhere else ''}"
+            f" GROUP BY {group + ', ' if group else ''}{len(dims) + 1}, {len(dims) + 2}"
+            " HAVING SUM(f.n) > 0",
+            params,
+        ).fetchall()
+    else:  # every failed delivery
+        select, group = _select(dims, "d", database.dialect)
+        cwhere, params = _campaign_filter("d.campaign", campaigns)
+        rows = database.execute(
+            f"SELECT {select}COALESCE(NULLIF(d.reason, ''), '其他'), COALESCE(d.code, ''),"
+            " COUNT(*) FROM deliveries d"
+            " JOIN batches b ON b.campaign = d.campaign AND b.batch = d.batch"
+            f"{_recipients_join(dims)} WHERE d.status = 'failed'"
+            f"{' AND ' + cwhere if cwhere else ''}"
+            f" GROUP BY {group + ', ' if group else ''}{len(dims) + 1}, {len(dims) + 2}",
+            params,
+        ).fetchall()
     raw = _frame(rows, dims, ["reason", "code", "n"])
     out = []
     for key, part in raw.groupby([*keys, "reason"], sort=False, dropna=False):

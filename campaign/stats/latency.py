@@ -14,16 +14,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from campaign.stats._groups import (
-    _campaign_filter,
-    _campaigns,
-    _dims,
-    _open,
-    _select,
-    _status_filter,
-)
+from campaign.stats._groups import _campaign_filter, _campaigns, _dims, _open, _status_filter
 from campaign.stats._intervals import _percentiles
-from campaign.stats._tables import _by, _counts, _finish_dims, _frame, _histogram, _sort
+from campaign.stats._tables import (
+    _by,
+    _counts,
+    _finish_dims,
+    _frame,
+    _histogram,
+    _rolled,
+    _rolled_select,
+    _sort,
+)
 from campaign.store import DbLike, Store
 
 if TYPE_CHECKING:
@@ -37,21 +39,16 @@ def _latency(dialect: Engine) -> str:
     return dialect.seconds_between("d.received_at", "b.submitted_at")
 
 
-#: The dimensions the store's latency roll-up (``latency_counts``) carries.
-_TIMED = ("campaign", "vendor", "carrier", "province")
-
-
 def _latencies(database: Store, campaigns, dims, status: str | None) -> pd.DataFrame:
     """Deliveries counted per group and latency (``value``, ``n``; dimension columns ``d0``,
     ``d1``...), of the given latest ``status`` (None: any). From the roll-up where it has the
     dimensions, else from every delivery (the same numbers: the roll-up's triggers store the
     latency the same expression computes)."""
-    if not all(d in _TIMED for d in dims):
+    if not _rolled(dims):
         where = "d.received_at IS NOT NULL AND b.submitted_at IS NOT NULL"
         where += _status_filter(status)
         return _histogram(database, campaigns, dims, _latency(database.dialect), where)
-    select, group = _select(dims, "l", database.dialect)
-    select = select.replace("b.vendor", "l.vendor")
+    select, group = _rolled_select(dims, "l", database.dialect)
     conditions, params = _campaign_filter("l.campaign", campaigns)
     if status is not None:
         _status_filter(status)  # checks it

@@ -1,10 +1,11 @@
 """Moving a whole store from one engine to another: ``campaign copy SRC DST``.
 
 Every table is copied in the order its keys need, rows that the destination already has are
-left as they are (so running it again changes nothing), and ``delivery_counts`` and
-``latency_counts`` are rebuilt in the destination by its own triggers as ``deliveries`` arrive. Row numbers (receipt ids, the
-order batches were recorded in) are kept, so "the latest receipt wins" and the choice among
-batches sharing a task id decide the same way on both sides.
+left as they are (so running it again changes nothing), and the roll-ups of deliveries
+(``delivery_counts``, ``latency_counts``, ``failure_counts``) are rebuilt in the destination by
+its own triggers as ``deliveries`` arrive. Row numbers (receipt ids, the order batches were
+recorded in) are kept, so "the latest receipt wins" and the choice among batches sharing a
+task id decide the same way on both sides.
 """
 
 from __future__ import annotations

@@ -285,6 +285,29 @@ def _timed_take(rows: str, submitted: str = "b.submitted_at", batches: str = "ba
         = (g.campaign, g.vendor, g.carrier, g.province, g.status, g.seconds);"""
 
 
+_FAILED_KEY = "campaign, vendor, carrier, province, reason, code"
+_FAILED_GROUP = """SELECT x.campaign, x.vendor, COALESCE(x.carrier, ''), COALESCE(x.province, ''),
+           COALESCE(x.reason, ''), COALESCE(x.code, ''), COUNT(*)
+    FROM {rows} AS x WHERE x.status = 'failed' GROUP BY 1, 2, 3, 4, 5, 6"""
+
+
+def _failed_add(rows: str) -> str:
+    return f"""
+    INSERT INTO failure_counts ({_FAILED_KEY}, n)
+    {_FAILED_GROUP.format(rows=rows)} ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT ({_FAILED_KEY}) DO UPDATE SET n = failure_counts.n + excluded.n;"""
+
+
+def _failed_take(rows: str) -> str:
+    return f"""
+    UPDATE failure_counts AS f SET n = f.n - g.k
+    FROM ({_FAILED_GROUP.format(rows=rows)}) AS g ({_FAILED_KEY}, k)
+    WHERE (f.campaign, f.vendor, f.carrier, f.province, f.reason, f.code)
+        = (g.campaign, g.vendor, g.carrier, g.province, g.reason, g.code);"""
+
+
+_FAILED_MOVED = _failed_take("old_rows") + _failed_add("new_rows")
+
 #: The batches of an UPDATE statement whose submitted_at moved, before and after.
 _RETIMED = """(SELECT o.campaign, o.batch, o.submitted_at AS before, n.submitted_at AS after
         FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
@@ -292,10 +315,11 @@ _RETIMED = """(SELECT o.campaign, o.batch, o.submitted_at AS before, n.submitted
 _RETIMED_OUT = _timed_take("deliveries", "b.before", _RETIMED)
 _RETIMED_IN = _timed_add("deliveries", "b.after", _RETIMED)
 
-# 9: latency_counts and receipts_unlinked (schema.LATENCY_DDL says why). Statement triggers
-# here too; batches' has no column list (PostgreSQL allows none with transition tables): it
-# looks for the batches whose submitted_at moved and re-counts their deliveries.
-_V9_LATENCY = f"""
+# 9: latency_counts, failure_counts and receipts_unlinked (schema.ROLLUPS_DDL says why).
+# Statement triggers here too; batches' has no column list (PostgreSQL allows none with
+# transition tables): it looks for the batches whose submitted_at moved and re-counts their
+# deliveries.
+_V9_ROLLUPS = f"""
 CREATE TABLE latency_counts (
     campaign TEXT NOT NULL,
     vendor TEXT NOT NULL,
@@ -308,18 +332,30 @@ CREATE TABLE latency_counts (
 );
 {_timed_add("deliveries")}
 
+CREATE TABLE failure_counts (
+    campaign TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    province TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    code TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY ({_FAILED_KEY})
+);
+{_failed_add("deliveries")}
+
 CREATE FUNCTION deliveries_timed_in() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_timed_add("new_rows")}
+BEGIN{_timed_add("new_rows")}{_failed_add("new_rows")}
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION deliveries_timed_out() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_timed_take("old_rows")}
+BEGIN{_timed_take("old_rows")}{_failed_take("old_rows")}
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION deliveries_timed_moved() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_timed_take("old_rows")}{_timed_add("new_rows")}
+BEGIN{_timed_take("old_rows")}{_timed_add("new_rows")}{_FAILED_MOVED}
     RETURN NULL;
 END $$;
 
@@ -349,5 +385,5 @@ CREATE INDEX receipts_unlinked ON receipts(vendor, task_id) WHERE matched = 0 OR
 """
 
 MIGRATIONS: list[str] = [
-    _V1, _V2, _V3, _V4, _V5, _V6, _V7_BATCH_TEXTS, _V8_EXPIRY, _V9_LATENCY,
+    _V1, _V2, _V3, _V4, _V5, _V6, _V7_BATCH_TEXTS, _V8_EXPIRY, _V9_ROLLUPS,
 ]  # fmt: skip

@@ -26,6 +26,8 @@ recipient_counts recipients counted (campaign, batch, carrier, province, city)
 latency_counts  deliveries counted  (campaign, vendor, carrier, province, status, seconds):
                 by latency          seconds from the batch's submitted_at to received_at,
                                     kept by triggers
+failure_counts  failed deliveries   (campaign, vendor, carrier, province, reason, code), kept
+                counted             by triggers
 replies         inbound reply       unique per (vendor, task_id, phone, content, received_at)
 rejected        unparseable input   id; nothing is ever dropped
 conversions     order or sign-up    unique per order_id, else per (phone, converted_at,
@@ -436,6 +438,37 @@ SECONDS_BETWEEN = (
 )
 
 
+def _failed(row: str) -> str:
+    """The key of a failed delivery ``row`` (OLD or NEW) in failure_counts."""
+    return (
+        f"campaign = {row}.campaign AND vendor = {row}.vendor"
+        f" AND carrier = COALESCE({row}.carrier, '') AND province = COALESCE({row}.province, '')"
+        f" AND reason = COALESCE({row}.reason, '') AND code = COALESCE({row}.code, '')"
+    )
+
+
+def _failed_in(row: str) -> str:
+    return f"""
+    INSERT INTO failure_counts
+    SELECT {row}.campaign, {row}.vendor, COALESCE({row}.carrier, ''),
+           COALESCE({row}.province, ''), COALESCE({row}.reason, ''), COALESCE({row}.code, ''), 1
+    WHERE {row}.status = 'failed'
+    ON CONFLICT DO UPDATE SET n = n + 1;"""
+
+
+def _failed_out(row: str) -> str:
+    return f"""
+    UPDATE failure_counts SET n = n - 1 WHERE {row}.status = 'failed' AND {_failed(row)};"""
+
+
+def _failing(row: str) -> str:
+    """What a delivery's place in failure_counts depends on, as a row value."""
+    return (
+        f"({row}.campaign, {row}.vendor, {row}.status, COALESCE({row}.carrier, ''),"
+        f" COALESCE({row}.province, ''), COALESCE({row}.reason, ''), COALESCE({row}.code, ''))"
+    )
+
+
 # Issue 18: the latency statistics read a roll-up instead of every delivery (9 million of
 # them parsed twice per statistic). latency_counts counts deliveries per (campaign, vendor,
 # carrier, province, status, seconds), seconds being SECONDS_BETWEEN(received_at, the
@@ -446,6 +479,8 @@ SECONDS_BETWEEN = (
 # no writer can forget it. There is no batch in the key: a batch's deliveries arrive over
 # minutes, and (batch, second) would keep a row for every few deliveries; by batch or send
 # time, by city or by a contact-list column the statistics read deliveries as before.
+# failure_counts: the failed deliveries per (campaign, vendor, carrier, province, reason,
+# code), '' for a missing one, for failure_reasons, kept by triggers the same way.
 # receipts_unlinked: the few receipts unlinked_receipts lists, found without a full scan.
 
 
@@ -511,7 +546,7 @@ def _timing(row: str) -> str:
     )
 
 
-LATENCY_DDL = f"""
+ROLLUPS_DDL = f"""
 CREATE TABLE latency_counts (
     campaign TEXT NOT NULL,
     vendor TEXT NOT NULL,
@@ -547,19 +582,49 @@ CREATE TRIGGER batches_retimed AFTER UPDATE OF submitted_at ON batches
 WHEN OLD.submitted_at IS NOT NEW.submitted_at BEGIN{_retimed("OLD", "-")}{_retimed("NEW", "+")}
 END;
 
+CREATE TABLE failure_counts (
+    campaign TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    province TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    code TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, vendor, carrier, province, reason, code)
+) WITHOUT ROWID;
+
+INSERT INTO failure_counts
+SELECT campaign, vendor, COALESCE(carrier, ''), COALESCE(province, ''), COALESCE(reason, ''),
+       COALESCE(code, ''), COUNT(*)
+FROM deliveries WHERE status = 'failed' GROUP BY 1, 2, 3, 4, 5, 6;
+
+CREATE TRIGGER deliveries_failed_on_insert AFTER INSERT ON deliveries
+WHEN NEW.status = 'failed' BEGIN{_failed_in("NEW")}
+END;
+
+CREATE TRIGGER deliveries_failed_on_update
+AFTER UPDATE OF campaign, vendor, status, carrier, province, reason, code ON deliveries
+WHEN (OLD.status = 'failed' OR NEW.status = 'failed') AND {_failing("OLD")} IS NOT {_failing("NEW")}
+BEGIN{_failed_out("OLD")}{_failed_in("NEW")}
+END;
+
+CREATE TRIGGER deliveries_failed_on_delete AFTER DELETE ON deliveries
+WHEN OLD.status = 'failed' BEGIN{_failed_out("OLD")}
+END;
+
 CREATE INDEX receipts_unlinked ON receipts(vendor, task_id) WHERE matched = 0 OR campaign IS NULL
 """
 
 
-def _migrate_9_latency(conn: Any) -> None:
-    for statement in statements(LATENCY_DDL):
+def _migrate_9_rollups(conn: Any) -> None:
+    for statement in statements(ROLLUPS_DDL):
         conn.execute(statement)
 
 
 #: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5, _migrate_6,
-    _migrate_7_batch_texts, _migrate_8_expiry, _migrate_9_latency,
+    _migrate_7_batch_texts, _migrate_8_expiry, _migrate_9_rollups,
 ]  # fmt: skip
 #: The migrations that replace a table others refer to: they run with foreign keys off (a
 #: PRAGMA that only takes effect outside a transaction) and check every reference after.

@@ -1,6 +1,7 @@
-"""The latency roll-up (``latency_counts``, schema 9): kept by triggers on both engines, equal
-to a recount from every delivery after any change, and the latency statistics identical
-whether they read it or every delivery."""
+"""The roll-ups of schema 9, by latency (``latency_counts``) and by failure reason
+(``failure_counts``): kept by triggers on both engines, equal to a recount from every
+delivery after any change, and the statistics identical whether they read them or every
+delivery."""
 
 from __future__ import annotations
 
@@ -11,29 +12,13 @@ from hypothesis import strategies as st
 
 import campaign as cp
 from campaign import store as store_pkg
-from campaign.stats import latency
+from campaign.stats import _tables
 from campaign.store import connect
 from campaign.store import schema as sqlite_schema
 from campaign.store.postgres import is_postgres_url
 from tests.stats_fixtures import StoreBuilder, double11
-
-
-def counted(db) -> list[tuple]:
-    with connect(db, existing=True) as store:
-        return sorted(store.rows(
-            "SELECT campaign, vendor, carrier, province, status, seconds, n"
-            " FROM latency_counts WHERE n != 0"))  # fmt: skip
-
-
-def recounted(db) -> list[tuple]:
-    with connect(db, existing=True) as store:
-        seconds = store.dialect.seconds_between("d.received_at", "b.submitted_at")
-        return sorted(store.rows(
-            f"SELECT d.campaign, d.vendor, COALESCE(d.carrier, ''), COALESCE(d.province, ''),"
-            f" d.status, {seconds}, COUNT(*) FROM deliveries d JOIN batches b"
-            " ON b.campaign = d.campaign AND b.batch = d.batch"
-            " WHERE d.received_at IS NOT NULL AND b.submitted_at IS NOT NULL"
-            " GROUP BY 1, 2, 3, 4, 5, 6"))  # fmt: skip
+from tests.stats_fixtures import rollups_counted as counted
+from tests.stats_fixtures import rollups_recounted as recounted
 
 
 def execute(db, sql: str, params=()) -> None:
@@ -41,8 +26,8 @@ def execute(db, sql: str, params=()) -> None:
         store.execute(sql, list(params))
 
 
-def _tables(db) -> dict[str, pd.DataFrame]:
-    """Every latency statistic the roll-up can serve, by each grouping it carries."""
+def statistics(db) -> dict[str, pd.DataFrame]:
+    """Every statistic the roll-ups serve, by each grouping they carry."""
     tables = {}
     for by in (None, "carrier", "province", "vendor", "campaign", ["carrier", "province"]):
         key = str(by)
@@ -51,15 +36,17 @@ def _tables(db) -> dict[str, pd.DataFrame]:
         tables[f"failed {key}"] = cp.latency_distribution(db, by=by, status="failed")
         tables[f"hist {key}"] = cp.latency_distribution(db, by=by)
         tables[f"curve {key}"] = cp.delivery_curve(db, by=by)
+        tables[f"reasons {key}"] = cp.failure_reasons(db, by=by)
     tables["one campaign"] = cp.latency_stats(db, campaign="double11", by="carrier")
+    tables["its reasons"] = cp.failure_reasons(db, campaign=["double11"], by="province")
     return tables
 
 
 def assert_same_both_ways(db, monkeypatch) -> None:
-    fast = _tables(db)
+    fast = statistics(db)
     with monkeypatch.context() as m:
-        m.setattr(latency, "_TIMED", ())  # every delivery, as before the roll-up
-        slow = _tables(db)
+        m.setattr(_tables, "_ROLLED", ())  # every delivery, as before the roll-ups
+        slow = statistics(db)
     for name, table in fast.items():
         pd.testing.assert_frame_equal(table, slow[name], obj=name)
         assert table.attrs == slow[name].attrs
@@ -84,6 +71,10 @@ def test_the_roll_up_follows_every_move_of_a_delivery(db, monkeypatch):
     execute(db, "UPDATE deliveries SET received_at = '2024-11-11T10:00:30+08:00'"
                 " WHERE phone = '13800000005'")  # fmt: skip
     execute(db, "UPDATE deliveries SET code = 'X' WHERE phone = '13800000006'")  # not timed
+    execute(db, "UPDATE deliveries SET reason = NULL, code = NULL WHERE status = 'failed'")
+    execute(
+        db, "UPDATE deliveries SET status = 'failed', reason = '空号' WHERE phone = '13800000003'"
+    )
     assert counted(db) == recounted(db)
     execute(db, "DELETE FROM deliveries WHERE phone = '13800000001'")
     assert counted(db) == recounted(db)
@@ -136,7 +127,7 @@ def test_a_version_8_store_is_migrated_with_its_deliveries_counted(db, monkeypat
         tables = {t for (t,) in old.rows(
             "SELECT name FROM sqlite_master WHERE type = 'table'" if not is_postgres_url(db)
             else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}  # fmt: skip
-        assert "latency_counts" not in tables
+        assert not {"latency_counts", "failure_counts"} & tables
     monkeypatch.undo()
     assert counted(db) == recounted(db) != []
     s = StoreBuilder(db)  # and the triggers count from then on
@@ -171,6 +162,8 @@ CHANGE = st.one_of(
     st.tuples(st.just("carrier"), st.sampled_from(PHONES), st.sampled_from([None, "移动", "联通"])),
     st.tuples(st.just("received"), st.sampled_from(PHONES), st.sampled_from(TIMES)),
     st.tuples(st.just("delete"), st.sampled_from(PHONES)),
+    st.tuples(st.just("reason"), st.sampled_from(PHONES), st.sampled_from([None, "", "空号"]),
+              st.sampled_from([None, "MK:0001"])),
     st.tuples(st.just("submitted"), st.sampled_from([1, 2]), st.sampled_from(TIMES)),
 )  # fmt: skip
 
@@ -192,6 +185,9 @@ def test_any_sequence_of_changes_keeps_the_roll_up_a_recount(tmp_path_factory, c
         elif kind == "received":
             execute(db, "UPDATE deliveries SET received_at = ? WHERE phone = ?",
                     [args[1], args[0]])  # fmt: skip
+        elif kind == "reason":
+            execute(db, "UPDATE deliveries SET reason = ?, code = ? WHERE phone = ?",
+                    [args[1], args[2], args[0]])  # fmt: skip
         elif kind == "delete":
             execute(db, "DELETE FROM deliveries WHERE phone = ?", args)
         else:
