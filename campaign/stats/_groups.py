@@ -174,6 +174,41 @@ CONVERTED = "COUNT(CASE WHEN s.batch IS NOT NULL AND c.phone IS NOT NULL THEN 1 
 REVENUE = "SUM(CASE WHEN s.batch IS NOT NULL THEN COALESCE(c.revenue, 0) ELSE 0 END)"
 
 
+#: Off, :func:`_rolled_up` says no to every grouping and the tables take the per-recipient
+#: path: the tests set it so to check that both paths give the same numbers.
+_ROLLUPS = True
+
+
+def _rolled_up(dims: list[str]) -> bool:
+    """Whether a table over ``dims`` can be read from the roll-ups and the small tables
+    (:func:`_per_cell`, :func:`_per_person`) instead of every recipient
+    (:func:`_per_recipient`): every dimension is a standard one, which a roll-up row (its
+    campaign, batch and location) and its batch (vendor, send time) carry."""
+    return _ROLLUPS and not _needs_rows(dims)
+
+
+def _conv_cte(campaigns: list[str] | None) -> tuple[str, list[str]]:
+    """``conv``: per (campaign, phone), the conversions attributed to the campaign and their
+    value (``revenue``)."""
+    where, params = _campaign_filter("campaign", campaigns)
+    return (
+        ", conv AS (SELECT campaign, phone, SUM(COALESCE(value, 0)) AS revenue"
+        " FROM conversions WHERE campaign IS NOT NULL"
+        f"{' AND ' + where if where else ''} GROUP BY campaign, phone)",
+        params,
+    )
+
+
+def _repl_cte(campaigns: list[str] | None) -> tuple[str, list[str]]:
+    """``repl``: each (campaign, phone) with a reply attributed to the campaign, once."""
+    where, params = _campaign_filter("campaign", campaigns)
+    return (
+        ", repl AS (SELECT DISTINCT campaign, phone FROM replies WHERE campaign IS NOT NULL"
+        f"{' AND ' + where if where else ''})",
+        params,
+    )
+
+
 def _per_recipient(
     database: Store,
     campaigns: list[str] | None,
@@ -189,15 +224,12 @@ def _per_recipient(
     batch ``b``, sent batch ``s`` (NULL when not submitted), delivery ``d`` and attributed
     conversions ``c`` (``revenue``); ``ctes`` (", name AS (...)") and ``joins`` add more."""
     cte, params = _sent_cte(campaigns)
+    conv, cmore = _conv_cte(campaigns)
     recipients, more = _campaign_filter("r.campaign", campaigns)
-    converted, cmore = _campaign_filter("campaign", campaigns)
     select, group = _select(dims, "r", database.dialect)
     conditions = " AND ".join(c for c in (where, recipients) if c)
     return database.execute(
-        f"{cte}, conv AS (SELECT campaign, phone, SUM(COALESCE(value, 0)) AS revenue"
-        " FROM conversions WHERE campaign IS NOT NULL"
-        f"{' AND ' + converted if converted else ''} GROUP BY campaign, phone){ctes} "
-        f"SELECT {select}{', '.join(measures)}"
+        f"{cte}{conv}{ctes} SELECT {select}{', '.join(measures)}"
         " FROM recipients r JOIN batches b ON b.campaign = r.campaign AND b.batch = r.batch"
         " LEFT JOIN sent s ON s.campaign = r.campaign AND s.batch = r.batch"
         " LEFT JOIN deliveries d ON d.campaign = r.campaign AND d.phone = r.phone"
@@ -205,3 +237,82 @@ def _per_recipient(
         f"{' WHERE ' + conditions if conditions else ''} GROUP BY {group}",
         [*params, *cmore, *(ctes_params or []), *more],
     ).fetchall()
+
+
+def _per_cell(
+    database: Store,
+    campaigns: list[str] | None,
+    dims: list[str],
+    table: str,
+    measures: list[str],
+    *,
+    joins: str = "",
+    where: str = "",
+    and_by: str = "",
+) -> list:
+    """Rows of ``dims`` and ``measures`` over the roll-up ``table`` ``c``
+    (``recipient_counts`` or ``delivery_counts``: ``c.n`` recipients or deliveries in each
+    campaign, batch, location and status) with its batch ``b`` and sent batch ``s`` (NULL
+    when not submitted): a measure of :func:`_per_recipient` is the same here with ``c.n``
+    for the count of its rows. Thousands of rows, never one per recipient; a row with n = 0
+    (its recipients dropped, its deliveries moved on) makes no group. ``and_by``, an SQL
+    expression, splits the groups further (after the dimensions, as one more)."""
+    cte, params = _sent_cte(campaigns)
+    cells, more = _campaign_filter("c.campaign", campaigns)
+    select, group = _select(dims, "c", database.dialect)
+    if and_by:
+        select += f"{and_by} AS d{len(dims)}, "
+        group += f"{', ' if group else ''}{len(dims) + 1}"
+    conditions = " AND ".join(c for c in ("c.n > 0", where, cells) if c)
+    return database.execute(
+        f"{cte}SELECT {select}{', '.join(measures)} FROM {table} c"
+        " JOIN batches b ON b.campaign = c.campaign AND b.batch = c.batch"
+        f" LEFT JOIN sent s ON s.campaign = c.campaign AND s.batch = c.batch{joins}"
+        f" WHERE {conditions} GROUP BY {group}",
+        [*params, *more],
+    ).fetchall()
+
+
+def _per_person(
+    database: Store,
+    campaigns: list[str] | None,
+    dims: list[str],
+    people: str,
+    measures: list[str],
+    *,
+    where: str = "",
+) -> list:
+    """Rows of ``dims`` and ``measures`` over the recipients who did something: those in
+    ``people``, ``"conv c"`` (:func:`_conv_cte`) or ``"repl q"`` (:func:`_repl_cte`), at
+    most one row per (campaign, phone), each joined by its key to its recipient ``r``, batch
+    ``b`` and sent batch ``s``. The measures of :func:`_per_recipient` that count or sum
+    ``c`` (or ``q``) read the same here: a recipient without such a row adds nothing to
+    them."""
+    cte, params = _sent_cte(campaigns)
+    table, alias = people.split()
+    conv, cmore = {"conv": _conv_cte, "repl": _repl_cte}[table](campaigns)
+    recipients, more = _campaign_filter("r.campaign", campaigns)
+    select, group = _select(dims, "r", database.dialect)
+    conditions = " AND ".join(c for c in (where, recipients) if c)
+    return database.execute(
+        f"{cte}{conv} SELECT {select}{', '.join(measures)} FROM {people}"
+        f" JOIN recipients r ON r.campaign = {alias}.campaign AND r.phone = {alias}.phone"
+        " JOIN batches b ON b.campaign = r.campaign AND b.batch = r.batch"
+        " LEFT JOIN sent s ON s.campaign = r.campaign AND s.batch = r.batch"
+        f"{' WHERE ' + conditions if conditions else ''} GROUP BY {group}",
+        [*params, *cmore, *more],
+    ).fetchall()
+
+
+def _joined(first: pd.DataFrame, others: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """``first`` (one row per group: the groups of the table) with the columns of ``others``
+    (the same groups or fewer) beside it, NaN where a group has no row in one of them."""
+    frame = first
+    for other in others:
+        found = other.astype({k: object for k in keys})
+        merged = frame.astype({k: object for k in keys}).merge(found, on=keys, how="left")
+        merged.index = frame.index
+        for key in keys:
+            merged[key] = frame[key]
+        frame = merged
+    return frame

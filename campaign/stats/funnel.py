@@ -16,8 +16,12 @@ from campaign.stats._groups import (
     SUBMITTED,
     _campaigns,
     _dims,
+    _joined,
     _open,
+    _per_cell,
+    _per_person,
     _per_recipient,
+    _rolled_up,
 )
 from campaign.stats._intervals import _with_rate, two_proportion_test
 from campaign.stats._tables import _by, _finish_dims, _frame, _sort
@@ -82,14 +86,10 @@ def funnel_stats(
                 "or send time; group by carrier, province, city, vendor or a list column"
             )
         dims = ["campaign", *dims]
-        rows = _per_recipient(database, campaigns, dims, [
-            "COUNT(CASE WHEN b.state <> 'held_out' THEN 1 END)", SUBMITTED, DELIVERED,
-            CONVERTED, REVENUE,
-            "COUNT(CASE WHEN b.state = 'held_out' THEN 1 END)",
-            "COUNT(CASE WHEN b.state = 'held_out' AND c.phone IS NOT NULL THEN 1 END)",
-            "SUM(CASE WHEN b.state = 'held_out' THEN COALESCE(c.revenue, 0) ELSE 0 END)",
-        ])  # fmt: skip
-        frame = _frame(rows, dims, list(_COUNTS))
+        if _rolled_up(dims):
+            frame = _from_rollups(database, campaigns, dims)
+        else:
+            frame = _per_recipient_frame(database, campaigns, dims)
         frame = _with_clicks(frame, database, campaigns, dims)
         frame = _finish_dims(frame, dims)
     for name in _COUNTS:
@@ -124,6 +124,48 @@ def funnel_stats(
     ]  # fmt: skip
     frame = _sort(frame[columns], dims).reset_index(drop=True)
     return _by(frame, dims)
+
+
+#: Measures of the held-out numbers, over recipients (per recipient) or people (conv c).
+_HELD_OUT_CONVERTED = "COUNT(CASE WHEN b.state = 'held_out' AND c.phone IS NOT NULL THEN 1 END)"
+_HELD_OUT_REVENUE = "SUM(CASE WHEN b.state = 'held_out' THEN COALESCE(c.revenue, 0) ELSE 0 END)"
+
+
+def _per_recipient_frame(database, campaigns, dims: list[str]) -> pd.DataFrame:
+    """The counts over every recipient: the way for any ``by``, a contact-list column too."""
+    rows = _per_recipient(database, campaigns, dims, [
+        "COUNT(CASE WHEN b.state <> 'held_out' THEN 1 END)", SUBMITTED, DELIVERED,
+        CONVERTED, REVENUE, "COUNT(CASE WHEN b.state = 'held_out' THEN 1 END)",
+        _HELD_OUT_CONVERTED, _HELD_OUT_REVENUE,
+    ])  # fmt: skip
+    return _frame(rows, dims, list(_COUNTS))
+
+
+def _from_rollups(database, campaigns, dims: list[str]) -> pd.DataFrame:
+    """The same counts as :func:`_per_recipient_frame`, for standard dimensions, without
+    reading every recipient: recipients, submitted and held_out from ``recipient_counts``,
+    delivered from ``delivery_counts``, the conversions from the numbers that converted.
+    The groups are those with recipients, as there."""
+    keys = [f"d{i}" for i in range(len(dims))]
+    counts = _frame(_per_cell(database, campaigns, dims, "recipient_counts", [
+        "SUM(CASE WHEN b.state <> 'held_out' THEN c.n ELSE 0 END)",
+        "SUM(CASE WHEN s.batch IS NOT NULL THEN c.n ELSE 0 END)",
+        "SUM(CASE WHEN b.state = 'held_out' THEN c.n ELSE 0 END)",
+    ]), dims, ["recipients", "submitted", "held_out"])  # fmt: skip
+    delivered = _frame(_per_cell(
+        database, campaigns, dims, "delivery_counts",
+        ["SUM(CASE WHEN s.batch IS NOT NULL THEN c.n ELSE 0 END)"], where="c.status = 'delivered'",
+    ), dims, ["delivered"])  # fmt: skip
+    converted = _frame(_per_person(
+        database, campaigns, dims, "conv c",
+        [CONVERTED, REVENUE, _HELD_OUT_CONVERTED, _HELD_OUT_REVENUE],
+    ), dims, ["converted", "revenue", "held_out_converted", "held_out_revenue"])  # fmt: skip
+    frame = _joined(counts, [delivered, converted], keys)
+    for name in ("delivered", "converted", "held_out_converted"):
+        frame[name] = frame[name].fillna(0).astype("int64")
+    for name in ("revenue", "held_out_revenue"):  # 0 without a conversion, as a SUM of 0s
+        frame[name] = frame[name].fillna(0)
+    return frame[[*keys, *_COUNTS]]
 
 
 def _lift(row) -> tuple[float, float, float, float]:
