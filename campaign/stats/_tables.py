@@ -201,6 +201,11 @@ def _histogram(database: Store, campaigns, dims, value: str, where: str) -> pd.D
         f" GROUP BY {group + ', ' if group else ''}{len(dims) + 1}",
         params,
     ).fetchall()
+    return _value_counts(rows, dims)
+
+
+def _value_counts(rows, dims: list[str]) -> pd.DataFrame:
+    """Rows of (dimensions, value, count) as a frame: ``d0``..., ``value``, ``n``."""
     frame = _frame(rows, dims, ["value", "n"])
     frame["value"] = frame["value"].astype("int64")
     frame["n"] = frame["n"].astype("int64")

@@ -20,11 +20,11 @@ from campaign.stats._tables import (
     _by,
     _counts,
     _finish_dims,
-    _frame,
     _histogram,
     _rolled,
     _rolled_select,
     _sort,
+    _value_counts,
 )
 from campaign.store import DbLike, Store
 
@@ -60,10 +60,7 @@ def _latencies(database: Store, campaigns, dims, status: str | None) -> pd.DataF
         f" GROUP BY {group + ', ' if group else ''}{len(dims) + 1} HAVING SUM(l.n) > 0",
         params,
     ).fetchall()
-    frame = _frame(rows, dims, ["value", "n"])
-    frame["value"] = frame["value"].astype("int64")
-    frame["n"] = frame["n"].astype("int64")
-    return frame
+    return _value_counts(rows, dims)
 
 
 def latency_distribution(
