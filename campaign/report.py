@@ -30,7 +30,7 @@ from campaign import plots, stats, vendors
 from campaign.errors import InputError
 from campaign.reasons import OTHER
 from campaign.stats.srm import SampleRatioWarning, srm_check
-from campaign.store import DbLike, connect, now, reads
+from campaign.store import DbLike, Store, connect, now, reads
 
 __all__ = ["mask_phone", "report"]
 
@@ -166,8 +166,31 @@ def report(
     """
     if not isinstance(campaign, str) or not campaign:
         raise InputError("campaign must be the name of one campaign, e.g. campaign='double11'")
+    opened = connect(db, existing=True)  # a missing file is an error, never a new store
+    try:
+        # one consistent view, whatever arrives meanwhile; each count is read once
+        with opened.snapshot() as store:
+            page = _page(store, campaign, mask_phones=mask_phones, compare_with=compare_with)
+    finally:
+        if opened is not db:
+            opened.close()
+    html = _TEMPLATE.render(**page, font=None, font_family=FONT_FAMILY)
+    font = _embedded_font(html)  # the glyphs of exactly the characters this page shows
+    if font is not None:
+        html = _TEMPLATE.render(**page, font=font, font_family=FONT_FAMILY)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    log.info("%s: report written to %s (%d KB)", campaign, out, len(html) // 1024)
+    return out
+
+
+def _page(
+    store: Store, campaign: str, *, mask_phones: bool, compare_with: str | Sequence[str] | None
+) -> dict:
+    """What the report's template shows, read from ``store`` (a snapshot)."""
+    db = store  # the statistics read the same snapshot
     delivery = stats.delivery_stats(db, campaign=campaign)  # checks the store and the name
-    store = connect(db)
     info = reads.campaign_info(store, campaign)
     others, named = _compared_with(store, campaign, info["channel"], compare_with)
     summary = reads.batch_summary(store, campaign)
@@ -365,15 +388,7 @@ def report(
         masked=mask_phones,
         generated=now(),
     )
-    html = _TEMPLATE.render(**page, font=None, font_family=FONT_FAMILY)
-    font = _embedded_font(html)  # the glyphs of exactly the characters this page shows
-    if font is not None:
-        html = _TEMPLATE.render(**page, font=font, font_family=FONT_FAMILY)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
-    log.info("%s: report written to %s (%d KB)", campaign, out, len(html) // 1024)
-    return out
+    return page
 
 
 # --------------------------------------------------------------------------- A/B

@@ -117,7 +117,19 @@ def _sort_key(column: pd.Series) -> pd.Series:
 
 
 def _counts(database: Store, campaigns, dims) -> pd.DataFrame:
-    """submitted, delivered, failed, unknown per group, dimension columns still d0, d1..."""
+    """submitted, delivered, failed, unknown per group, dimension columns still d0, d1...;
+    read once per :meth:`Store.snapshot` (a report asks for the same counts several times)."""
+    memo = database.memo
+    key = ("counts", None if campaigns is None else tuple(campaigns), tuple(dims))
+    if memo is not None and key in memo:
+        return memo[key].copy()
+    frame = _read_counts(database, campaigns, dims)
+    if memo is not None:
+        memo[key] = frame.copy()
+    return frame
+
+
+def _read_counts(database: Store, campaigns, dims) -> pd.DataFrame:
     cte, params = _sent_cte(campaigns)
     select, group = _select(dims, "c" if not _needs_rows(dims) else "r", database.dialect)
     keys = [f"d{i}" for i in range(len(dims))]

@@ -51,6 +51,8 @@ class Store:
         self._owned = owned
         self._depth = 0
         self._sql = engine.sql
+        #: Inside :meth:`snapshot`: what the statistics computed in it, by what they asked.
+        self.memo: dict[tuple, Any] | None = None
 
     @property
     def dialect(self) -> Engine:
@@ -127,6 +129,35 @@ class Store:
         """Held while this process sends ``campaign``: a second sender of the same campaign,
         in any process, gets :class:`~campaign.errors.SendInProgress`."""
         return self.engine.send_lock(self, campaign)
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        """Read the store as it is now, for a block of reads: one read transaction (SQLite:
+        a deferred transaction, its snapshot taken at the first read; PostgreSQL: REPEATABLE
+        READ READ ONLY), so that receipts arriving meanwhile change none of the tables
+        computed inside, and the statistics remember what they read in it (``memo``).
+
+        Yields a Store on the same connection, for reading only; closing it closes nothing.
+        Inside a transaction already open, it reads in that one.
+
+        >>> with connect("campaign.db").snapshot() as store:
+        ...     table = cp.delivery_stats(store, campaign="double11-A", by="carrier")
+        ...     curve = cp.delivery_curve(store, campaign="double11-A", by="carrier")  # read once
+        >>> int(table["submitted"].sum()), len(store.memo or ())  # the memo ends with the block
+        (8441, 0)
+        """
+        view = Store(self.engine, self.conn, database=self.database, label=self.label)
+        view.memo = {}
+        began = not self.engine.in_transaction(self.conn)
+        if began:
+            self.engine.begin_read(self.conn)
+        try:
+            yield view
+        finally:
+            view.memo = None
+            if began:
+                with contextlib.suppress(Exception):
+                    self.engine.rollback(self.conn)
 
     def close(self) -> None:
         """Close the connection (only if :func:`connect` opened it)."""

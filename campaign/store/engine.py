@@ -56,6 +56,10 @@ class Engine:
         reads inside it see what the writes will be based on)."""
         conn.execute("BEGIN")
 
+    def begin_read(self, conn: Any) -> None:
+        """Start a transaction that only reads, all of it from one snapshot of the store."""
+        conn.execute("BEGIN")
+
     def commit(self, conn: Any) -> None:
         conn.commit()
 

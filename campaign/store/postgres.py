@@ -154,6 +154,9 @@ class PostgresEngine(Engine):
     def begin(self, conn: Any) -> None:
         conn.execute("BEGIN")
 
+    def begin_read(self, conn: Any) -> None:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
     def commit(self, conn: Any) -> None:
         conn.execute("COMMIT")
 
