@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from campaign.stats._groups import _campaign_filter, _per_recipient
+from campaign.stats._groups import _campaign_filter, _per_person, _per_recipient, _rolled_up
 from campaign.store import Store
 
 #: Clicks that count: not a bot's.
@@ -25,7 +25,9 @@ _PERSON = "k.agent <> 'bot'"
 
 def _clicks(database: Store, campaigns: list[str] | None, dims: list[str]) -> pd.DataFrame:
     """``d0``... (the raw dimension values, ``dims[0]`` being campaign), ``clicks`` and
-    ``clicked`` (Int64, NA where they cannot be known; see the module docstring)."""
+    ``clicked`` (Int64, NA where they cannot be known; see the module docstring). Of the
+    campaigns with a code per number (``attrs["own"]``) only the groups with a click have a
+    row: the others have 0."""
     keys = [f"d{i}" for i in range(len(dims))]
     where, params = _campaign_filter("l.campaign", campaigns)
     kinds = {
@@ -40,16 +42,23 @@ def _clicks(database: Store, campaigns: list[str] | None, dims: list[str]) -> pd
     own = [name for name, (shared, _) in kinds.items() if not shared]
     if own:
         cte_where, cte_params = _campaign_filter("l.campaign", own)
-        rows = _per_recipient(
-            database, own, dims,
-            ["SUM(CASE WHEN s.batch IS NOT NULL THEN COALESCE(o.clicks, 0) ELSE 0 END)",
-             "COUNT(CASE WHEN s.batch IS NOT NULL AND o.clicks > 0 THEN 1 END)"],
-            ctes=", own AS (SELECT l.campaign, l.phone, COUNT(*) AS clicks FROM links l"
+        clickers = (
+            ", own AS (SELECT l.campaign, l.phone, COUNT(*) AS clicks FROM links l"
             f" JOIN clicks k ON k.code = l.code WHERE l.phone IS NOT NULL AND {_PERSON}"
-            f" AND {cte_where} GROUP BY l.campaign, l.phone)",
-            ctes_params=cte_params,
-            joins=" LEFT JOIN own o ON o.campaign = r.campaign AND o.phone = r.phone",
-        )  # fmt: skip
+            f" AND {cte_where} GROUP BY l.campaign, l.phone)"
+        )
+        measures = [
+            "SUM(CASE WHEN s.batch IS NOT NULL THEN COALESCE(o.clicks, 0) ELSE 0 END)",
+            "COUNT(CASE WHEN s.batch IS NOT NULL AND o.clicks > 0 THEN 1 END)",
+        ]
+        if _rolled_up(dims):  # the numbers that clicked, each joined to its recipient
+            rows = _per_person(database, own, dims, "own o", measures,
+                               people_cte=(clickers, cte_params))  # fmt: skip
+        else:  # every recipient of those campaigns, for its contact-list columns
+            rows = _per_recipient(
+                database, own, dims, measures, ctes=clickers, ctes_params=cte_params,
+                joins=" LEFT JOIN own o ON o.campaign = r.campaign AND o.phone = r.phone",
+            )  # fmt: skip
         frame = pd.DataFrame(rows, columns=[*keys, "clicks", "clicked"])
     else:
         frame = pd.DataFrame(columns=[*keys, "clicks", "clicked"])
@@ -63,6 +72,7 @@ def _clicks(database: Store, campaigns: list[str] | None, dims: list[str]) -> pd
         frame[name] = pd.array(
             [None if pd.isna(v) else int(v) for v in frame[name].tolist()], dtype="Int64"
         )
+    frame.attrs["own"] = own  # their groups without a click have 0, not NA
     return frame
 
 
@@ -72,7 +82,7 @@ def _with_clicks(
     """``frame`` (dimension columns still ``d0``...) with ``clicks`` and ``clicked``."""
     keys = [f"d{i}" for i in range(len(dims))]
     found = _clicks(database, campaigns, dims)
-    if not len(found):
+    if not len(found) and not found.attrs["own"]:
         return frame.assign(
             clicks=pd.array([pd.NA] * len(frame), dtype="Int64"),
             clicked=pd.array([pd.NA] * len(frame), dtype="Int64"),
@@ -83,4 +93,7 @@ def _with_clicks(
     merged.index = frame.index
     for key in keys:
         merged[key] = frame[key]
+    nobody = merged[keys[0]].isin(found.attrs["own"])  # numbers with links, no click
+    for name in ("clicks", "clicked"):
+        merged[name] = merged[name].mask(nobody & merged[name].isna(), 0)
     return merged

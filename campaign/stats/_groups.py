@@ -281,16 +281,18 @@ def _per_person(
     measures: list[str],
     *,
     where: str = "",
+    people_cte: tuple[str, list] | None = None,
 ) -> list:
     """Rows of ``dims`` and ``measures`` over the recipients who did something: those in
-    ``people``, ``"conv c"`` (:func:`_conv_cte`) or ``"repl q"`` (:func:`_repl_cte`), at
+    ``people``, ``"conv c"`` (:func:`_conv_cte`) or ``"repl q"`` (:func:`_repl_cte`), or
+    another table that ``people_cte`` (", name AS (...)", its parameters) makes, at
     most one row per (campaign, phone), each joined by its key to its recipient ``r``, batch
     ``b`` and sent batch ``s``. The measures of :func:`_per_recipient` that count or sum
     ``c`` (or ``q``) read the same here: a recipient without such a row adds nothing to
     them."""
     cte, params = _sent_cte(campaigns)
     table, alias = people.split()
-    conv, cmore = {"conv": _conv_cte, "repl": _repl_cte}[table](campaigns)
+    conv, cmore = people_cte or {"conv": _conv_cte, "repl": _repl_cte}[table](campaigns)
     recipients, more = _campaign_filter("r.campaign", campaigns)
     select, group = _select(dims, "r", database.dialect)
     conditions = " AND ".join(c for c in (where, recipients) if c)
