@@ -219,14 +219,19 @@ def _per_recipient(
     ctes_params: list | None = None,
     joins: str = "",
     where: str = "",
+    and_by: str = "",
 ) -> list:
     """Rows of ``dims`` and ``measures`` (SQL aggregates) over every recipient ``r`` with its
     batch ``b``, sent batch ``s`` (NULL when not submitted), delivery ``d`` and attributed
-    conversions ``c`` (``revenue``); ``ctes`` (", name AS (...)") and ``joins`` add more."""
+    conversions ``c`` (``revenue``); ``ctes`` (", name AS (...)") and ``joins`` add more;
+    ``and_by``, an SQL expression, splits the groups further (as :func:`_per_cell`'s)."""
     cte, params = _sent_cte(campaigns)
     conv, cmore = _conv_cte(campaigns)
     recipients, more = _campaign_filter("r.campaign", campaigns)
     select, group = _select(dims, "r", database.dialect)
+    if and_by:
+        select += f"{and_by} AS d{len(dims)}, "
+        group += f"{', ' if group else ''}{len(dims) + 1}"
     conditions = " AND ".join(c for c in (where, recipients) if c)
     return database.execute(
         f"{cte}{conv}{ctes} SELECT {select}{', '.join(measures)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -65,9 +66,9 @@ def cost_stats(
     0          8441            8441          0        False
 
     >>> cp.set_prices("campaign.db", {"veesing-sms": 0.045})
-    >>> cp.cost_stats("campaign.db", campaign="double11-A")[["billed", "cost"]].round(2)
-       billed    cost
-    0    8441  379.85
+    >>> cp.cost_stats("campaign.db", campaign="double11-A")[["billed", "cost"]]  # 8441 x 0.045
+       billed     cost
+    0    8441  379.845
     """
     with _open(db) as database:
         campaigns = _campaigns(database, campaign)
@@ -112,7 +113,8 @@ _NOT_HELD_OUT = "b.state <> 'held_out'"
 
 
 def _per_recipient_frame(database, campaigns, dims: list[str]) -> pd.DataFrame:
-    """The counts over every recipient: the way for any ``by``, a contact-list column too."""
+    """The counts over every recipient: the way for any ``by``, a contact-list column too.
+    Read per group and vendor (one price each), then added up per group."""
     billed = (
         "CASE WHEN s.batch IS NULL THEN 0"
         f" WHEN {_ON_DELIVERY} AND COALESCE(d.status, '') <> 'delivered' THEN 0"
@@ -121,14 +123,23 @@ def _per_recipient_frame(database, campaigns, dims: list[str]) -> pd.DataFrame:
     replied, params = _repl_cte(campaigns)
     rows = _per_recipient(
         database, campaigns, dims,
-        [SUBMITTED, DELIVERED, f"SUM({billed})", f"SUM(({billed}) * pr.price)", _REPLIERS,
-         CONVERTED, REVENUE, "MAX(pr.price)", "MAX(pr.billed_on)"],
+        [SUBMITTED, DELIVERED, f"SUM({billed})", _REPLIERS, CONVERTED, REVENUE,
+         "MAX(pr.price)", "MAX(pr.billed_on)"],
         ctes=replied,
         ctes_params=params,
         joins=" LEFT JOIN repl q ON q.campaign = r.campaign AND q.phone = r.phone" + _PRICES,
         where=_NOT_HELD_OUT,
+        and_by="b.vendor",
     )  # fmt: skip
-    return _frame(rows, dims, [*_COUNTS, "price", "billed_on"])
+    keys = [f"d{i}" for i in range(len(dims))]
+    counts = ["submitted", "delivered", "billed", "repliers", "converted", "revenue"]
+    parts = _frame(rows, [*dims, "vendor"], [*counts, "price", "billed_on"])
+    costs = _costs(parts.rename(columns={"billed": "units"}), keys)
+    frame = parts.groupby(keys, sort=False, dropna=False).agg(
+        {**dict.fromkeys(counts, "sum"), "price": "max", "billed_on": "max"}
+    )
+    frame = frame.reset_index().merge(costs, on=keys, how="left")
+    return frame[[*keys, *_COUNTS, "price", "billed_on"]]
 
 
 def _from_rollups(database, campaigns, dims: list[str]) -> pd.DataFrame:
@@ -152,18 +163,19 @@ def _from_rollups(database, campaigns, dims: list[str]) -> pd.DataFrame:
          f"SUM(({on_delivery}) * {_SEGMENTS})"],
         joins=_PRICES, where=f"{_NOT_HELD_OUT} AND c.status = 'delivered'",
     ), dims, ["delivered", "billed_delivered"])  # fmt: skip
-    # what each billed number costs (its segments x the price) and how many were billed it
+    # the messages billed at each price (a vendor's), for the cost
     bills = []
     for table, count, where in (
         ("recipient_counts", on_submit, ""),
         ("delivery_counts", on_delivery, " AND c.status = 'delivered'"),
     ):
         rows = _per_cell(
-            database, campaigns, dims, table, [f"SUM({count})"], joins=_PRICES,
-            where=f"{_NOT_HELD_OUT} AND pr.price IS NOT NULL{where}",
-            and_by=f"{_SEGMENTS} * pr.price",
+            database, campaigns, dims, table, [f"SUM(({count}) * {_SEGMENTS})"],
+            joins=_PRICES, where=f"{_NOT_HELD_OUT} AND pr.price IS NOT NULL{where}",
+            and_by="pr.price",
         )  # fmt: skip
-        bills.append(_frame(rows, [*dims, "cost"], ["n"]))
+        bills.append(_frame(rows, [*dims, "price"], ["units"]).rename(
+            columns={f"d{len(dims)}": "price"}))  # fmt: skip
     repliers = _frame(
         _per_person(database, campaigns, dims, "repl q", [_REPLIERS], where=_NOT_HELD_OUT),
         dims, ["repliers"],
@@ -180,34 +192,23 @@ def _from_rollups(database, campaigns, dims: list[str]) -> pd.DataFrame:
     return frame[[*keys, *_COUNTS, "price", "billed_on"]]
 
 
-def _costs(bills: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
-    """``cost`` per group from the (group, cost of one number, numbers) rows of ``bills``:
-    the sum the per-recipient SQL makes, one number's cost added at a time (no group where
-    no number has a price: NULL there too).
+def _costs(bills: pd.DataFrame | list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """``cost`` per group from rows of (group, ``price``, ``units`` billed at it): the exact
+    sum of price x units (prices as the decimals they were set as), as a float; NaN for a
+    group where no number has a price.
 
-    Not n x cost: a float sum of 8,441 times 0.045 is 379.8450000000125 (shown 379.85),
-    the product 379.84499999999997 (379.84). With one cost per number in the group (one
-    price, one segment count) the order the numbers are added in does not matter, so the
-    sum is the per-recipient one exactly; with several, they are added cost after cost."""
-    rows = pd.concat([b for b in bills if len(b)] or bills[:1], ignore_index=True)
-    found = []
-    for group, part in rows.groupby(keys, sort=False, dropna=False):
-        counts = part.groupby(f"d{len(keys)}", sort=True)["n"].sum()
-        found.append((*group, _added([(float(c), int(n)) for c, n in counts.items()])))
+    Exact rather than summed in floating point one number at a time, which made the last
+    digits depend on how many numbers there were and in which order they were added (8,441
+    numbers at 0.045 summed to 379.8450000000125, not 379.845)."""
+    rows = pd.concat(bills, ignore_index=True) if isinstance(bills, list) else bills
+    rows = rows[rows["price"].notna()]
+    found = [
+        (*(group if isinstance(group, tuple) else (group,)),
+         float(sum(Decimal(repr(float(p))) * int(u)
+                   for p, u in zip(part["price"], part["units"], strict=True))))
+        for group, part in rows.groupby(keys, sort=False, dropna=False)
+    ]  # fmt: skip
     return pd.DataFrame(found, columns=[*keys, "cost"]).astype({"cost": "float64"})
-
-
-def _added(terms: list[tuple[float, int]]) -> float:
-    """0.0 + t1 + t1 ... (n1 times), + t2 ... : one addition at a time, as SQL's SUM adds."""
-    total = 0.0
-    for term, n in terms:
-        while n > 0:
-            step = min(n, 1 << 20)
-            run = np.full(step + 1, term)
-            run[0] = total
-            total = float(np.add.accumulate(run)[-1])  # left to right, never pairwise
-            n -= step
-    return total
 
 
 #: The reconciliation columns :func:`cost_stats` adds, and the ``by`` it can give them for.
