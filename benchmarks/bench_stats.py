@@ -835,7 +835,7 @@ def all_cases(path: Path, only: list[str] | None, duck: bool, db: str | None = N
           " (percentiles: DuckDB's quantile_disc, numpy's inverted_cdf as ours)")  # fmt: skip
     if db:
         print("PG: ours on the PostgreSQL copy, the same goal; 'same': its numbers equal"
-              " SQLite's")  # fmt: skip
+              " SQLite's; its MB are the client's (Python) alone, not the server's")  # fmt: skip
     for name in names:
         if name in NOTES:
             print(f"  {name}: {NOTES[name]}")
@@ -1114,7 +1114,8 @@ def growth() -> None:
     The estimate carries on the straight line through the two largest sizes that have the
     figure (the per-receipt cost at the sizes nearest the target, plus what does not grow),
     never below the largest size's own figure; 'grows' is the exponent k of figure ~ N^k
-    between the smallest and largest size (about 1: linear, about 0: flat)."""
+    between those two sizes (about 1: linear, about 0: flat; a fixed cost, such as the
+    report's charts, pulls it below 1 while the part that grows is linear)."""
     runs = _load_saved("all")
     builds = _load_saved("build")
     sizes = sorted(set(runs) | set(builds))
@@ -1122,7 +1123,7 @@ def growth() -> None:
         raise SystemExit("--growth: build and time at least two sizes first (--receipts N"
                          f" --all --no-duckdb); saved: {sizes}")  # fmt: skip
     table: list[tuple[str, dict, int]] = [
-        ("file GB", {n: (runs.get(n) or builds[n])["bytes"] / 1e9 for n in sizes}, 2),
+        ("file GB", {n: (builds.get(n) or runs[n])["bytes"] / 1e9 for n in sizes}, 2),
         ("build s", {n: builds[n]["seconds"] for n in builds}, 0),
     ]
     for t in ROWS:
@@ -1166,14 +1167,13 @@ def _load_saved(what: str) -> dict[int, dict]:
 def _extrapolate(values: dict) -> tuple[float | None, float | None]:
     """100M: the line through the two largest sizes, never below the largest's figure.
 
-    Also the exponent k of figure ~ N^k from the smallest size to the largest."""
+    Also the exponent k of figure ~ N^k between those two sizes."""
     points = sorted((n, v) for n, v in values.items() if v is not None)
     if len(points) < 2:
         return None, None
     (n1, v1), (n2, v2) = points[-2:]
     estimate = v2 + max(0.0, (v2 - v1) / (n2 - n1)) * (TARGET - n2)
-    (na, va), (nb, vb) = points[0], points[-1]
-    k = math.log(vb / va) / math.log(nb / na) if va > 0 and vb > 0 else None
+    k = math.log(v2 / v1) / math.log(n2 / n1) if v1 > 0 and v2 > 0 else None
     return estimate, k
 
 
