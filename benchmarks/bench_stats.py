@@ -1,9 +1,11 @@
 """cp.delivery_stats on a store of 10,000,000 receipts, against the ways people write it by hand.
 
     python benchmarks/bench_stats.py [--rebuild] [--quick] [--db postgresql://...]
-    python benchmarks/bench_stats.py --all [--only name,name] [--no-duckdb]
+    python benchmarks/bench_stats.py --all [--only name,name] [--no-duckdb] [--db ...]
+    python benchmarks/bench_stats.py --receipts 1000000 --all --no-duckdb   (other sizes)
+    python benchmarks/bench_stats.py --growth   (the saved figures by size; 100M from them)
 
-The store (benchmarks/_data/stats-10m.db, git-ignored, built once and reused; about 4 GB and
+The store (benchmarks/_data/stats-10m.db, git-ignored, built once and reused; about 5 GB and
 a few minutes to build) holds one campaign of 9,500,000 numbers in 475 batches of 20,000:
 9,025,000 got a first receipt (90% delivered, 7% failed, 3% unknown), 975,000 of those a
 second one, half of them later (the latest wins: it replaces the first) and half earlier
@@ -38,7 +40,18 @@ numbers, which must equal ours. It needs the ``bench`` extra (duckdb and duckdb-
 of one version: the extension is loaded from that package's file, nothing is downloaded). The
 10M store has one SMS campaign and no replies, conversions, prices or voice calls: those
 figures time the queries over empty tables. Goal: each under 2 s (the report 5 s) and 500 MB,
-and no slower than DuckDB.
+and no slower than DuckDB. With ``--db postgresql://...`` (copied there first, as above) each
+of ours also runs on PostgreSQL, in a fresh child too, its seconds, MB and goal in columns of
+their own and its numbers required to equal SQLite's (DuckDB reads only the SQLite file).
+
+``--receipts N`` builds and times a store of the same shape at another size
+(benchmarks/_data/stats-1m.db for 1,000,000: 95% of N numbers, in batches of 20,000, so the
+batches and the roll-ups' rows grow with N too). Each build saves its time, file size and rows
+beside the store (stats-1m.build.json), each ``--all`` its figures (stats-1m.all.json);
+``--growth`` prints them side by side by size, and carries each on to 100,000,000 receipts.
+A PostgreSQL server for ``--db``: ``pgserver.get_server(folder, cleanup_mode=None)`` (the
+test extras' wheel) in a folder kept between runs, e.g. benchmarks/_data/pg, and its
+``get_uri("dbname")`` after ``CREATE DATABASE dbname``.
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ import argparse
 import json
 import math
 import os
+import re
 import resource
 import sqlite3
 import subprocess
@@ -55,10 +69,8 @@ import time
 from pathlib import Path
 
 DATA = Path(__file__).parent / "_data"
-PATH = DATA / "stats-10m.db"
-RECIPIENTS = 9_500_000
+RECEIPTS = 10_000_000  # the store timed unless --receipts says otherwise
 BATCH = 20_000
-RECEIPTS = 10_000_000
 CARRIERS = ["移动"] * 55 + ["联通"] * 25 + ["电信"] * 19 + ["广电"]
 PROVINCES = [
     "广东",
@@ -104,8 +116,26 @@ L = "((i * 69069 + 1) % 4294967296 / 65536)"  # latency, tier
 N = "SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i <"
 
 
-def build(path: Path) -> None:
+def store_path(receipts: int) -> Path:
+    """The store of that many receipts: stats-10m.db, stats-3m.db, ..., stats-{N}.db."""
+    size = f"{receipts // 1_000_000}m" if receipts % 1_000_000 == 0 else str(receipts)
+    return DATA / f"stats-{size}.db"
+
+
+def _sidecar(path: Path, what: str) -> Path:
+    """Where the figures of a store are saved: stats-1m.build.json, stats-1m.all.json."""
+    return path.with_name(f"{path.stem}.{what}.json")
+
+
+def build(path: Path, receipts: int = RECEIPTS) -> None:
+    """The store of ``receipts`` receipts, of the shape the module's docstring describes:
+    95% of them as many numbers, in batches of 20,000 (the last one the rest). The build's
+    time, file size and rows are saved beside it (stats-1m.build.json) for ``--growth``."""
     from campaign.store import open_db
+
+    recipients = receipts * 95 // 100
+    load = _load()
+    built = time.perf_counter()
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -137,19 +167,20 @@ def build(path: Path) -> None:
         "INSERT INTO campaigns (name, vendor, channel, content, created_at) VALUES ('bench',"
         " 'jzyyun-sms', 'sms', '【云通信】双11会员专享,回T退订', '2024-11-11T08:00:00+08:00')"
     )
-    batches = RECIPIENTS // BATCH
+    batches = -(-recipients // BATCH)
+    size = f"MIN({BATCH}, {recipients} - (n - 1) * {BATCH})"  # the last batch: the rest
     step(
         "batches",
         "WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < ?)"
         " INSERT INTO batches (campaign, batch, vendor, size, state, task_id, accepted,"
-        " submitted_at, attempts) SELECT 'bench', n, 'jzyyun-sms', ?, 'accepted', 'T' || n, ?,"
-        " strftime('%Y-%m-%dT%H:%M:%S+08:00', '2024-11-11 08:00:00', '+' || (n * 60) ||"
-        " ' seconds'), 1 FROM k",
-        [batches, BATCH, BATCH],
+        f" submitted_at, attempts) SELECT 'bench', n, 'jzyyun-sms', {size}, 'accepted',"
+        f" 'T' || n, {size}, strftime('%Y-%m-%dT%H:%M:%S+08:00', '2024-11-11 08:00:00', '+' ||"
+        " (n * 60) || ' seconds'), 1 FROM k",
+        [batches],
     )
     step(
         "recipients",
-        f"WITH RECURSIVE s(i) AS ({N} {RECIPIENTS - 1})"
+        f"WITH RECURSIVE s(i) AS ({N} {recipients - 1})"
         " INSERT INTO recipients (campaign, phone, batch, carrier, province, city, attrs)"
         " SELECT 'bench', printf('138%08d', i), i / ? + 1, c.name, p.name,"
         f" p.name || '-' || ({H} / 3100 % 10), json_object('variant', CASE WHEN i % 2 THEN 'B'"
@@ -168,7 +199,7 @@ def build(path: Path) -> None:
               " 'failed' ELSE 'unknown' END")  # fmt: skip
     step(
         "receipts (first)",
-        f"WITH RECURSIVE s(i) AS ({N} {RECIPIENTS - 1})"
+        f"WITH RECURSIVE s(i) AS ({N} {recipients - 1})"
         " INSERT INTO receipts (vendor, task_id, phone, status, code, reason, received_at,"
         " campaign, batch, ingested_at, matched)"
         f" SELECT 'jzyyun-sms', 'T' || (i / {BATCH} + 1), printf('138%08d', i), st,"
@@ -180,7 +211,7 @@ def build(path: Path) -> None:
         f" FROM (SELECT i, {status} AS st FROM s WHERE i % 20 != 0) JOIN reasons r"
         f" ON r.k = {G} / 100 % 6",
     )
-    second = RECEIPTS - conn.execute("SELECT COUNT(*) FROM receipts").fetchone()[0]
+    second = receipts - conn.execute("SELECT COUNT(*) FROM receipts").fetchone()[0]
     step(
         "receipts (second: later ones win, earlier ones arrive out of order)",
         "INSERT INTO receipts (vendor, task_id, phone, status, code, reason, received_at,"
@@ -205,8 +236,21 @@ def build(path: Path) -> None:
     )
     conn.execute("ANALYZE")
     conn.execute("PRAGMA journal_mode = WAL")
+    seconds = time.perf_counter() - built
+    rows = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ROWS}
     conn.close()
-    print(f"  {path.stat().st_size / 1e9:.1f} GB", flush=True)
+    if rows["receipts"] != receipts:
+        raise SystemExit(f"built {rows['receipts']:,} receipts, not {receipts:,}")
+    print(f"  {path.stat().st_size / 1e9:.2f} GB, {seconds:.0f} s in all (load average"
+          f" {load} at the start, {_load()} at the end)", flush=True)  # fmt: skip
+    _sidecar(path, "build").write_text(json.dumps({
+        "receipts": receipts, "seconds": seconds, "bytes": path.stat().st_size, "rows": rows,
+        "load": [load, _load()], "when": time.strftime("%Y-%m-%d %H:%M")}))  # fmt: skip
+
+
+#: the tables whose rows --growth shows (the roll-ups are what most statistics read)
+ROWS = ["recipients", "receipts", "deliveries", "batches", "recipient_counts",
+        "delivery_counts", "latency_counts", "failure_counts"]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the methods
@@ -704,8 +748,10 @@ NOTES = {
 }
 
 
-def all_cases(path: Path, only: list[str] | None, duck: bool) -> None:
-    """``--all``: each case of :data:`CASES` in a fresh process, ours and DuckDB's."""
+def all_cases(path: Path, only: list[str] | None, duck: bool, db: str | None = None) -> None:
+    """``--all``: each case of :data:`CASES` in a fresh process, ours and DuckDB's; with ``db``
+    (a PostgreSQL URL holding a copy of the store) ours there too, with SQLite's numbers
+    required. The figures are saved beside the store (stats-10m.all.json) for ``--growth``."""
     names = only or list(CASES)
     unknown = [n for n in names if n not in CASES]
     if unknown:
@@ -719,24 +765,40 @@ def all_cases(path: Path, only: list[str] | None, duck: bool) -> None:
         carried = metadata.version("duckdb-ext-sqlite")
         print(f"DuckDB {duckdb.__version__} (threads {_duckdb_threads()}),"
               f" duckdb-ext-sqlite {carried}: {extension}")  # fmt: skip
+    if db:
+        from campaign.store import describe
+
+        _copy_to_postgres(path, db, _receipts(path))
+        print(f"PostgreSQL: {describe(db)}")
     print(f"{os.cpu_count()} CPUs; load average at the start {_load()}")
     started = time.perf_counter()
     _warm(path)
     print(f"read the store once ({path.stat().st_size / 1e9:.1f} GB, into the page cache)"
-          f" in {time.perf_counter() - started:.0f} s\n")  # fmt: skip
-    head = (f"{'function':<34} {'ours s':>7} {'MB':>5} {'goal':>5} {'met':>4}"
-            f" {'DuckDB s':>8} {'MB':>5} {'x DuckDB':>8} {'same':>5} {'load':>5}")  # fmt: skip
+          f" in {time.perf_counter() - started:.0f} s")  # fmt: skip
+    if db:
+        warmed = time.perf_counter()
+        size = _warm_postgres(db)
+        print("read PostgreSQL's copy once" + (f" ({size / 1e9:.1f} GB of files)" if size else
+              " (tables scanned: its files are not readable here)")
+              + f" in {time.perf_counter() - warmed:.0f} s")  # fmt: skip
+    print()
+    head = f"{'function':<34} {'ours s':>7} {'MB':>5} {'goal':>5} {'met':>4}"
+    if db:
+        head += f" {'PG s':>6} {'MB':>5} {'met':>4} {'same':>5}"
+    head += (f" {'DuckDB s':>8} {'MB':>5} {'x DuckDB':>8} {'same':>5} {'load':>5}")  # fmt: skip
     print(head, flush=True)
-    lines = [head]
+    saved = _saved(path)
     for name in names:
         _, query, goal = CASES[name]
         load = _load()
         ours = _run_case(f"ours:{name}", path)
+        pg = _run_case(f"ours:{name}", db) if db else None
         theirs = _run_case(f"duckdb:{name}", path) if duck and query is not None else None
-        met = ours.get("seconds") is not None and ours["seconds"] < goal and (
-            ours["peak_mb"] < 500)  # fmt: skip
         line = (f"{name:<34} {_num(ours.get('seconds'), 7, 1)} {_num(ours.get('peak_mb'), 5, 0)}"
-                f" {goal:>4}s {'yes' if met else 'NO':>4}")  # fmt: skip
+                f" {goal:>4}s {_met(ours, goal):>4}")  # fmt: skip
+        if pg is not None:
+            line += (f" {_num(pg.get('seconds'), 6, 1)} {_num(pg.get('peak_mb'), 5, 0)}"
+                     f" {_met(pg, goal):>4} {_agree(ours, pg):>5}")  # fmt: skip
         if query is None:
             line += f" {'(no DuckDB equivalent written)':>34}"
         elif theirs is None:
@@ -747,30 +809,90 @@ def all_cases(path: Path, only: list[str] | None, duck: bool) -> None:
                 if ours.get("seconds") and theirs.get("seconds")
                 else None
             )
-            differ = (
-                _same(ours["result"], theirs["result"])
-                if "result" in ours and "result" in theirs
-                else "failed"
-            )
             line += (f" {_num(theirs.get('seconds'), 8, 1)} {_num(theirs.get('peak_mb'), 5, 0)}"
-                     f" {_num(ratio, 8, 2)} {'yes' if differ is None else 'NO':>5}")  # fmt: skip
+                     f" {_num(ratio, 8, 2)} {_agree(ours, theirs):>5}")  # fmt: skip
         line += f" {load:>5}"
         print(line, flush=True)
-        lines.append(line)
-        for side, r in (("ours", ours), ("DuckDB", theirs)):
+        for side, r in (("ours", ours), ("PostgreSQL", pg), ("DuckDB", theirs)):
             if r is not None and "error" in r:
                 print(f"    {side} failed: {r['error']}", flush=True)
-        if theirs is not None and "result" in theirs and "result" in ours:
-            differ = _same(ours["result"], theirs["result"])
-            if differ:
-                print(f"    DIFFERENT NUMBERS: {differ}", flush=True)
-    print(f"\nload average at the end {_load()}; {time.perf_counter() - started:.0f} s in all")
+            elif r is not None and r is not ours and "result" in ours:
+                differ = _same(ours["result"], r["result"])
+                if differ:
+                    print(f"    {side}: DIFFERENT NUMBERS: {differ}", flush=True)
+        figures = saved["cases"].setdefault(name, {})
+        figures["sqlite"] = _figures(ours, load)
+        if pg is not None:
+            figures["postgresql"] = _figures(pg, load, same=_agree(ours, pg))
+        if theirs is not None:
+            figures["duckdb"] = _figures(theirs, load, same=_agree(ours, theirs))
+    saved["when"] = time.strftime("%Y-%m-%d %H:%M")
+    _sidecar(path, "all").write_text(json.dumps(saved, ensure_ascii=False, indent=1))
+    print(f"\nload average at the end {_load()}; {time.perf_counter() - started:.0f} s in all;"
+          f" figures saved in {_sidecar(path, 'all')}")  # fmt: skip
     print("goal (issue 18): each under 2 s (report 5 s) and 500 MB, in a fresh process, and no"
           " slower than DuckDB (x DuckDB <= 1); 'same': DuckDB's numbers equal ours"
           " (percentiles: DuckDB's quantile_disc, numpy's inverted_cdf as ours)")  # fmt: skip
+    if db:
+        print("PG: ours on the PostgreSQL copy, the same goal; 'same': its numbers equal"
+              " SQLite's; its MB are the client's (Python) alone, not the server's")  # fmt: skip
     for name in names:
         if name in NOTES:
             print(f"  {name}: {NOTES[name]}")
+
+
+def _met(r: dict, goal: float) -> str:
+    ok = r.get("seconds") is not None and r["seconds"] < goal and r["peak_mb"] < 500
+    return "yes" if ok else "NO"
+
+
+def _agree(ours: dict, other: dict) -> str:
+    if "result" not in ours or "result" not in other:
+        return "-"
+    return "yes" if _same(ours["result"], other["result"]) is None else "NO"
+
+
+def _figures(r: dict, load: str, **more) -> dict:
+    """What is saved of one side of a case: its figures, not its rows."""
+    return {**{k: r[k] for k in ("seconds", "peak_mb", "base_mb", "error") if k in r},
+            "load": float(load), **more}  # fmt: skip
+
+
+def _saved(path: Path) -> dict:
+    """The figures saved of the last --all on this store (each case's latest), to add to."""
+    try:
+        saved = json.loads(_sidecar(path, "all").read_text())
+    except (OSError, ValueError):
+        saved = {}
+    if saved.get("receipts") != _receipts(path):
+        saved = {}
+    return {"receipts": _receipts(path), "bytes": path.stat().st_size, "cases": {},
+            **{k: v for k, v in saved.items() if k not in ("receipts", "bytes")}}  # fmt: skip
+
+
+def _warm_postgres(url: str) -> int:
+    """Read PostgreSQL's copy once, as :func:`_warm` the SQLite file: its database's files
+    when this process may read them (a server on this machine), else a scan of each table.
+    The bytes of files read, or 0."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        folder = Path(conn.execute("SHOW data_directory").fetchone()[0]) / "base" / str(
+            conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
+            .fetchone()[0])  # fmt: skip
+        try:
+            files = [f for f in folder.iterdir() if f.is_file()]
+        except OSError:
+            files = None
+        if files is None:
+            tables = [t for (t,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]  # fmt: skip
+            for table in tables:
+                conn.execute(f"SELECT COUNT(*) FROM {table}")
+            return 0
+    for f in files:
+        _warm(f)
+    return sum(f.stat().st_size for f in files)
 
 
 def _run_case(name: str, path: Path) -> dict:
@@ -778,8 +900,20 @@ def _run_case(name: str, path: Path) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", name, str(path)],
                          capture_output=True, text=True)  # fmt: skip
     if out.returncode:
-        return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
+        return {"error": _error(out.stderr)}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _error(stderr: str) -> str:
+    """The exception a child ended with: its traceback's last ``SomeError: ...`` line (a
+    database error's own lines, LINE 1: ... and the caret, come after it), else the last."""
+    lines = stderr.strip().splitlines() or ["?"]
+    raised = [
+        i
+        for i, line in enumerate(lines)
+        if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Exit)\b", line)
+    ]
+    return " / ".join(lines[raised[-1] :][:2]) if raised else lines[-1]
 
 
 def _warm(path: Path) -> None:
@@ -866,25 +1000,40 @@ def main() -> None:
     )
     parser.add_argument("--only", help="with --all: these cases only, comma-separated")
     parser.add_argument("--no-duckdb", action="store_true", help="with --all: ours only")
+    parser.add_argument(
+        "--receipts",
+        type=int,
+        default=RECEIPTS,
+        help="the store of this many receipts (stats-1m.db for 1000000; default 10,000,000)",
+    )
+    parser.add_argument(
+        "--growth",
+        action="store_true",
+        help="the figures saved of each size's build and --all, and from them 100,000,000",
+    )
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
-    if args.rebuild or not PATH.exists() or _receipts(PATH) != RECEIPTS:
-        build(PATH)
-    if args.all or args.only:
-        print(f"store: {PATH} ({_receipts(PATH):,} receipts)")
-        only = [n.strip() for n in args.only.split(",")] if args.only else None
-        all_cases(PATH, only, duck=not args.no_duckdb)
+    if args.growth:
+        growth()
         return
-    print(f"store: {PATH} ({_receipts(PATH):,} receipts)")
+    path = store_path(args.receipts)
+    if args.rebuild or not path.exists() or _receipts(path) != args.receipts:
+        build(path, args.receipts)
+    if args.all or args.only:
+        print(f"store: {path} ({_receipts(path):,} receipts)")
+        only = [n.strip() for n in args.only.split(",")] if args.only else None
+        all_cases(path, only, duck=not args.no_duckdb, db=args.db)
+        return
+    print(f"store: {path} ({_receipts(path):,} receipts)")
     names = ["cp.delivery_stats", "sql, deliveries"]
     if not args.quick:
         names += ["sql, receipts", "pandas"]
     results = {}
     for name in names:
-        run(name, PATH)  # warm the page cache once, so that no method pays for the disk
-        results[name] = run(name, PATH)
+        run(name, path)  # warm the page cache once, so that no method pays for the disk
+        results[name] = run(name, path)
     ours = results["cp.delivery_stats"]
     print(f"\n{'method':<20} {'seconds':>8} {'peak MB':>8} {'imports MB':>11} {'x ours':>7}")
     for name, r in results.items():
@@ -902,28 +1051,42 @@ def main() -> None:
         print("\nother dimensions with cp.delivery_stats:")
         print(f"{'by':<20} {'seconds':>8} {'peak MB':>8} {'groups':>7}")
         for name in OTHERS:
-            run(name, PATH)
-            r = run(name, PATH)
+            run(name, path)
+            r = run(name, path)
             print(f"{name:<20} {r['seconds']:>8.3f} {r['peak_mb']:>8.0f} {r['result']:>7}")
     print("goal (under 2 s, under 500 MB, >= 5x faster than pandas, same numbers):",
           "met" if ok else "NOT met")  # fmt: skip
     if args.db:
-        postgres(args.db, ours)
+        postgres(args.db, path, ours)
 
 
-def postgres(url: str, ours: dict) -> None:
-    """cp.delivery_stats on a PostgreSQL copy of the store, beside SQLite's figures."""
+def _copy_to_postgres(path: Path, url: str, receipts: int) -> None:
+    """Copy the store into ``url`` unless it holds its receipts already (then ANALYZE it).
+
+    A smaller count is taken for a copy cut short (``cp.copy_store`` keeps the rows there
+    and adds the rest); a larger one is another store's, which this must not add to."""
     import campaign as cp
     from campaign.store import connect, describe
 
     with connect(url) as store:
         have = store.scalar("SELECT COUNT(*) FROM receipts")
-    if have != RECEIPTS:
+    if have > receipts:
+        raise SystemExit(f"{describe(url)} holds {have:,} receipts, more than {path.name}'s"
+                         f" {receipts:,}: give --db an empty database for this store")  # fmt: skip
+    if have != receipts:
         started = time.perf_counter()
-        cp.copy_store(PATH, url)
-        print(f"\ncopied the store to {describe(url)} in {time.perf_counter() - started:.0f} s")
+        cp.copy_store(path, url)
+        print(f"copied the store to {describe(url)} in {time.perf_counter() - started:.0f} s")
     with connect(url) as store:
         store.execute("ANALYZE")
+
+
+def postgres(url: str, path: Path, ours: dict) -> None:
+    """cp.delivery_stats on a PostgreSQL copy of the store, beside SQLite's figures."""
+    from campaign.store import describe
+
+    print()
+    _copy_to_postgres(path, url, _receipts(path))
     print(f"\nPostgreSQL ({describe(url)}), beside SQLite's {ours['seconds']:.3f} s:")
     print(f"{'method':<20} {'seconds':>8} {'peak MB':>8} {'x sqlite':>9}")
     run("cp.delivery_stats", url)
@@ -937,6 +1100,81 @@ def postgres(url: str, ours: dict) -> None:
         print(f"{name:<20} {other['seconds']:>8.3f} {other['peak_mb']:>8.0f}")
     met = r["seconds"] < 2 and not same
     print("goal on PostgreSQL (under 2 s, same numbers):", "met" if met else "NOT met")
+
+
+# --------------------------------------------------------------------------- --growth
+
+TARGET = 100_000_000
+
+
+def growth() -> None:
+    """``--growth``: the saved figures of each size's build and ``--all`` (SQLite), and from
+    them an estimate for 100,000,000 receipts.
+
+    The estimate carries on the straight line through the two largest sizes that have the
+    figure (the per-receipt cost at the sizes nearest the target, plus what does not grow),
+    never below the largest size's own figure; 'grows' is the exponent k of figure ~ N^k
+    between those two sizes (about 1: linear, about 0: flat; a fixed cost, such as the
+    report's charts, pulls it below 1 while the part that grows is linear)."""
+    runs = _load_saved("all")
+    builds = _load_saved("build")
+    sizes = sorted(set(runs) | set(builds))
+    if len(sizes) < 2:
+        raise SystemExit("--growth: build and time at least two sizes first (--receipts N"
+                         f" --all --no-duckdb); saved: {sizes}")  # fmt: skip
+    table: list[tuple[str, dict, int]] = [
+        ("file GB", {n: (builds.get(n) or runs[n])["bytes"] / 1e9 for n in sizes}, 2),
+        ("build s", {n: builds[n]["seconds"] for n in builds}, 0),
+    ]
+    for t in ROWS:
+        rows = {n: b["rows"][t] / 1e6 for n, b in builds.items() if t in b.get("rows", {})}
+        table.append((f"{t} M rows", rows, 3))
+    for name in CASES:
+        for key, unit, digits in (("seconds", "s", 2), ("peak_mb", "MB", 0)):
+            values = {n: runs[n]["cases"][name]["sqlite"].get(key) for n in runs
+                      if name in runs[n]["cases"]}  # fmt: skip
+            table.append((f"{name} {unit}", values, digits))
+    loads = {n: max((c["sqlite"]["load"] for c in runs[n]["cases"].values()), default=None)
+             for n in runs}  # fmt: skip
+    table.append(("(highest load average)", loads, 1))
+
+    def label(n: int) -> str:
+        return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n:,}"
+
+    print(f"{'':<40}" + "".join(f" {label(n):>8}" for n in sizes)
+          + f" {label(TARGET) + ' est':>10} {'grows':>10}")  # fmt: skip
+    for name, values, digits in table:
+        cells = "".join(f" {_num(values.get(n), 8, digits)}" for n in sizes)
+        if name.startswith("("):
+            print(f"{name:<40}{cells}")
+            continue
+        estimate, k = _extrapolate(values)
+        grows = "-" if k is None else "flat" if abs(k) < 0.2 else f"N^{k:.2f}"
+        print(f"{name:<40}{cells} {_num(estimate, 10, digits)} {grows:>10}")
+    print(f"\nsaved: {', '.join(sorted(f.name for f in DATA.glob('stats-*.json')))}")
+    print(_extrapolate.__doc__.strip().splitlines()[0])
+    print("times: SQLite, ours, each in a fresh process with the store in the page cache")
+
+
+def _load_saved(what: str) -> dict[int, dict]:
+    out = {}
+    for f in DATA.glob(f"stats-*.{what}.json"):
+        saved = json.loads(f.read_text())
+        out[saved["receipts"]] = saved
+    return out
+
+
+def _extrapolate(values: dict) -> tuple[float | None, float | None]:
+    """100M: the line through the two largest sizes, never below the largest's figure.
+
+    Also the exponent k of figure ~ N^k between those two sizes."""
+    points = sorted((n, v) for n, v in values.items() if v is not None)
+    if len(points) < 2:
+        return None, None
+    (n1, v1), (n2, v2) = points[-2:]
+    estimate = v2 + max(0.0, (v2 - v1) / (n2 - n1)) * (TARGET - n2)
+    k = math.log(v2 / v1) / math.log(n2 / n1) if v1 > 0 and v2 > 0 else None
+    return estimate, k
 
 
 def _receipts(path: Path) -> int:
