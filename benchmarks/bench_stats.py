@@ -10,8 +10,9 @@ a few minutes to build) holds one campaign of 9,500,000 numbers in 475 batches o
 9,025,000 got a first receipt (90% delivered, 7% failed, 3% unknown), 975,000 of those a
 second one, half of them later (the latest wins: it replaces the first) and half earlier
 (arriving out of order: the first stays) -- 10,000,000 receipts, 9,025,000 deliveries.
-It is generated in SQL (recursive CTEs, INSERT ... SELECT), and the deliveries go through
-the store's triggers that keep ``delivery_counts``, as at ingest.
+It is generated in SQL (recursive CTEs, INSERT ... SELECT), its list's profiles numbered as
+cp.send numbers them, and the deliveries go through the store's triggers that keep the
+roll-ups, as at ingest.
 
 Each method runs in a fresh child process, so that its peak memory (VmHWM, including the
 Python interpreter, pandas and SQLite's page cache) is its own; "imports" is that peak
@@ -194,6 +195,23 @@ def build(path: Path, receipts: int = RECEIPTS) -> None:
         " COALESCE(province, ''), COALESCE(city, ''), COUNT(*) FROM recipients GROUP BY 1, 2, 3,"
         " 4, 5",
     )
+    # each distinct row of the list's own columns a profile, as cp.send records them
+    step(
+        "profiles",
+        "INSERT INTO profiles (campaign, profile, attrs) SELECT 'bench',"
+        " ROW_NUMBER() OVER (ORDER BY attrs) - 1, attrs FROM (SELECT DISTINCT attrs"
+        " FROM recipients)",
+    )
+    step(
+        "recipients' profiles",
+        "UPDATE recipients SET profile = (SELECT p.profile FROM profiles p"
+        " WHERE p.campaign = recipients.campaign AND p.attrs = recipients.attrs)",
+    )
+    step(
+        "profile_recipients",
+        "INSERT INTO profile_recipients SELECT campaign, batch, profile, COUNT(*)"
+        " FROM recipients GROUP BY 1, 2, 3",
+    )
     # first receipts: every number but one in 20; status by hash; latency 5-900 s
     status = (f"CASE WHEN {G} % 100 < 90 THEN 'delivered' WHEN {G} % 100 < 97 THEN"
               " 'failed' ELSE 'unknown' END")  # fmt: skip
@@ -224,11 +242,12 @@ def build(path: Path, receipts: int = RECEIPTS) -> None:
         [second],
     )
     step(
-        "deliveries (latest receipt per number; triggers keep delivery_counts)",
+        "deliveries (latest receipt per number; triggers keep the roll-ups)",
         "INSERT INTO deliveries (campaign, phone, batch, vendor, task_id, status, code, reason,"
-        " received_at, talk_seconds, carrier, province, city, receipt_id)"
+        " received_at, talk_seconds, carrier, province, city, profile, receipt_id)"
         " SELECT x.campaign, x.phone, x.batch, x.vendor, x.task_id, x.status, x.code, x.reason,"
-        " x.received_at, x.talk_seconds, r.carrier, r.province, r.city, x.id FROM receipts x"
+        " x.received_at, x.talk_seconds, r.carrier, r.province, r.city, r.profile, x.id"
+        " FROM receipts x"
         " JOIN recipients r ON r.campaign = x.campaign AND r.phone = x.phone"
         " WHERE NOT EXISTS (SELECT 1 FROM receipts y WHERE y.vendor = x.vendor AND y.task_id ="
         " x.task_id AND y.phone = x.phone AND (y.received_at > x.received_at OR"

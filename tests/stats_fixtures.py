@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from campaign.store import connect
+from campaign.store.batches import _profiles
 from campaign.store.postgres import is_postgres_url
 
 T0 = "2024-11-11T10:00:00+08:00"
@@ -76,6 +77,15 @@ class StoreBuilder:
 
     def close(self) -> None:
         self.store.close()
+
+    def _has(self, table: str) -> bool:
+        """Whether the store has ``table`` (a store made at an older schema may not)."""
+        sql = (
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = ?"
+            if self.store.engine.name == "sqlite"
+            else "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ?"
+        )
+        return bool(self.store.scalar(sql, [table]))
 
     def __enter__(self) -> StoreBuilder:
         return self
@@ -133,22 +143,35 @@ class StoreBuilder:
                     submitted_at,
                 ],
             )
-            self.store.executemany(
-                "INSERT INTO recipients (campaign, phone, batch, carrier, province, city, attrs)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        campaign,
-                        phone,
-                        batch,
-                        carrier,
-                        province,
-                        city,
-                        json.dumps(attrs, ensure_ascii=False) if attrs else None,
-                    )
-                    for phone, carrier, province, city, attrs in rows
-                ],
-            )
+            texts = [json.dumps(a, ensure_ascii=False) if a else None for *_, a in rows]
+            if not self._has("profiles"):  # a store of a schema before 10
+                self.store.executemany(
+                    "INSERT INTO recipients (campaign, phone, batch, carrier, province, city,"
+                    " attrs) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(campaign, phone, batch, carrier, province, city, text)
+                     for (phone, carrier, province, city, _), text in zip(rows, texts,
+                                                                          strict=True)],
+                )  # fmt: skip
+                profiles = []
+            else:
+                profiles = _profiles(self.store, campaign, texts)  # the store's own numbering
+                self.store.executemany(
+                    "INSERT INTO recipients (campaign, phone, batch, carrier, province, city,"
+                    " attrs, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (campaign, phone, batch, carrier, province, city, text, profile)
+                        for (phone, carrier, province, city, _), text, profile in zip(
+                            rows, texts, profiles, strict=True
+                        )
+                    ],
+                )
+            if profiles:
+                self.store.executemany(
+                    "INSERT INTO profile_recipients VALUES (?, ?, ?, 1)"
+                    " ON CONFLICT (campaign, batch, profile) DO UPDATE"
+                    " SET n = profile_recipients.n + 1",
+                    [(campaign, batch, p) for p in profiles if p is not None],
+                )
             self.store.executemany(
                 "INSERT INTO recipient_counts VALUES (?, ?, ?, ?, ?, 1)"
                 " ON CONFLICT (campaign, batch, carrier, province, city)"
@@ -209,9 +232,12 @@ class StoreBuilder:
             )
             self.store.execute(
                 "INSERT INTO deliveries (campaign, phone, batch, vendor, task_id, status, code,"
-                " reason, received_at, talk_seconds, carrier, province, city, receipt_id)"
-                " SELECT r.campaign, r.phone, r.batch, ?, ?, ?, ?, ?, ?, ?, r.carrier,"
-                " r.province, r.city, ? FROM recipients r WHERE r.campaign = ? AND r.phone = ?"
+                " reason, received_at, talk_seconds, carrier, province, city,"
+                f"{' profile,' if self._has('profiles') else ''}"
+                " receipt_id) SELECT r.campaign, r.phone, r.batch, ?, ?, ?, ?, ?, ?, ?,"
+                " r.carrier, r.province, r.city,"
+                f"{' r.profile,' if self._has('profiles') else ''}"
+                " ? FROM recipients r WHERE r.campaign = ? AND r.phone = ?"
                 " ON CONFLICT (campaign, phone) DO UPDATE SET status = excluded.status,"
                 " code = excluded.code, reason = excluded.reason,"
                 " received_at = excluded.received_at, talk_seconds = excluded.talk_seconds,"

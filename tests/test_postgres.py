@@ -51,7 +51,7 @@ def test_a_postgres_store_has_the_tables_and_columns_of_a_sqlite_one(postgres_db
     with connect(postgres_db) as pg, connect(tmp_path / "campaign.db") as lite:
         assert pg.scalar("SELECT MAX(version) FROM campaign_schema") == schema.SCHEMA_VERSION
         tables = [t for (t,) in lite.rows("SELECT name FROM sqlite_master WHERE type='table'")]
-        assert len(tables) == 16  # latency_counts and failure_counts (schema 9) the last added
+        assert len(tables) == 19  # profiles, profile_recipients, profile_counts: schema 10
         for table in tables:
             expected = columns(lite, table)
             got = [c for c in columns(pg, table) if not (table == "batches" and c == "id")]

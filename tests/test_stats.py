@@ -327,6 +327,13 @@ def test_talk_time_distribution(db):
     assert s[["talk_seconds", "calls"]].values.tolist() == [[12, 1], [30, 1]]
 
 
+def test_a_store_without_voice_campaigns_has_empty_voice_tables(store_url):
+    """No voice campaign to read: no rows (PostgreSQL once refused the empty IN () of it)."""
+    two_variants(store_url)
+    assert st.talk_time_distribution(store_url).empty
+    assert st.voice_stats(store_url).empty
+
+
 # --------------------------------------------------------------------------- failures
 
 

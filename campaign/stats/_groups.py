@@ -106,6 +106,8 @@ def _dims(database: Store, by, campaigns: list[str] | None) -> list[str]:
 def _campaign_filter(column: str, campaigns: list[str] | None) -> tuple[str, list[str]]:
     if campaigns is None:
         return "", []
+    if not campaigns:  # none (no voice campaign, say): PostgreSQL refuses IN ()
+        return "1 = 0", []
     return f"{column} IN ({', '.join('?' * len(campaigns))})", list(campaigns)
 
 
@@ -117,9 +119,10 @@ def _status_filter(status: str | None) -> str:
     return f" AND d.status = '{status}'"
 
 
-def _expr(name: str, rows: str, dialect: Engine) -> str:
+def _expr(name: str, rows: str, dialect: Engine, attrs: str = "r.attrs") -> str:
     """The SQL of one dimension; ``rows`` is the alias of the table holding campaign, batch,
-    carrier, province and city; ``b`` is batches and ``r`` recipients (contact-list columns)."""
+    carrier, province and city; ``b`` is batches and ``attrs`` the contact-list columns (of
+    the recipient ``r``, or of a profile)."""
     if name in ("campaign", "batch"):
         return f"{rows}.{name}"
     if name in _LOCATION:
@@ -130,14 +133,18 @@ def _expr(name: str, rows: str, dialect: Engine) -> str:
         return dialect.hour_of("b.submitted_at")
     if name == "send_day":
         return dialect.day_of("b.submitted_at")
-    return dialect.json_text("r.attrs", name)
+    return dialect.json_text(attrs, name)
 
 
-def _select(dims: list[str], rows: str, dialect: Engine) -> tuple[str, str]:
+def _select(
+    dims: list[str], rows: str, dialect: Engine, *, attrs: str = "r.attrs"
+) -> tuple[str, str]:
     """SELECT list and GROUP BY clause (by position) of the dimensions."""
     if not dims:
         return "", ""
-    select = ", ".join(f"{_expr(d, rows, dialect)} AS d{i}" for i, d in enumerate(dims)) + ", "
+    select = (
+        ", ".join(f"{_expr(d, rows, dialect, attrs)} AS d{i}" for i, d in enumerate(dims)) + ", "
+    )
     return select, ", ".join(str(i + 1) for i in range(len(dims)))
 
 

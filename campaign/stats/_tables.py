@@ -129,36 +129,30 @@ def _counts(database: Store, campaigns, dims) -> pd.DataFrame:
     return frame
 
 
+#: The roll-ups of recipients and of their deliveries: by location (``recipient_counts``,
+#: ``delivery_counts``), and by profile (the distinct rows of a contact list's own columns,
+#: ``profile_recipients``, ``profile_counts``, each joined to its ``profiles`` row ``p``).
+_BY_LOCATION = ("recipient_counts", "delivery_counts", "")
+_BY_PROFILE = (
+    "profile_recipients",
+    "profile_counts",
+    " JOIN profiles p ON p.campaign = c.campaign AND p.profile = c.profile",
+)
+#: What the profile roll-ups carry beside the list's columns: the batch, and what the batch
+#: says (vendor, send time).
+_BESIDE_PROFILES = ("campaign", "batch", "vendor", "send_hour", "send_day")
+#: False: statistics by a list column read every recipient (the tests compare the two ways).
+_PROFILES = True
+
+
 def _read_counts(database: Store, campaigns, dims) -> pd.DataFrame:
-    cte, params = _sent_cte(campaigns)
-    select, group = _select(dims, "c" if not _needs_rows(dims) else "r", database.dialect)
-    keys = [f"d{i}" for i in range(len(dims))]
     if not _needs_rows(dims):
-        gb = f" GROUP BY {group}" if group else ""
-        sub = database.execute(
-            f"{cte}SELECT {select}SUM(c.n) FROM recipient_counts c JOIN sent b"
-            f" ON b.campaign = c.campaign AND b.batch = c.batch{gb}",
-            params,
-        ).fetchall()
-        submitted = _frame(sub, dims, ["submitted"])
-        status_rows = database.execute(*_status_counts(dims, select, group, campaigns, cte, params))
-        status = _frame(status_rows, dims, ["status", "n"])
-        wide = (
-            status.pivot_table(
-                index=keys, columns="status", values="n", aggfunc="sum"
-            ).reset_index()
-            if keys and len(status)
-            else pd.DataFrame(
-                [{s: status.loc[status["status"] == s, "n"].sum() for s in _STATUSES}]
-            )
-        )
-        if keys:
-            frame = submitted.merge(wide, on=keys, how="outer") if len(status) else submitted
-        else:
-            frame = pd.concat([submitted, wide], axis=1)
-            if frame["submitted"].isna().all() and not len(status):
-                frame = frame.iloc[0:0]
+        frame = _rolled_counts(database, campaigns, dims, _BY_LOCATION)
+    elif _profiled(database, campaigns, dims):
+        frame = _rolled_counts(database, campaigns, dims, _BY_PROFILE)
     else:
+        cte, params = _sent_cte(campaigns)
+        select, group = _select(dims, "r", database.dialect)
         rows = database.execute(
             f"{cte}SELECT {select}COUNT(*),"
             " COUNT(CASE WHEN d.status = 'delivered' THEN 1 END),"
@@ -170,6 +164,7 @@ def _read_counts(database: Store, campaigns, dims) -> pd.DataFrame:
             params,
         ).fetchall()
         frame = _frame(rows, dims, ["submitted", *_STATUSES])
+    keys = [f"d{i}" for i in range(len(dims))]
     for name in ("submitted", *_STATUSES):
         if name not in frame:
             frame[name] = 0
@@ -177,25 +172,87 @@ def _read_counts(database: Store, campaigns, dims) -> pd.DataFrame:
     return frame[[*keys, "submitted", *_STATUSES]]
 
 
-def _status_counts(dims, select, group, campaigns, cte, params) -> tuple[str, list]:
-    """The SQL of deliveries counted per group and status, from ``delivery_counts``.
+def _profiled(database: Store, campaigns, dims) -> bool:
+    """Whether the profile roll-ups can give counts by ``dims``: their other dimensions are
+    the batch's, and every campaign asked about has profiles and is not past them (see
+    schema.PROFILES_DDL); a campaign without any, or a store written by hand, reads every
+    recipient."""
+    if not _PROFILES or any(d in DIMENSIONS and d not in _BESIDE_PROFILES for d in dims):
+        return False
+    where, params = _campaign_filter("c.name", campaigns)
+    missing = database.execute(
+        "SELECT COUNT(*) FROM campaigns c WHERE"
+        " (NOT EXISTS (SELECT 1 FROM profiles p WHERE p.campaign = c.name AND p.profile = 0)"
+        " OR EXISTS (SELECT 1 FROM profiles p WHERE p.campaign = c.name AND p.profile = -1))"
+        f"{' AND ' + where if where else ''}",
+        params,
+    ).fetchone()[0]
+    return not missing
+
+
+def _rolled_counts(database: Store, campaigns, dims, rollups) -> pd.DataFrame:
+    """submitted and the latest statuses per group from a pair of roll-ups (``rollups``: the
+    recipients', the deliveries', and the join that gives their list columns)."""
+    recipients, deliveries, join = rollups
+    cte, params = _sent_cte(campaigns)
+    select, group = _select(dims, "c", database.dialect, attrs="p.attrs")
+    keys = [f"d{i}" for i in range(len(dims))]
+    gb = f" GROUP BY {group}" if group else ""
+    sub = database.execute(
+        f"{cte}SELECT {select}SUM(c.n) FROM {recipients} c JOIN sent b"
+        f" ON b.campaign = c.campaign AND b.batch = c.batch{join}{gb}",
+        params,
+    ).fetchall()
+    submitted = _frame(sub, dims, ["submitted"])
+    status_rows = database.execute(
+        *_status_counts(dims, select, group, campaigns, cte, params, deliveries, join)
+    ).fetchall()
+    status = _frame(status_rows, dims, ["status", "n"])
+    wide = (  # a list column's groups may be NULL: kept (pivot_table would drop them)
+        status.groupby([*keys, "status"], dropna=False, sort=False)["n"]
+        .sum()
+        .unstack("status")
+        .reset_index()
+        if keys and len(status)
+        else pd.DataFrame([{s: status.loc[status["status"] == s, "n"].sum() for s in _STATUSES}])
+    )
+    if keys:
+        if not len(status):
+            return submitted
+        # the same values on both sides, whatever pandas made of them (a list column's
+        # numbers with gaps come back float from the grouping), then typed as rows would be
+        cast = {k: object for k in keys if submitted[k].dtype != wide[k].dtype}
+        frame = submitted.astype(cast).merge(wide.astype(cast), on=keys, how="outer")
+        for k in cast:
+            frame[k] = pd.Series(frame[k].tolist(), index=frame.index)
+        return frame
+    frame = pd.concat([submitted, wide], axis=1)
+    if frame["submitted"].isna().all() and not len(status):
+        frame = frame.iloc[0:0]
+    return frame
+
+
+def _status_counts(
+    dims, select, group, campaigns, cte, params, table="delivery_counts", join=""
+) -> tuple[str, list]:
+    """The SQL of deliveries counted per group and status, from ``table``.
 
     A batch with a delivery counted is a sent one (see ``_sent_cte``), and the other
     batches' rows count 0, so where no dimension comes from the batch itself (vendor, send
     time) the rows are summed without joining the sent batches (a lookup for each of a
     million rows on a store of ten million receipts); groups that sum to 0 are left out
-    (their submitted numbers come from ``recipient_counts``, their counts fill in as 0).
+    (their submitted numbers come from the recipients' roll-up, their counts fill in as 0).
     """
     by = f" GROUP BY {group + ', ' if group else ''}{len(dims) + 1}"
     if any(d in ("vendor", "send_hour", "send_day") for d in dims):
         return (
-            f"{cte}SELECT {select}c.status, SUM(c.n) FROM delivery_counts c JOIN sent b"
-            f" ON b.campaign = c.campaign AND b.batch = c.batch{by}",
+            f"{cte}SELECT {select}c.status, SUM(c.n) FROM {table} c JOIN sent b"
+            f" ON b.campaign = c.campaign AND b.batch = c.batch{join}{by}",
             params,
         )
     where, mine = _campaign_filter("c.campaign", campaigns)
     return (
-        f"SELECT {select}c.status, SUM(c.n) FROM delivery_counts c"
+        f"SELECT {select}c.status, SUM(c.n) FROM {table} c{join}"
         f"{' WHERE ' + where if where else ''}{by} HAVING SUM(c.n) > 0",
         mine,
     )

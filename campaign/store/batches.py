@@ -38,6 +38,7 @@ import pandas as pd
 
 from campaign.clock import now
 from campaign.store.connection import Store
+from campaign.store.schema import MAX_PROFILES
 
 __all__ = [
     "BATCH_COLUMNS",
@@ -226,18 +227,31 @@ def record_plan(
     # inserted in phone order: the key order of both b-trees, so pages fill in sequence
     # (a list in its natural, random order takes twice as long to insert)
     order = np.argsort(recipients["phone"].to_numpy(dtype=np.int64), kind="stable")
+    attrs = _attrs(recipients)
+    profiles = _profiles(store, campaign, attrs)
     columns = [
         recipients["phone"].tolist(),
         batch_of.tolist(),
         _nullable(recipients["carrier"]),
         _nullable(recipients["province"]),
         _nullable(recipients["city"]),
-        _attrs(recipients),
+        attrs,
+        profiles,
     ]
     store.bulk_insert(
         "recipients",
-        ("campaign", "phone", "batch", "carrier", "province", "city", "attrs"),
+        ("campaign", "phone", "batch", "carrier", "province", "city", "attrs", "profile"),
         ((campaign, *(column[i] for column in columns)) for i in order.tolist()),
+    )
+    profiled: dict[tuple[int, int], int] = {}
+    for batch, profile in zip(columns[1], profiles, strict=True):
+        if profile is not None:
+            profiled[batch, profile] = profiled.get((batch, profile), 0) + 1
+    store.executemany(
+        "INSERT INTO profile_recipients (campaign, batch, profile, n) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (campaign, batch, profile) DO UPDATE"
+        " SET n = profile_recipients.n + excluded.n",
+        [(campaign, b, p, n) for (b, p), n in profiled.items()],
     )
     counts = (
         recipients[["carrier", "province", "city"]]
@@ -279,6 +293,45 @@ def batch_texts(store: Store, campaign: str) -> dict[int, tuple[str | None, str 
             [campaign],
         )
     }
+
+
+def _profiles(store: Store, campaign: str, attrs: list[str | None]) -> list[int | None]:
+    """Each new recipient's profile: the number of its ``attrs`` among the campaign's
+    distinct ones (``profiles``, recorded here as they appear; see schema.PROFILES_DDL).
+    None for all when the campaign is not profiled: no list columns, past
+    :data:`MAX_PROFILES`, or recipients recorded before without profiles."""
+    known = {a: p for p, a in store.rows(
+        "SELECT profile, attrs FROM profiles WHERE campaign = ?", [campaign])}  # fmt: skip
+    unprofiled = [None] * len(attrs)
+    if -1 in known.values():
+        return unprofiled
+    if not known:
+        if all(a is None for a in attrs):
+            return unprofiled  # nothing to group by (yet)
+        if store.one("SELECT 1 FROM recipients WHERE campaign = ? LIMIT 1", [campaign]):
+            _not_profiled(store, campaign)
+            return unprofiled
+    new = [a for a in dict.fromkeys(attrs) if a not in known]
+    if len(known) + len(new) > MAX_PROFILES:
+        _not_profiled(store, campaign)
+        return unprofiled
+    start = max(known.values(), default=-1) + 1
+    store.executemany(
+        "INSERT INTO profiles (campaign, profile, attrs) VALUES (?, ?, ?)",
+        [(campaign, start + i, a) for i, a in enumerate(new)],
+    )
+    known.update({a: start + i for i, a in enumerate(new)})
+    return [known[a] for a in attrs]
+
+
+def _not_profiled(store: Store, campaign: str) -> None:
+    """Mark ``campaign`` as not profiled: its statistics by a list column read every
+    recipient (the profiles it has stay, for its recipients that carry them)."""
+    store.execute(
+        "INSERT INTO profiles (campaign, profile, attrs) VALUES (?, -1, NULL)"
+        " ON CONFLICT (campaign, profile) DO NOTHING",
+        [campaign],
+    )
 
 
 def _nullable(column: pd.Series) -> list[Any]:
@@ -469,18 +522,24 @@ def drop_opted_out(store: Store, campaign: str, states: Sequence[str]) -> list[t
     marks = ", ".join("?" * len(states))
     gone = store.rows(
         f"SELECT r.batch, r.phone, COALESCE(r.carrier, ''), COALESCE(r.province, ''),"
-        f" COALESCE(r.city, '') FROM recipients r JOIN batches b USING (campaign, batch)"
+        f" COALESCE(r.city, ''), r.profile FROM recipients r JOIN batches b"
+        f" USING (campaign, batch)"
         f" WHERE r.campaign = ? AND b.state IN ({marks}) AND r.phone IN"
         f" (SELECT phone FROM replies WHERE opt_out = 1) AND NOT EXISTS (SELECT 1 FROM"
         f" deliveries d WHERE d.campaign = r.campaign AND d.phone = r.phone)",
         [campaign, *states],
     )
-    for batch, phone, carrier, province, city in gone:
+    for batch, phone, carrier, province, city, profile in gone:
         store.execute("DELETE FROM recipients WHERE campaign = ? AND phone = ?", [campaign, phone])
         store.execute(
             "UPDATE recipient_counts SET n = n - 1 WHERE campaign = ? AND batch = ? AND"
             " carrier = ? AND province = ? AND city = ?",
             [campaign, batch, carrier, province, city],
+        )
+        store.execute(
+            "UPDATE profile_recipients SET n = n - 1 WHERE campaign = ? AND batch = ?"
+            " AND profile = ?",
+            [campaign, batch, profile],
         )
         store.execute(
             "UPDATE batches SET size = size - 1, messages = (size - 1) * COALESCE(segments, 1)"
@@ -491,8 +550,9 @@ def drop_opted_out(store: Store, campaign: str, states: Sequence[str]) -> list[t
         empty = [b for (b,) in store.execute(
             "SELECT batch FROM batches WHERE campaign = ? AND size = 0", [campaign])]  # fmt: skip
         for batch in empty:
-            store.execute("DELETE FROM recipient_counts WHERE campaign = ? AND batch = ?",
-                          [campaign, batch])  # fmt: skip
+            for rolled in ("recipient_counts", "profile_recipients"):
+                store.execute(f"DELETE FROM {rolled} WHERE campaign = ? AND batch = ?",
+                              [campaign, batch])  # fmt: skip
             store.execute("DELETE FROM batches WHERE campaign = ? AND batch = ?",
                           [campaign, batch])  # fmt: skip
     return [(batch, phone) for batch, phone, *_ in gone]

@@ -2,10 +2,10 @@
 
 Every table is copied in the order its keys need, rows that the destination already has are
 left as they are (so running it again changes nothing), and the roll-ups of deliveries
-(``delivery_counts``, ``latency_counts``, ``failure_counts``) are rebuilt in the destination by
-its own triggers as ``deliveries`` arrive. Row numbers (receipt ids, the order batches were
-recorded in) are kept, so "the latest receipt wins" and the choice among batches sharing a
-task id decide the same way on both sides.
+(``delivery_counts``, ``latency_counts``, ``failure_counts``, ``profile_counts``) are rebuilt
+in the destination by its own triggers as ``deliveries`` arrive. Row numbers (receipt ids,
+the order batches were recorded in) are kept, so "the latest receipt wins" and the choice
+among batches sharing a task id decide the same way on both sides.
 """
 
 from __future__ import annotations
@@ -30,14 +30,17 @@ TABLES: tuple[tuple[str, tuple[str | None, ...]], ...] = (
     ("batches", (None, "campaign", "batch", "vendor", "size", "segments", "messages", "state",
                  "task_id", "accepted", "code", "message", "submitted_at", "finished_at",
                  "attempts", "content", "variables")),
-    ("recipients", ("campaign", "phone", "batch", "carrier", "province", "city", "attrs")),
+    ("profiles", ("campaign", "profile", "attrs")),
+    ("recipients", ("campaign", "phone", "batch", "carrier", "province", "city", "attrs",
+                    "profile")),
     ("recipient_counts", ("campaign", "batch", "carrier", "province", "city", "n")),
+    ("profile_recipients", ("campaign", "batch", "profile", "n")),
     ("receipts", ("id", "vendor", "task_id", "phone", "status", "code", "reason",
                   "received_at", "talk_seconds", "remark", "campaign", "batch", "matched",
                   "ingested_at")),
     ("deliveries", ("campaign", "phone", "batch", "vendor", "task_id", "status", "code",
                     "reason", "received_at", "talk_seconds", "carrier", "province", "city",
-                    "receipt_id")),
+                    "profile", "receipt_id")),
     ("replies", ("id", "vendor", "task_id", "phone", "content", "received_at", "opt_out",
                  "campaign", "ingested_at")),
     ("rejected", ("id", "received_at", "source", "body", "error")),

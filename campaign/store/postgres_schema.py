@@ -18,6 +18,7 @@ from campaign.store.schema import (
     CONVERSIONS_DDL,
     EXPIRY_DDL,
     LINKS_DDL,
+    MAX_PROFILES,
     PRICES_DDL,
 )
 
@@ -384,6 +385,96 @@ CREATE TRIGGER batches_retimed AFTER UPDATE ON batches
 CREATE INDEX receipts_unlinked ON receipts(vendor, task_id) WHERE matched = 0 OR campaign IS NULL;
 """
 
+_PROFILED = "campaign, batch, profile, status"
+_PROFILED_GROUP = """SELECT x.campaign, x.batch, x.profile, x.status, COUNT(*) FROM {rows} AS x
+    WHERE x.profile IS NOT NULL GROUP BY 1, 2, 3, 4"""
+_PROFILED_ADD = f"""
+    INSERT INTO profile_counts ({_PROFILED}, n)
+    {_PROFILED_GROUP.format(rows="new_rows")} ORDER BY 1, 2, 3, 4
+    ON CONFLICT ({_PROFILED}) DO UPDATE SET n = profile_counts.n + excluded.n;"""
+_PROFILED_TAKE = f"""
+    UPDATE profile_counts AS f SET n = f.n - g.k
+    FROM ({_PROFILED_GROUP.format(rows="old_rows")}) AS g ({_PROFILED}, k)
+    WHERE (f.campaign, f.batch, f.profile, f.status)
+        = (g.campaign, g.batch, g.profile, g.status);"""
+
+# 10: profiles (schema.PROFILES_DDL says why), the same tables and backfill; statement
+# triggers keep profile_counts.
+_V10_PROFILES = f"""
+ALTER TABLE recipients ADD COLUMN profile INTEGER;
+ALTER TABLE deliveries ADD COLUMN profile INTEGER;
+CREATE TABLE profiles (
+    campaign TEXT NOT NULL,
+    profile INTEGER NOT NULL,
+    attrs TEXT,
+    PRIMARY KEY (campaign, profile)
+);
+CREATE INDEX profiles_by_attrs ON profiles(campaign, attrs);
+CREATE TABLE profile_recipients (
+    campaign TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    profile INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, batch, profile)
+);
+CREATE TABLE profile_counts (
+    campaign TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    profile INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY ({_PROFILED})
+);
+
+INSERT INTO profiles (campaign, profile, attrs)
+SELECT campaign, ROW_NUMBER() OVER (PARTITION BY campaign ORDER BY attrs NULLS FIRST) - 1,
+       attrs
+FROM (SELECT DISTINCT campaign, attrs FROM recipients) AS d
+WHERE campaign IN (SELECT campaign FROM recipients GROUP BY campaign
+                   HAVING COUNT(attrs) > 0
+                      AND COUNT(DISTINCT COALESCE(attrs, '')) <= {MAX_PROFILES});
+INSERT INTO profiles (campaign, profile, attrs)
+SELECT campaign, -1, NULL FROM recipients GROUP BY campaign
+HAVING COUNT(DISTINCT COALESCE(attrs, '')) > {MAX_PROFILES};
+
+UPDATE recipients AS r SET profile = p.profile FROM profiles AS p
+WHERE p.campaign = r.campaign AND p.attrs IS NOT DISTINCT FROM r.attrs AND p.profile >= 0;
+-- only the profile moves: the roll-ups' statement triggers would net every row to nothing
+ALTER TABLE deliveries DISABLE TRIGGER USER;
+UPDATE deliveries AS d SET profile = r.profile FROM recipients AS r
+WHERE r.campaign = d.campaign AND r.phone = d.phone AND r.profile IS NOT NULL;
+ALTER TABLE deliveries ENABLE TRIGGER USER;
+
+INSERT INTO profile_recipients
+SELECT campaign, batch, profile, COUNT(*) FROM recipients WHERE profile IS NOT NULL
+GROUP BY 1, 2, 3;
+INSERT INTO profile_counts
+SELECT campaign, batch, profile, status, COUNT(*) FROM deliveries WHERE profile IS NOT NULL
+GROUP BY 1, 2, 3, 4;
+
+CREATE FUNCTION deliveries_profiled_in() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{_PROFILED_ADD}
+    RETURN NULL;
+END $$;
+CREATE FUNCTION deliveries_profiled_out() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{_PROFILED_TAKE}
+    RETURN NULL;
+END $$;
+CREATE FUNCTION deliveries_profiled_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{_PROFILED_TAKE}{_PROFILED_ADD}
+    RETURN NULL;
+END $$;
+CREATE TRIGGER deliveries_profiled_on_insert AFTER INSERT ON deliveries
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION deliveries_profiled_in();
+CREATE TRIGGER deliveries_profiled_on_update AFTER UPDATE ON deliveries
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION deliveries_profiled_moved();
+CREATE TRIGGER deliveries_profiled_on_delete AFTER DELETE ON deliveries
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION deliveries_profiled_out();
+"""
+
 MIGRATIONS: list[str] = [
-    _V1, _V2, _V3, _V4, _V5, _V6, _V7_BATCH_TEXTS, _V8_EXPIRY, _V9_ROLLUPS,
+    _V1, _V2, _V3, _V4, _V5, _V6, _V7_BATCH_TEXTS, _V8_EXPIRY, _V9_ROLLUPS, _V10_PROFILES,
 ]  # fmt: skip

@@ -78,9 +78,10 @@ ON CONFLICT DO NOTHING
 # rows, the latest per recipient (SQLite applies them in id order and needs no picking).
 _UPSERT_DELIVERIES = """
 INSERT INTO deliveries (campaign, phone, batch, vendor, task_id, status, code, reason,
-                        received_at, talk_seconds, carrier, province, city, receipt_id)
+                        received_at, talk_seconds, carrier, province, city, profile,
+                        receipt_id)
 SELECT {latest} x.campaign, x.phone, x.batch, x.vendor, x.task_id, x.status, x.code, x.reason,
-       x.received_at, x.talk_seconds, r.carrier, r.province, r.city, x.id
+       x.received_at, x.talk_seconds, r.carrier, r.province, r.city, r.profile, x.id
 FROM receipts AS x
 JOIN recipients AS r ON r.campaign = x.campaign AND r.phone = x.phone
 WHERE {{where}} AND x.matched = 1

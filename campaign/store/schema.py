@@ -28,6 +28,12 @@ latency_counts  deliveries counted  (campaign, vendor, carrier, province, status
                                     kept by triggers
 failure_counts  failed deliveries   (campaign, vendor, carrier, province, reason, code), kept
                 counted             by triggers
+profiles        distinct row of a   (campaign, profile): a contact list's own columns (attrs)
+                list's columns      as recipients have them; profile -1: not profiled
+profile_recipients recipients by    (campaign, batch, profile), written with recipients
+                profile
+profile_counts  deliveries by       (campaign, batch, profile, status), kept by triggers
+                profile
 replies         inbound reply       unique per (vendor, task_id, phone, content, received_at)
 rejected        unparseable input   id; nothing is ever dropped
 conversions     order or sign-up    unique per order_id, else per (phone, converted_at,
@@ -621,10 +627,112 @@ def _migrate_9_rollups(conn: Any) -> None:
         conn.execute(statement)
 
 
+#: The most distinct contact-list rows (``attrs``) a campaign is profiled for; past it, its
+#: statistics by a list column read every recipient.
+MAX_PROFILES = 1000
+
+# Issue 18: statistics by a contact-list column (delivery_stats(by="variant"), compare) read
+# every recipient and its delivery, 19 million seeks on a store of 10 million. A campaign's
+# list has few distinct rows of its own columns (variant, tier, ...) even when it has
+# millions of numbers: each distinct ``attrs`` of the campaign is a profile (``profiles``,
+# NULL attrs too), numbered from 0, and each recipient carries its profile, as its delivery
+# does (copied at ingest, like carrier). profile_recipients counts the recipients per
+# (campaign, batch, profile), written by store.batches as recipient_counts is;
+# profile_counts the deliveries per (campaign, batch, profile, status), kept by triggers.
+# A campaign whose recipients have no columns of their own has no profiles (NULL: nothing
+# to group by, and nothing for ingest to count); one with more than MAX_PROFILES distinct
+# rows, or whose first recipients were recorded without profiles, has the row (campaign,
+# -1, NULL): not profiled, its statistics read every recipient as before.
+PROFILES_DDL = f"""
+ALTER TABLE recipients ADD COLUMN profile INTEGER;
+ALTER TABLE deliveries ADD COLUMN profile INTEGER;
+
+CREATE TABLE profiles (
+    campaign TEXT NOT NULL,
+    profile INTEGER NOT NULL,
+    attrs TEXT,
+    PRIMARY KEY (campaign, profile)
+) WITHOUT ROWID;
+CREATE INDEX profiles_by_attrs ON profiles(campaign, attrs);
+
+CREATE TABLE profile_recipients (
+    campaign TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    profile INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, batch, profile)
+) WITHOUT ROWID;
+
+CREATE TABLE profile_counts (
+    campaign TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    profile INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, batch, profile, status)
+) WITHOUT ROWID;
+
+INSERT INTO profiles (campaign, profile, attrs)
+SELECT campaign, ROW_NUMBER() OVER (PARTITION BY campaign ORDER BY attrs) - 1, attrs
+FROM (SELECT DISTINCT campaign, attrs FROM recipients) AS d
+WHERE campaign IN (SELECT campaign FROM recipients GROUP BY campaign
+                   HAVING COUNT(attrs) > 0
+                      AND COUNT(DISTINCT COALESCE(attrs, '')) <= {MAX_PROFILES});
+INSERT INTO profiles (campaign, profile, attrs)
+SELECT campaign, -1, NULL FROM recipients GROUP BY campaign
+HAVING COUNT(DISTINCT COALESCE(attrs, '')) > {MAX_PROFILES};
+
+UPDATE recipients SET profile = (
+    SELECT p.profile FROM profiles AS p
+    WHERE p.campaign = recipients.campaign AND p.attrs IS recipients.attrs AND p.profile >= 0)
+WHERE campaign IN (SELECT campaign FROM profiles WHERE profile = 0);
+UPDATE deliveries SET profile = (
+    SELECT r.profile FROM recipients AS r
+    WHERE r.campaign = deliveries.campaign AND r.phone = deliveries.phone)
+WHERE campaign IN (SELECT campaign FROM profiles WHERE profile = 0);
+
+INSERT INTO profile_recipients
+SELECT campaign, batch, profile, COUNT(*) FROM recipients WHERE profile IS NOT NULL
+GROUP BY 1, 2, 3;
+INSERT INTO profile_counts
+SELECT campaign, batch, profile, status, COUNT(*) FROM deliveries WHERE profile IS NOT NULL
+GROUP BY 1, 2, 3, 4;
+
+CREATE TRIGGER deliveries_profiled_on_insert AFTER INSERT ON deliveries
+WHEN NEW.profile IS NOT NULL BEGIN
+    INSERT INTO profile_counts VALUES (NEW.campaign, NEW.batch, NEW.profile, NEW.status, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER deliveries_profiled_on_update
+AFTER UPDATE OF campaign, batch, profile, status ON deliveries
+WHEN (OLD.campaign, OLD.batch, OLD.profile, OLD.status)
+  IS NOT (NEW.campaign, NEW.batch, NEW.profile, NEW.status) BEGIN
+    UPDATE profile_counts SET n = n - 1 WHERE campaign = OLD.campaign AND batch = OLD.batch
+        AND profile = OLD.profile AND status = OLD.status;
+    INSERT INTO profile_counts
+    SELECT NEW.campaign, NEW.batch, NEW.profile, NEW.status, 1 WHERE NEW.profile IS NOT NULL
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER deliveries_profiled_on_delete AFTER DELETE ON deliveries
+WHEN OLD.profile IS NOT NULL BEGIN
+    UPDATE profile_counts SET n = n - 1 WHERE campaign = OLD.campaign AND batch = OLD.batch
+        AND profile = OLD.profile AND status = OLD.status;
+END
+"""
+
+
+def _migrate_10_profiles(conn: Any) -> None:
+    for statement in statements(PROFILES_DDL):
+        conn.execute(statement)
+
+
 #: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5, _migrate_6,
     _migrate_7_batch_texts, _migrate_8_expiry, _migrate_9_rollups,
+    _migrate_10_profiles,
 ]  # fmt: skip
 #: The migrations that replace a table others refer to: they run with foreign keys off (a
 #: PRAGMA that only takes effect outside a transaction) and check every reference after.
