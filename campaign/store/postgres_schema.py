@@ -307,7 +307,39 @@ def _failed_take(rows: str) -> str:
         = (g.campaign, g.vendor, g.carrier, g.province, g.reason, g.code);"""
 
 
-_FAILED_MOVED = _failed_take("old_rows") + _failed_add("new_rows")
+def _rollup_triggers(name: str, added: str, taken: str) -> str:
+    """The functions and statement triggers that keep roll-ups of deliveries: ``added``
+    counts ``new_rows`` in, ``taken`` counts ``old_rows`` out (an update does both)."""
+    return f"""
+CREATE FUNCTION deliveries_{name}_in() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{added}
+    RETURN NULL;
+END $$;
+CREATE FUNCTION deliveries_{name}_out() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{taken}
+    RETURN NULL;
+END $$;
+CREATE FUNCTION deliveries_{name}_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN{taken}{added}
+    RETURN NULL;
+END $$;
+CREATE TRIGGER deliveries_{name}_on_insert AFTER INSERT ON deliveries
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION deliveries_{name}_in();
+CREATE TRIGGER deliveries_{name}_on_update AFTER UPDATE ON deliveries
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION deliveries_{name}_moved();
+CREATE TRIGGER deliveries_{name}_on_delete AFTER DELETE ON deliveries
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION deliveries_{name}_out();
+"""
+
+
+_ROLLED_TRIGGERS = _rollup_triggers(
+    "timed",
+    _timed_add("new_rows") + _failed_add("new_rows"),
+    _timed_take("old_rows") + _failed_take("old_rows"),
+)
 
 #: The batches of an UPDATE statement whose submitted_at moved, before and after.
 _RETIMED = """(SELECT o.campaign, o.batch, o.submitted_at AS before, n.submitted_at AS after
@@ -345,21 +377,7 @@ CREATE TABLE failure_counts (
 );
 {_failed_add("deliveries")}
 
-CREATE FUNCTION deliveries_timed_in() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_timed_add("new_rows")}{_failed_add("new_rows")}
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION deliveries_timed_out() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_timed_take("old_rows")}{_failed_take("old_rows")}
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION deliveries_timed_moved() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_timed_take("old_rows")}{_timed_add("new_rows")}{_FAILED_MOVED}
-    RETURN NULL;
-END $$;
-
+{_ROLLED_TRIGGERS}
 CREATE FUNCTION batches_retimed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
@@ -369,15 +387,6 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER deliveries_timed_on_insert AFTER INSERT ON deliveries
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION deliveries_timed_in();
-CREATE TRIGGER deliveries_timed_on_update AFTER UPDATE ON deliveries
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION deliveries_timed_moved();
-CREATE TRIGGER deliveries_timed_on_delete AFTER DELETE ON deliveries
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION deliveries_timed_out();
 CREATE TRIGGER batches_retimed AFTER UPDATE ON batches
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION batches_retimed();
@@ -452,27 +461,7 @@ INSERT INTO profile_counts
 SELECT campaign, batch, profile, status, COUNT(*) FROM deliveries WHERE profile IS NOT NULL
 GROUP BY 1, 2, 3, 4;
 
-CREATE FUNCTION deliveries_profiled_in() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_PROFILED_ADD}
-    RETURN NULL;
-END $$;
-CREATE FUNCTION deliveries_profiled_out() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_PROFILED_TAKE}
-    RETURN NULL;
-END $$;
-CREATE FUNCTION deliveries_profiled_moved() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_PROFILED_TAKE}{_PROFILED_ADD}
-    RETURN NULL;
-END $$;
-CREATE TRIGGER deliveries_profiled_on_insert AFTER INSERT ON deliveries
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION deliveries_profiled_in();
-CREATE TRIGGER deliveries_profiled_on_update AFTER UPDATE ON deliveries
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION deliveries_profiled_moved();
-CREATE TRIGGER deliveries_profiled_on_delete AFTER DELETE ON deliveries
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-    EXECUTE FUNCTION deliveries_profiled_out();
+{_rollup_triggers("profiled", _PROFILED_ADD, _PROFILED_TAKE)}
 """
 
 MIGRATIONS: list[str] = [
