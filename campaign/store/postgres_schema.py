@@ -20,6 +20,7 @@ from campaign.store.schema import (
     LINKS_DDL,
     MAX_PROFILES,
     PRICES_DDL,
+    ROLLUP_TABLES,
 )
 
 __all__ = ["MIGRATIONS"]
@@ -353,28 +354,10 @@ _RETIMED_IN = _timed_add("deliveries", "b.after", _RETIMED)
 # transition tables): it looks for the batches whose submitted_at moved and re-counts their
 # deliveries.
 _V9_ROLLUPS = f"""
-CREATE TABLE latency_counts (
-    campaign TEXT NOT NULL,
-    vendor TEXT NOT NULL,
-    carrier TEXT NOT NULL,
-    province TEXT NOT NULL,
-    status TEXT NOT NULL,
-    seconds INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY ({_TIMED_KEY})
-);
+{ROLLUP_TABLES["latency_counts"]};
 {_timed_add("deliveries")}
 
-CREATE TABLE failure_counts (
-    campaign TEXT NOT NULL,
-    vendor TEXT NOT NULL,
-    carrier TEXT NOT NULL,
-    province TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    code TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY ({_FAILED_KEY})
-);
+{ROLLUP_TABLES["failure_counts"]};
 {_failed_add("deliveries")}
 
 {_ROLLED_TRIGGERS}
@@ -412,28 +395,10 @@ _PROFILED_TAKE = f"""
 _V10_PROFILES = f"""
 ALTER TABLE recipients ADD COLUMN profile INTEGER;
 ALTER TABLE deliveries ADD COLUMN profile INTEGER;
-CREATE TABLE profiles (
-    campaign TEXT NOT NULL,
-    profile INTEGER NOT NULL,
-    attrs TEXT,
-    PRIMARY KEY (campaign, profile)
-);
+{ROLLUP_TABLES["profiles"]};
 CREATE INDEX profiles_by_attrs ON profiles(campaign, attrs);
-CREATE TABLE profile_recipients (
-    campaign TEXT NOT NULL,
-    batch INTEGER NOT NULL,
-    profile INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (campaign, batch, profile)
-);
-CREATE TABLE profile_counts (
-    campaign TEXT NOT NULL,
-    batch INTEGER NOT NULL,
-    profile INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY ({_PROFILED})
-);
+{ROLLUP_TABLES["profile_recipients"]};
+{ROLLUP_TABLES["profile_counts"]};
 
 INSERT INTO profiles (campaign, profile, attrs)
 SELECT campaign, ROW_NUMBER() OVER (PARTITION BY campaign ORDER BY attrs NULLS FIRST) - 1,

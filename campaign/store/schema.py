@@ -490,6 +490,52 @@ def _failing(row: str) -> str:
 # receipts_unlinked: the few receipts unlinked_receipts lists, found without a full scan.
 
 
+#: The tables of schemas 9 and 10, as both engines create them (SQLite's WITHOUT ROWID).
+ROLLUP_TABLES = {
+    "latency_counts": """CREATE TABLE latency_counts (
+    campaign TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    province TEXT NOT NULL,
+    status TEXT NOT NULL,
+    seconds INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, vendor, carrier, province, status, seconds)
+)""",
+    "failure_counts": """CREATE TABLE failure_counts (
+    campaign TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    carrier TEXT NOT NULL,
+    province TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    code TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, vendor, carrier, province, reason, code)
+)""",
+    "profiles": """CREATE TABLE profiles (
+    campaign TEXT NOT NULL,
+    profile INTEGER NOT NULL,
+    attrs TEXT,
+    PRIMARY KEY (campaign, profile)
+)""",
+    "profile_recipients": """CREATE TABLE profile_recipients (
+    campaign TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    profile INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, batch, profile)
+)""",
+    "profile_counts": """CREATE TABLE profile_counts (
+    campaign TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    profile INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (campaign, batch, profile, status)
+)""",
+}
+
+
 def _latency_of(row: str, submitted: str) -> str:
     return SECONDS_BETWEEN.format(later=f"{row}.received_at", earlier=submitted)
 
@@ -553,16 +599,7 @@ def _timing(row: str) -> str:
 
 
 ROLLUPS_DDL = f"""
-CREATE TABLE latency_counts (
-    campaign TEXT NOT NULL,
-    vendor TEXT NOT NULL,
-    carrier TEXT NOT NULL,
-    province TEXT NOT NULL,
-    status TEXT NOT NULL,
-    seconds INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (campaign, vendor, carrier, province, status, seconds)
-) WITHOUT ROWID;
+{ROLLUP_TABLES["latency_counts"]} WITHOUT ROWID;
 
 INSERT INTO latency_counts
 SELECT d.campaign, d.vendor, COALESCE(d.carrier, ''), COALESCE(d.province, ''), d.status,
@@ -588,16 +625,7 @@ CREATE TRIGGER batches_retimed AFTER UPDATE OF submitted_at ON batches
 WHEN OLD.submitted_at IS NOT NEW.submitted_at BEGIN{_retimed("OLD", "-")}{_retimed("NEW", "+")}
 END;
 
-CREATE TABLE failure_counts (
-    campaign TEXT NOT NULL,
-    vendor TEXT NOT NULL,
-    carrier TEXT NOT NULL,
-    province TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    code TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (campaign, vendor, carrier, province, reason, code)
-) WITHOUT ROWID;
+{ROLLUP_TABLES["failure_counts"]} WITHOUT ROWID;
 
 INSERT INTO failure_counts
 SELECT campaign, vendor, COALESCE(carrier, ''), COALESCE(province, ''), COALESCE(reason, ''),
@@ -647,30 +675,12 @@ PROFILES_DDL = f"""
 ALTER TABLE recipients ADD COLUMN profile INTEGER;
 ALTER TABLE deliveries ADD COLUMN profile INTEGER;
 
-CREATE TABLE profiles (
-    campaign TEXT NOT NULL,
-    profile INTEGER NOT NULL,
-    attrs TEXT,
-    PRIMARY KEY (campaign, profile)
-) WITHOUT ROWID;
+{ROLLUP_TABLES["profiles"]} WITHOUT ROWID;
 CREATE INDEX profiles_by_attrs ON profiles(campaign, attrs);
 
-CREATE TABLE profile_recipients (
-    campaign TEXT NOT NULL,
-    batch INTEGER NOT NULL,
-    profile INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (campaign, batch, profile)
-) WITHOUT ROWID;
+{ROLLUP_TABLES["profile_recipients"]} WITHOUT ROWID;
 
-CREATE TABLE profile_counts (
-    campaign TEXT NOT NULL,
-    batch INTEGER NOT NULL,
-    profile INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    PRIMARY KEY (campaign, batch, profile, status)
-) WITHOUT ROWID;
+{ROLLUP_TABLES["profile_counts"]} WITHOUT ROWID;
 
 INSERT INTO profiles (campaign, profile, attrs)
 SELECT campaign, ROW_NUMBER() OVER (PARTITION BY campaign ORDER BY attrs) - 1, attrs
