@@ -119,16 +119,19 @@ def _status_filter(status: str | None) -> str:
     return f" AND d.status = '{status}'"
 
 
-def _expr(name: str, rows: str, dialect: Engine, attrs: str = "r.attrs") -> str:
+def _expr(
+    name: str, rows: str, dialect: Engine, attrs: str = "r.attrs", vendor: str = "b.vendor"
+) -> str:
     """The SQL of one dimension; ``rows`` is the alias of the table holding campaign, batch,
-    carrier, province and city; ``b`` is batches and ``attrs`` the contact-list columns (of
-    the recipient ``r``, or of a profile)."""
+    carrier, province and city; ``b`` is batches, ``vendor`` the column of the vendor (the
+    batch's, or a roll-up's own) and ``attrs`` the contact-list columns (of the recipient
+    ``r``, or of a profile)."""
     if name in ("campaign", "batch"):
         return f"{rows}.{name}"
     if name in _LOCATION:
         return f"COALESCE({rows}.{name}, '')"
     if name == "vendor":
-        return "b.vendor"
+        return vendor
     if name == "send_hour":
         return dialect.hour_of("b.submitted_at")
     if name == "send_day":
@@ -137,15 +140,21 @@ def _expr(name: str, rows: str, dialect: Engine, attrs: str = "r.attrs") -> str:
 
 
 def _select(
-    dims: list[str], rows: str, dialect: Engine, *, attrs: str = "r.attrs"
+    dims: list[str],
+    rows: str,
+    dialect: Engine,
+    *,
+    attrs: str = "r.attrs",
+    vendor: str = "b.vendor",
+    and_by: str = "",
 ) -> tuple[str, str]:
-    """SELECT list and GROUP BY clause (by position) of the dimensions."""
-    if not dims:
+    """SELECT list and GROUP BY clause (by position) of the dimensions (see :func:`_expr`);
+    ``and_by``, an SQL expression, splits the groups further, as one more (``d<n>``)."""
+    parts = [_expr(d, rows, dialect, attrs, vendor) for d in dims] + ([and_by] if and_by else [])
+    if not parts:
         return "", ""
-    select = (
-        ", ".join(f"{_expr(d, rows, dialect, attrs)} AS d{i}" for i, d in enumerate(dims)) + ", "
-    )
-    return select, ", ".join(str(i + 1) for i in range(len(dims)))
+    select = "".join(f"{sql} AS d{i}, " for i, sql in enumerate(parts))
+    return select, ", ".join(str(i + 1) for i in range(len(parts)))
 
 
 def _recipients_join(dims: list[str]) -> str:
@@ -235,10 +244,7 @@ def _per_recipient(
     cte, params = _sent_cte(campaigns)
     conv, cmore = _conv_cte(campaigns)
     recipients, more = _campaign_filter("r.campaign", campaigns)
-    select, group = _select(dims, "r", database.dialect)
-    if and_by:
-        select += f"{and_by} AS d{len(dims)}, "
-        group += f"{', ' if group else ''}{len(dims) + 1}"
+    select, group = _select(dims, "r", database.dialect, and_by=and_by)
     conditions = " AND ".join(c for c in (where, recipients) if c)
     return database.execute(
         f"{cte}{conv}{ctes} SELECT {select}{', '.join(measures)}"
@@ -271,10 +277,7 @@ def _per_cell(
     expression, splits the groups further (after the dimensions, as one more)."""
     cte, params = _sent_cte(campaigns)
     cells, more = _campaign_filter("c.campaign", campaigns)
-    select, group = _select(dims, "c", database.dialect)
-    if and_by:
-        select += f"{and_by} AS d{len(dims)}, "
-        group += f"{', ' if group else ''}{len(dims) + 1}"
+    select, group = _select(dims, "c", database.dialect, and_by=and_by)
     conditions = " AND ".join(c for c in ("c.n > 0", where, cells) if c)
     return database.execute(
         f"{cte}SELECT {select}{', '.join(measures)} FROM {table} c"

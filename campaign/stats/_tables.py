@@ -34,12 +34,6 @@ def _rolled(dims: list[str]) -> bool:
     return all(d in _ROLLED for d in dims)
 
 
-def _rolled_select(dims: list[str], alias: str, dialect) -> tuple[str, str]:
-    """:func:`_select` over a roll-up ``alias`` that carries its own vendor."""
-    select, group = _select(dims, alias, dialect)
-    return select.replace("b.vendor", f"{alias}.vendor"), group
-
-
 def _frame(rows, dims: list[str], columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=[f"d{i}" for i in range(len(dims))] + columns)
     return frame

@@ -22,7 +22,6 @@ from campaign.stats._tables import (
     _finish_dims,
     _frame,
     _rolled,
-    _rolled_select,
     _sort,
 )
 from campaign.store import DbLike
@@ -126,7 +125,7 @@ def failure_reasons(
     dims = _dims(database, by, campaigns)
     keys = [f"d{i}" for i in range(len(dims))]
     if _rolled(dims):  # the store's roll-up of failed deliveries
-        select, group = _rolled_select(dims, "f", database.dialect)
+        select, group = _select(dims, "f", database.dialect, vendor="f.vendor")
         cwhere, params = _campaign_filter("f.campaign", campaigns)
         rows = database.execute(
             f"SELECT {select}COALESCE(NULLIF(f.reason, ''), '其他'), f.code, SUM(f.n)"

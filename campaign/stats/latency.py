@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from campaign.stats._groups import _campaign_filter, _campaigns, _dims, _open, _status_filter
+from campaign.stats._groups import (
+    _campaign_filter,
+    _campaigns,
+    _dims,
+    _open,
+    _select,
+    _status_filter,
+)
 from campaign.stats._intervals import _percentiles
 from campaign.stats._tables import (
     _by,
@@ -22,7 +29,6 @@ from campaign.stats._tables import (
     _finish_dims,
     _histogram,
     _rolled,
-    _rolled_select,
     _sort,
     _value_counts,
 )
@@ -48,7 +54,7 @@ def _latencies(database: Store, campaigns, dims, status: str | None) -> pd.DataF
         where = "d.received_at IS NOT NULL AND b.submitted_at IS NOT NULL"
         where += _status_filter(status)
         return _histogram(database, campaigns, dims, _latency(database.dialect), where)
-    select, group = _rolled_select(dims, "l", database.dialect)
+    select, group = _select(dims, "l", database.dialect, vendor="l.vendor")
     conditions, params = _campaign_filter("l.campaign", campaigns)
     if status is not None:
         _status_filter(status)  # checks it
