@@ -18,8 +18,9 @@ from campaign.store.schema import (
     CONVERSIONS_DDL,
     EXPIRY_DDL,
     LINKS_DDL,
-    MAX_PROFILES,
     PRICES_DDL,
+    PROFILES_COUNTED,
+    PROFILES_NUMBERED,
     ROLLUP_TABLES,
 )
 
@@ -400,17 +401,7 @@ CREATE INDEX profiles_by_attrs ON profiles(campaign, attrs);
 {ROLLUP_TABLES["profile_recipients"]};
 {ROLLUP_TABLES["profile_counts"]};
 
-INSERT INTO profiles (campaign, profile, attrs)
-SELECT campaign, ROW_NUMBER() OVER (PARTITION BY campaign ORDER BY attrs NULLS FIRST) - 1,
-       attrs
-FROM (SELECT DISTINCT campaign, attrs FROM recipients) AS d
-WHERE campaign IN (SELECT campaign FROM recipients GROUP BY campaign
-                   HAVING COUNT(attrs) > 0
-                      AND COUNT(DISTINCT COALESCE(attrs, '')) <= {MAX_PROFILES});
-INSERT INTO profiles (campaign, profile, attrs)
-SELECT campaign, -1, NULL FROM recipients GROUP BY campaign
-HAVING COUNT(DISTINCT COALESCE(attrs, '')) > {MAX_PROFILES};
-
+{PROFILES_NUMBERED}
 UPDATE recipients AS r SET profile = p.profile FROM profiles AS p
 WHERE p.campaign = r.campaign AND p.attrs IS NOT DISTINCT FROM r.attrs AND p.profile >= 0;
 -- only the profile moves: the roll-ups' statement triggers would net every row to nothing
@@ -419,13 +410,7 @@ UPDATE deliveries AS d SET profile = r.profile FROM recipients AS r
 WHERE r.campaign = d.campaign AND r.phone = d.phone AND r.profile IS NOT NULL;
 ALTER TABLE deliveries ENABLE TRIGGER USER;
 
-INSERT INTO profile_recipients
-SELECT campaign, batch, profile, COUNT(*) FROM recipients WHERE profile IS NOT NULL
-GROUP BY 1, 2, 3;
-INSERT INTO profile_counts
-SELECT campaign, batch, profile, status, COUNT(*) FROM deliveries WHERE profile IS NOT NULL
-GROUP BY 1, 2, 3, 4;
-
+{PROFILES_COUNTED}
 {_rollup_triggers("profiled", _PROFILED_ADD, _PROFILED_TAKE)}
 """
 

@@ -671,6 +671,29 @@ MAX_PROFILES = 1000
 # to group by, and nothing for ingest to count); one with more than MAX_PROFILES distinct
 # rows, or whose first recipients were recorded without profiles, has the row (campaign,
 # -1, NULL): not profiled, its statistics read every recipient as before.
+#: Migration 10 on both engines: each campaign's distinct attrs numbered from 0 (NULL first),
+#: or -1 for a campaign past MAX_PROFILES; then (PROFILES_COUNTED) the profile roll-ups.
+PROFILES_NUMBERED = f"""
+INSERT INTO profiles (campaign, profile, attrs)
+SELECT campaign, ROW_NUMBER() OVER (PARTITION BY campaign ORDER BY attrs NULLS FIRST) - 1, attrs
+FROM (SELECT DISTINCT campaign, attrs FROM recipients) AS d
+WHERE campaign IN (SELECT campaign FROM recipients GROUP BY campaign
+                   HAVING COUNT(attrs) > 0
+                      AND COUNT(DISTINCT COALESCE(attrs, '')) <= {MAX_PROFILES});
+INSERT INTO profiles (campaign, profile, attrs)
+SELECT campaign, -1, NULL FROM recipients GROUP BY campaign
+HAVING COUNT(DISTINCT COALESCE(attrs, '')) > {MAX_PROFILES};
+"""
+PROFILES_COUNTED = """
+INSERT INTO profile_recipients
+SELECT campaign, batch, profile, COUNT(*) FROM recipients WHERE profile IS NOT NULL
+GROUP BY 1, 2, 3;
+INSERT INTO profile_counts
+SELECT campaign, batch, profile, status, COUNT(*) FROM deliveries WHERE profile IS NOT NULL
+GROUP BY 1, 2, 3, 4;
+"""
+
+
 PROFILES_DDL = f"""
 ALTER TABLE recipients ADD COLUMN profile INTEGER;
 ALTER TABLE deliveries ADD COLUMN profile INTEGER;
@@ -682,16 +705,7 @@ CREATE INDEX profiles_by_attrs ON profiles(campaign, attrs);
 
 {ROLLUP_TABLES["profile_counts"]} WITHOUT ROWID;
 
-INSERT INTO profiles (campaign, profile, attrs)
-SELECT campaign, ROW_NUMBER() OVER (PARTITION BY campaign ORDER BY attrs) - 1, attrs
-FROM (SELECT DISTINCT campaign, attrs FROM recipients) AS d
-WHERE campaign IN (SELECT campaign FROM recipients GROUP BY campaign
-                   HAVING COUNT(attrs) > 0
-                      AND COUNT(DISTINCT COALESCE(attrs, '')) <= {MAX_PROFILES});
-INSERT INTO profiles (campaign, profile, attrs)
-SELECT campaign, -1, NULL FROM recipients GROUP BY campaign
-HAVING COUNT(DISTINCT COALESCE(attrs, '')) > {MAX_PROFILES};
-
+{PROFILES_NUMBERED}
 UPDATE recipients SET profile = (
     SELECT p.profile FROM profiles AS p
     WHERE p.campaign = recipients.campaign AND p.attrs IS recipients.attrs AND p.profile >= 0)
@@ -701,13 +715,7 @@ UPDATE deliveries SET profile = (
     WHERE r.campaign = deliveries.campaign AND r.phone = deliveries.phone)
 WHERE campaign IN (SELECT campaign FROM profiles WHERE profile = 0);
 
-INSERT INTO profile_recipients
-SELECT campaign, batch, profile, COUNT(*) FROM recipients WHERE profile IS NOT NULL
-GROUP BY 1, 2, 3;
-INSERT INTO profile_counts
-SELECT campaign, batch, profile, status, COUNT(*) FROM deliveries WHERE profile IS NOT NULL
-GROUP BY 1, 2, 3, 4;
-
+{PROFILES_COUNTED}
 CREATE TRIGGER deliveries_profiled_on_insert AFTER INSERT ON deliveries
 WHEN NEW.profile IS NOT NULL BEGIN
     INSERT INTO profile_counts VALUES (NEW.campaign, NEW.batch, NEW.profile, NEW.status, 1)
