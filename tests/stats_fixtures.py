@@ -69,23 +69,41 @@ def postgres_database(server: str) -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def at_schema(monkeypatch, db: Path | str, version: int) -> None:
+    """Make stores at ``db``'s engine at schema ``version`` until ``monkeypatch.undo()``:
+    the migrations after it are left out, so that a test can fill an old store and watch
+    the next open migrate it."""
+    from campaign import store as store_pkg
+    from campaign.store import postgres_schema, schema
+
+    if is_postgres_url(db):
+        monkeypatch.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:version])
+        return
+    for where in (store_pkg, schema):
+        monkeypatch.setattr(where, "MIGRATIONS", schema.MIGRATIONS[:version])
+        monkeypatch.setattr(where, "SCHEMA_VERSION", version)
+
+
 class StoreBuilder:
     """Writes a store at ``db`` (a SQLite path or a PostgreSQL URL); ``close()`` when done."""
 
     def __init__(self, db: Path | str):
         self.store = connect(db)
+        self._tables: dict[str, bool] = {}
 
     def close(self) -> None:
         self.store.close()
 
     def _has(self, table: str) -> bool:
         """Whether the store has ``table`` (a store made at an older schema may not)."""
-        sql = (
-            "SELECT COUNT(*) FROM sqlite_master WHERE name = ?"
-            if self.store.engine.name == "sqlite"
-            else "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ?"
-        )
-        return bool(self.store.scalar(sql, [table]))
+        if table not in self._tables:
+            sql = (
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = ?"
+                if self.store.engine.name == "sqlite"
+                else "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ?"
+            )
+            self._tables[table] = bool(self.store.scalar(sql, [table]))
+        return self._tables[table]
 
     def __enter__(self) -> StoreBuilder:
         return self

@@ -17,16 +17,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sending import jzyyun, numbers, rows, stop_after_first_call, veesing
+from stats_fixtures import at_schema
 
 import campaign as cp
-from campaign import store as store_pkg
 from campaign.batching import count_segments, field_value, plan_batches, template_text
 from campaign.cli import main
 from campaign.send import send
 from campaign.simulator import serve
 from campaign.store import connect, copy_store
-from campaign.store import schema as sqlite_schema
-from campaign.store.postgres import is_postgres_url
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 COUPON = "【云通信】{姓名}您好,您的{券}已到账,回T退订"
@@ -410,19 +408,8 @@ def test_record_plan_groups_fresh_numbers_by_their_text(db):
     assert stored == [(1, 1, zhang), (2, 1, li), (3, 2, zhang), (4, 1, li)]
 
 
-def _old_schema(monkeypatch, db, version: int):
-    if is_postgres_url(db):
-        from campaign.store import postgres_schema
-
-        monkeypatch.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:version])
-        return
-    for where in (store_pkg, sqlite_schema):
-        monkeypatch.setattr(where, "MIGRATIONS", sqlite_schema.MIGRATIONS[:version])
-        monkeypatch.setattr(where, "SCHEMA_VERSION", version)
-
-
 def test_a_version_6_store_is_migrated_and_its_campaigns_resume(sim, db, monkeypatch):
-    _old_schema(monkeypatch, db, 6)
+    at_schema(monkeypatch, db, 6)
     with connect(db) as old, old.transaction():
         old.execute("INSERT INTO campaigns (name, vendor, channel, content, created_at) VALUES"
                     " ('c', 'jzyyun-sms', 'sms', '【云通信】双11五折,回T退订', 't')")  # fmt: skip

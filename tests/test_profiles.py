@@ -8,13 +8,10 @@ import pandas as pd
 import pytest
 
 import campaign as cp
-from campaign import store as store_pkg
 from campaign.stats import _tables
 from campaign.store import batches, connect
-from campaign.store import schema as sqlite_schema
-from campaign.store.postgres import is_postgres_url
 from tests.sending import numbers, veesing
-from tests.stats_fixtures import StoreBuilder, double11
+from tests.stats_fixtures import StoreBuilder, at_schema, double11
 
 PHONES = [f"1370000{i:04d}" for i in range(4)]
 
@@ -149,14 +146,7 @@ def test_send_records_the_profiles_of_a_list(db, sim):
 
 @pytest.mark.parametrize("version", [9])
 def test_a_version_9_store_is_migrated_with_its_profiles(db, monkeypatch, version):
-    if is_postgres_url(db):
-        from campaign.store import postgres_schema
-
-        monkeypatch.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:version])
-    else:
-        for where in (store_pkg, sqlite_schema):
-            monkeypatch.setattr(where, "MIGRATIONS", sqlite_schema.MIGRATIONS[:version])
-            monkeypatch.setattr(where, "SCHEMA_VERSION", version)
+    at_schema(monkeypatch, db, version)
     double11(db)
     monkeypatch.undo()
     assert read_through_profiles(db)

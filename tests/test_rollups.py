@@ -11,12 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import campaign as cp
-from campaign import store as store_pkg
 from campaign.stats import _tables
 from campaign.store import connect
-from campaign.store import schema as sqlite_schema
 from campaign.store.postgres import is_postgres_url
-from tests.stats_fixtures import StoreBuilder, double11
+from tests.stats_fixtures import StoreBuilder, at_schema, double11
 from tests.stats_fixtures import rollups_counted as counted
 from tests.stats_fixtures import rollups_recounted as recounted
 
@@ -113,14 +111,7 @@ def test_a_bad_status_is_still_refused_with_the_roll_up(db):
 
 
 def test_a_version_8_store_is_migrated_with_its_deliveries_counted(db, monkeypatch):
-    if is_postgres_url(db):
-        from campaign.store import postgres_schema
-
-        monkeypatch.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:8])
-    else:
-        for where in (store_pkg, sqlite_schema):
-            monkeypatch.setattr(where, "MIGRATIONS", sqlite_schema.MIGRATIONS[:8])
-            monkeypatch.setattr(where, "SCHEMA_VERSION", 8)
+    at_schema(monkeypatch, db, 8)
     double11(db)
     with connect(db, existing=True) as old:
         assert old.scalar("SELECT COUNT(*) FROM deliveries") > 0
