@@ -283,3 +283,31 @@ def test_a_holdout_is_recorded_never_claimed_and_never_submitted(store_url):
         s.execute("UPDATE batches SET state = 'accepted' WHERE batch IN (1, 2)")
     got = cp.delivery_stats(store_url, campaign="c")
     assert got.loc[0, "submitted"] == 2  # the held-out number is not submitted
+
+
+@pytest.mark.parametrize("n", [0, 1, 110, 111, 112, 333, 1000])
+def test_bulk_insert_keeps_every_row_in_order(store_url, n):
+    # SQLite sends 111 rows of 9 values a statement and the rest one by one: every row goes
+    # in, in arrival order, whether rows come as a list or as a generator
+    from campaign.store import connect
+
+    rows = [(i, *(f"v{i}-{c}" for c in range(8))) for i in range(n)]
+    columns = ("seq", *(f"c{c}" for c in range(8)))
+    with connect(store_url) as s, s.transaction():
+        s.execute(
+            f"CREATE TEMP TABLE t (seq INTEGER, {', '.join(c + ' TEXT' for c in columns[1:])})"
+        )
+        s.bulk_insert("t", columns, rows[: n // 2])
+        s.bulk_insert("t", columns, (row for row in rows[n // 2 :]))
+        assert s.rows(f"SELECT {', '.join(columns)} FROM t ORDER BY seq") == rows
+
+
+def test_bulk_insert_refuses_a_row_of_the_wrong_width(tmp_path):
+    from campaign.store import connect
+
+    rows = [(i, i) for i in range(600)]
+    rows[300] = (300,)  # would shift every later value by one
+    with connect(tmp_path / "s.db") as s, s.transaction():
+        s.execute("CREATE TEMP TABLE t (a INTEGER, b INTEGER)")
+        with pytest.raises(ValueError, match="a row without 2 values"):
+            s.bulk_insert("t", ("a", "b"), rows)
