@@ -68,13 +68,16 @@ def _parse(
         items = list(source)
         if all(isinstance(i, Receipt | Reply) for i in items):
             return _parse_records(items, vendor=vendor, kind=kind, label=label)
-        forms = [i for i in items if isinstance(i, Mapping)]
+        # dicts, as pushes are, pass at C speed (an ABC check of each of a million forms: 0.2 s)
+        forms = [i for i in items if type(i) is dict or isinstance(i, Mapping)]
         parsed = _parse_forms(forms, vendor=vendor, kind=kind, label=label, reasons=reasons)
-        for item in items:
-            if not isinstance(item, Mapping):
-                parsed.rejected.append(
-                    (now(), label, repr(item)[:2000], f"not a form (dict): {type(item).__name__}")
-                )
+        if len(forms) < len(items):
+            for item in items:
+                if not isinstance(item, Mapping):
+                    parsed.rejected.append(
+                        (now(), label, repr(item)[:2000],
+                         f"not a form (dict): {type(item).__name__}")
+                    )  # fmt: skip
         return parsed
     raise InputError(
         f"cannot ingest a {type(source).__name__}: give a list of pushed forms, a DataFrame, "
