@@ -130,6 +130,47 @@ def test_a_version_7_database_is_migrated_to_record_campaign_expiries(postgres_d
         assert store.scalar("SELECT expires_at FROM campaigns") == "2026-11-11T23:00:00+08:00"
 
 
+def test_a_version_10_database_gets_roll_up_functions_that_group_first(postgres_db, monkeypatch):
+    from campaign.store import batches, postgres_schema
+    from tests.stats_fixtures import rollups_counted, rollups_recounted
+
+    adders = ("deliveries_counted_in", "deliveries_counted_moved", "deliveries_timed_in",
+              "deliveries_timed_moved", "deliveries_profiled_in", "deliveries_profiled_moved",
+              "batches_retimed")  # fmt: skip
+    bodies = "SELECT proname, prosrc FROM pg_proc WHERE proname = ANY(?)"
+    monkeypatch.setattr(postgres_schema, "MIGRATIONS", postgres_schema.MIGRATIONS[:10])
+    with connect(postgres_db) as old:
+        before = dict(old.rows(bodies, [list(adders)]))
+    assert "MATERIALIZED" not in before["deliveries_counted_in"]  # sorts every new row
+    monkeypatch.undo()
+    phones = [f"1380000000{i}" for i in range(4)]
+    with connect(postgres_db) as store:
+        assert store.scalar("SELECT MAX(version) FROM campaign_schema") == schema.SCHEMA_VERSION
+        after = dict(store.rows(bodies, [list(adders)]))
+        assert sorted(after) == sorted(adders)
+        assert all("AS MATERIALIZED" in body for body in after.values())
+        with store.transaction():
+            batches.record_campaign(store, "c", vendor="veesing-sms", channel="sms",
+                                    content="hi", template_id=None, variables=None,
+                                    send_at=None)  # fmt: skip
+            batches.record_plan(store, "c", pd.DataFrame({"phone": phones, "carrier": "中国移动",
+                                "province": "广东", "city": None}), vendor="veesing-sms",
+                                batch_size=4, segments=1)  # fmt: skip
+            store.execute("UPDATE batches SET state = 'accepted', task_id = 'T1',"
+                          " submitted_at = '2024-11-11T20:00:00+08:00'")  # fmt: skip
+    first = [{"mobile": p, "taskid": "T1", "status": "0", "code": "UNDELIV",
+              "receivetime": "2024-11-11 20:00:07"} for p in phones]  # fmt: skip
+    later = [{**f, "status": "1", "code": "DELIVRD", "receivetime": "2024-11-11 20:01:00"}
+             for f in first[:2]]  # fmt: skip
+    for forms in (first, later):  # new deliveries, then two of them moving on
+        assert cp.ingest_receipts(postgres_db, forms, vendor="veesing-sms").inserted == len(forms)
+        assert rollups_counted(postgres_db) == rollups_recounted(postgres_db)
+    with connect(postgres_db) as store:
+        assert store.rows("SELECT status, n FROM delivery_counts ORDER BY status") == [
+            ("delivered", 2), ("failed", 2),
+        ]  # fmt: skip
+
+
 def test_copy_to_postgres_and_back_gives_identical_statistics(demo_store, postgres_db, tmp_path):
     copied = cp.copy_store(demo_store, postgres_db, progress=False)
     assert (copied["copied"] == copied["rows"]).all(), copied

@@ -123,6 +123,13 @@ CREATE TABLE rejected (
 _GROUP = "{t}.campaign, {t}.batch, COALESCE({t}.carrier, ''), COALESCE({t}.province, ''), " + (
     "COALESCE({t}.city, ''), {t}.status"
 )
+#: Counts the deliveries of ``old_rows`` out of delivery_counts.
+_COUNTED_TAKE = f"""
+    UPDATE delivery_counts AS d SET n = d.n - gone.k
+    FROM (SELECT {_GROUP.format(t="x")}, COUNT(*) AS k FROM old_rows AS x
+          GROUP BY 1, 2, 3, 4, 5, 6) AS gone (campaign, batch, carrier, province, city, status, k)
+    WHERE d.campaign = gone.campaign AND d.batch = gone.batch AND d.carrier = gone.carrier
+      AND d.province = gone.province AND d.city = gone.city AND d.status = gone.status;"""
 
 _V2 = f"""
 ALTER TABLE receipts ADD COLUMN matched INTEGER NOT NULL DEFAULT 0;
@@ -173,23 +180,14 @@ BEGIN
 END $$;
 
 CREATE FUNCTION deliveries_counted_out() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE delivery_counts AS d SET n = d.n - gone.k
-    FROM (SELECT {_GROUP.format(t="x")}, COUNT(*) AS k FROM old_rows AS x
-          GROUP BY 1, 2, 3, 4, 5, 6) AS gone (campaign, batch, carrier, province, city, status, k)
-    WHERE d.campaign = gone.campaign AND d.batch = gone.batch AND d.carrier = gone.carrier
-      AND d.province = gone.province AND d.city = gone.city AND d.status = gone.status;
+BEGIN{_COUNTED_TAKE}
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION deliveries_counted_moved() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- out with the old group, in with the new: a row whose group stayed nets to nothing
-    UPDATE delivery_counts AS d SET n = d.n - gone.k
-    FROM (SELECT {_GROUP.format(t="x")}, COUNT(*) AS k FROM old_rows AS x
-          GROUP BY 1, 2, 3, 4, 5, 6) AS gone (campaign, batch, carrier, province, city, status, k)
-    WHERE d.campaign = gone.campaign AND d.batch = gone.batch AND d.carrier = gone.carrier
-      AND d.province = gone.province AND d.city = gone.city AND d.status = gone.status;
+    -- out with the old group, in with the new:
+    -- a row whose group stayed nets to nothing{_COUNTED_TAKE}
     INSERT INTO delivery_counts
     SELECT {_GROUP.format(t="x")}, COUNT(*) FROM new_rows AS x
     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
@@ -262,6 +260,22 @@ SECONDS_BETWEEN = (
 _TIMED_KEY = "campaign, vendor, carrier, province, status, seconds"
 
 
+def _grouped_into(table: str, key: str, grouped: str) -> str:
+    """Add the counts of query ``grouped`` (``key``'s columns, then a count) to roll-up
+    ``table``, in key order (every writer locks the rows in the same order).
+
+    The groups are made first, then only they are sorted: asked for ``ORDER BY`` at once, the
+    planner, which knows a transition table's rows but not its groups, sorts all the rows
+    and groups them in order, 2.5 s of the latency roll-up of a million new deliveries,
+    where hashing them takes a third of that (issue 18).
+    """
+    order = ", ".join(str(i + 1) for i in range(key.count(",") + 1))
+    return f"""
+    WITH g AS MATERIALIZED ({grouped})
+    INSERT INTO {table} ({key}, n) SELECT * FROM g ORDER BY {order}
+    ON CONFLICT ({key}) DO UPDATE SET n = {table}.n + excluded.n;"""
+
+
 def _timed_group(rows: str, submitted: str, batches: str) -> str:
     """Deliveries of ``rows`` counted per latency_counts key, their latency taken from
     ``submitted`` over ``batches`` (joined on campaign and batch as ``b``)."""
@@ -274,10 +288,7 @@ def _timed_group(rows: str, submitted: str, batches: str) -> str:
 
 
 def _timed_add(rows: str, submitted: str = "b.submitted_at", batches: str = "batches") -> str:
-    return f"""
-    INSERT INTO latency_counts ({_TIMED_KEY}, n)
-    {_timed_group(rows, submitted, batches)} ORDER BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT ({_TIMED_KEY}) DO UPDATE SET n = latency_counts.n + excluded.n;"""
+    return _grouped_into("latency_counts", _TIMED_KEY, _timed_group(rows, submitted, batches))
 
 
 def _timed_take(rows: str, submitted: str = "b.submitted_at", batches: str = "batches") -> str:
@@ -295,10 +306,7 @@ _FAILED_GROUP = """SELECT x.campaign, x.vendor, COALESCE(x.carrier, ''), COALESC
 
 
 def _failed_add(rows: str) -> str:
-    return f"""
-    INSERT INTO failure_counts ({_FAILED_KEY}, n)
-    {_FAILED_GROUP.format(rows=rows)} ORDER BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT ({_FAILED_KEY}) DO UPDATE SET n = failure_counts.n + excluded.n;"""
+    return _grouped_into("failure_counts", _FAILED_KEY, _FAILED_GROUP.format(rows=rows))
 
 
 def _failed_take(rows: str) -> str:
@@ -309,22 +317,29 @@ def _failed_take(rows: str) -> str:
         = (g.campaign, g.vendor, g.carrier, g.province, g.reason, g.code);"""
 
 
-def _rollup_triggers(name: str, added: str, taken: str) -> str:
-    """The functions and statement triggers that keep roll-ups of deliveries: ``added``
-    counts ``new_rows`` in, ``taken`` counts ``old_rows`` out (an update does both)."""
+def _rollup_functions(name: str, added: str, taken: str) -> str:
+    """The functions of :func:`_rollup_triggers` (``CREATE OR REPLACE``: migration 11 gives
+    databases made before it the bodies of today)."""
     return f"""
-CREATE FUNCTION deliveries_{name}_in() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION deliveries_{name}_in() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN{added}
     RETURN NULL;
 END $$;
-CREATE FUNCTION deliveries_{name}_out() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION deliveries_{name}_out() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN{taken}
     RETURN NULL;
 END $$;
-CREATE FUNCTION deliveries_{name}_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION deliveries_{name}_moved() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN{taken}{added}
     RETURN NULL;
 END $$;
+"""
+
+
+def _rollup_triggers(name: str, added: str, taken: str) -> str:
+    """The functions and statement triggers that keep roll-ups of deliveries: ``added``
+    counts ``new_rows`` in, ``taken`` counts ``old_rows`` out (an update does both)."""
+    triggers = f"""
 CREATE TRIGGER deliveries_{name}_on_insert AFTER INSERT ON deliveries
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION deliveries_{name}_in();
@@ -335,13 +350,15 @@ CREATE TRIGGER deliveries_{name}_on_delete AFTER DELETE ON deliveries
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
     EXECUTE FUNCTION deliveries_{name}_out();
 """
+    return _rollup_functions(name, added, taken) + triggers
 
 
-_ROLLED_TRIGGERS = _rollup_triggers(
+_TIMED = (
     "timed",
     _timed_add("new_rows") + _failed_add("new_rows"),
     _timed_take("old_rows") + _failed_take("old_rows"),
 )
+_ROLLED_TRIGGERS = _rollup_triggers(*_TIMED)
 
 #: The batches of an UPDATE statement whose submitted_at moved, before and after.
 _RETIMED = """(SELECT o.campaign, o.batch, o.submitted_at AS before, n.submitted_at AS after
@@ -349,6 +366,17 @@ _RETIMED = """(SELECT o.campaign, o.batch, o.submitted_at AS before, n.submitted
         WHERE o.submitted_at IS DISTINCT FROM n.submitted_at)"""
 _RETIMED_OUT = _timed_take("deliveries", "b.before", _RETIMED)
 _RETIMED_IN = _timed_add("deliveries", "b.after", _RETIMED)
+
+_BATCHES_RETIMED = f"""
+CREATE OR REPLACE FUNCTION batches_retimed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
+                   WHERE o.submitted_at IS DISTINCT FROM n.submitted_at) THEN
+        RETURN NULL;
+    END IF;{_RETIMED_OUT}{_RETIMED_IN}
+    RETURN NULL;
+END $$;
+"""
 
 # 9: latency_counts, failure_counts and receipts_unlinked (schema.ROLLUPS_DDL says why).
 # Statement triggers here too; batches' has no column list (PostgreSQL allows none with
@@ -362,14 +390,7 @@ _V9_ROLLUPS = f"""
 {_failed_add("deliveries")}
 
 {_ROLLED_TRIGGERS}
-CREATE FUNCTION batches_retimed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM old_rows AS o JOIN new_rows AS n ON n.id = o.id
-                   WHERE o.submitted_at IS DISTINCT FROM n.submitted_at) THEN
-        RETURN NULL;
-    END IF;{_RETIMED_OUT}{_RETIMED_IN}
-    RETURN NULL;
-END $$;
+{_BATCHES_RETIMED}
 
 CREATE TRIGGER batches_retimed AFTER UPDATE ON batches
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
@@ -381,10 +402,7 @@ CREATE INDEX receipts_unlinked ON receipts(vendor, task_id) WHERE matched = 0 OR
 _PROFILED = "campaign, batch, profile, status"
 _PROFILED_GROUP = """SELECT x.campaign, x.batch, x.profile, x.status, COUNT(*) FROM {rows} AS x
     WHERE x.profile IS NOT NULL GROUP BY 1, 2, 3, 4"""
-_PROFILED_ADD = f"""
-    INSERT INTO profile_counts ({_PROFILED}, n)
-    {_PROFILED_GROUP.format(rows="new_rows")} ORDER BY 1, 2, 3, 4
-    ON CONFLICT ({_PROFILED}) DO UPDATE SET n = profile_counts.n + excluded.n;"""
+_PROFILED_ADD = _grouped_into("profile_counts", _PROFILED, _PROFILED_GROUP.format(rows="new_rows"))
 _PROFILED_TAKE = f"""
     UPDATE profile_counts AS f SET n = f.n - g.k
     FROM ({_PROFILED_GROUP.format(rows="old_rows")}) AS g ({_PROFILED}, k)
@@ -414,6 +432,22 @@ ALTER TABLE deliveries ENABLE TRIGGER USER;
 {_rollup_triggers("profiled", _PROFILED_ADD, _PROFILED_TAKE)}
 """
 
+_COUNTED_ADD = _grouped_into(
+    "delivery_counts", "campaign, batch, carrier, province, city, status",
+    f"SELECT {_GROUP.format(t='x')}, COUNT(*) FROM new_rows AS x GROUP BY 1, 2, 3, 4, 5, 6",
+)  # fmt: skip
+
+# 11: every roll-up function that adds counts groups the new rows before it sorts them (see
+# _grouped_into): 9 and 10 already write these bodies; this gives them to databases made
+# before. Only function bodies change, so SQLite's 11 has nothing to do.
+_V11_GROUPED_FIRST = (
+    _rollup_functions("counted", _COUNTED_ADD, _COUNTED_TAKE)
+    + _rollup_functions(*_TIMED)
+    + _rollup_functions("profiled", _PROFILED_ADD, _PROFILED_TAKE)
+    + _BATCHES_RETIMED
+)
+
 MIGRATIONS: list[str] = [
     _V1, _V2, _V3, _V4, _V5, _V6, _V7_BATCH_TEXTS, _V8_EXPIRY, _V9_ROLLUPS, _V10_PROFILES,
+    _V11_GROUPED_FIRST,
 ]  # fmt: skip

@@ -746,11 +746,17 @@ def _migrate_10_profiles(conn: Any) -> None:
         conn.execute(statement)
 
 
+def _migrate_11_nothing(conn: Any) -> None:
+    """11 changed how PostgreSQL's roll-up functions group (postgres_schema); SQLite's
+    triggers count row by row and stay as they are. The versions of both engines stay in
+    step."""
+
+
 #: Migration ``i`` brings a store from schema version ``i`` to ``i + 1``. Append, never edit.
 MIGRATIONS: list[Callable[[Any], None]] = [
     _migrate_1, _migrate_2, _migrate_3, _migrate_4, _migrate_5, _migrate_6,
     _migrate_7_batch_texts, _migrate_8_expiry, _migrate_9_rollups,
-    _migrate_10_profiles,
+    _migrate_10_profiles, _migrate_11_nothing,
 ]  # fmt: skip
 #: The migrations that replace a table others refer to: they run with foreign keys off (a
 #: PRAGMA that only takes effect outside a transaction) and check every reference after.
