@@ -311,3 +311,59 @@ def test_bulk_insert_refuses_a_row_of_the_wrong_width(tmp_path):
         s.execute("CREATE TEMP TABLE t (a INTEGER, b INTEGER)")
         with pytest.raises(ValueError, match="a row without 2 values"):
             s.bulk_insert("t", ("a", "b"), rows)
+
+
+def test_a_version_10_store_loses_the_deliveries_reference_and_keeps_its_triggers(
+    tmp_path, monkeypatch
+):
+    from campaign.store import connect
+    from tests.stats_fixtures import (
+        StoreBuilder,
+        at_schema,
+        double11,
+        rollups_counted,
+        rollups_recounted,
+    )
+
+    def state(db):
+        with connect(db) as s:
+            return (
+                s.rows("SELECT type, name, sql FROM sqlite_master WHERE type != 'table'"
+                       " ORDER BY name"),
+                s.rows("SELECT * FROM deliveries ORDER BY campaign, phone"),
+                s.rows("SELECT * FROM delivery_counts ORDER BY 1, 2, 3, 4, 5, 6"),
+                s.rows("PRAGMA foreign_key_list(deliveries)"),
+            )  # fmt: skip
+
+    def counts_hold(db):
+        with connect(db) as s:
+            counted = s.rows(
+                "SELECT campaign, batch, carrier, province, city, status, n"
+                " FROM delivery_counts WHERE n != 0 ORDER BY 1, 2, 3, 4, 5, 6"
+            )
+            grouped = s.rows(
+                "SELECT campaign, batch, COALESCE(carrier, ''),"
+                " COALESCE(province, ''), COALESCE(city, ''), status, COUNT(*)"
+                " FROM deliveries GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6"
+            )
+        return counted == grouped and rollups_counted(db) == rollups_recounted(db)  # fmt: skip
+
+    db = tmp_path / "old.db"
+    at_schema(monkeypatch, db, 10)
+    double11(db)
+    kept, deliveries, counts, reference = state(db)
+    assert reference  # version 10: deliveries -> recipients
+    monkeypatch.undo()
+    assert state(db) == (kept, deliveries, counts, [])  # the same rows, index and triggers
+    with connect(db) as s:
+        assert s.scalar("PRAGMA user_version") == store.SCHEMA_VERSION
+        assert s.rows("PRAGMA foreign_key_check") == []
+    assert counts_hold(db)
+    with StoreBuilder(db) as s:  # the triggers count from then on, the batches' one too
+        s.receipt("double11", "13900000010", "failed", "2024-11-11T14:31:00+08:00")
+        s.receipt("double11", "13800000001", "failed", "2024-11-11T10:09:00+08:00")
+    assert counts_hold(db)
+    with connect(db) as s, s.transaction():
+        s.execute("UPDATE batches SET submitted_at = '2024-11-11T10:05:00+08:00'"
+                  " WHERE campaign = 'double11' AND batch = 1")  # fmt: skip
+    assert counts_hold(db)

@@ -4,9 +4,9 @@ roll-up triggers, version for version (``MIGRATIONS[i]`` brings a store from ``i
 Differences, of spelling but for one: identity columns where SQLite has rowids
 (``batches.id`` is the row number SQLite calls ``rowid``), ``BYTEA`` for raw payloads, and
 the triggers that keep ``delivery_counts``: statement triggers over transition tables, one
-grouped write per statement, where SQLite's fire per row. The one difference of substance:
-``deliveries`` has no foreign key to ``recipients`` (see the table), its reference held by
-the one writer. Times stay ISO-8601 text, as in SQLite, so that both engines compare and
+grouped write per statement, where SQLite's fire per row. ``deliveries`` has no foreign key
+to ``recipients`` (see the table), its reference held by the one writer; SQLite's lost its
+in version 11. Times stay ISO-8601 text, as in SQLite, so that both engines compare and
 group them the same way.
 """
 
@@ -439,7 +439,7 @@ _COUNTED_ADD = _grouped_into(
 
 # 11: every roll-up function that adds counts groups the new rows before it sorts them (see
 # _grouped_into): 9 and 10 already write these bodies; this gives them to databases made
-# before. Only function bodies change, so SQLite's 11 has nothing to do.
+# before. (SQLite's 11 takes deliveries' foreign key off, which this schema never had.)
 _V11_GROUPED_FIRST = (
     _rollup_functions("counted", _COUNTED_ADD, _COUNTED_TAKE)
     + _rollup_functions(*_TIMED)
